@@ -1,0 +1,52 @@
+"""Platform adapters. Each turns raw updates into neutral events and performs neutral actions.
+
+Only the modules under this package may import a platform SDK.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from bot.model import Action
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+
+class PlatformError(Exception):
+    """An action the platform refused or could not take; ``retryable`` says whether trying again may help."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class FloodError(PlatformError):
+    """The platform asked us to slow down (Telegram's RetryAfter, HTTP 429 …) for ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float, message: str = "flood control"):
+        super().__init__(f"{message}: retry after {retry_after:g}s", retryable=True)
+        self.retry_after = retry_after
+
+
+# What each platform can do itself (DESIGN.md's table); the outbox turns the rest into fallbacks.
+# WeChat can remove a member only from a room the bot owns, which only the live adapter knows.
+CAPABILITIES: dict[str, frozenset[str]] = {
+    "telegram": frozenset({"send", "delete", "mute", "mute_all", "kick", "decide_join"}),
+    "qq": frozenset({"send", "delete", "mute", "mute_all", "kick", "set_card", "decide_join"}),
+    "wechat": frozenset({"send"}),
+    "console": frozenset({"send", "delete", "mute", "mute_all", "kick", "set_card", "decide_join"}),
+}
+
+
+class Adapter(Protocol):
+    platform: str
+
+    def capabilities(self, group: str) -> frozenset[str]:
+        """The actions this adapter can perform in ``group`` (group id within the platform)."""
+
+    async def run(self, engine: "Engine") -> None:
+        """Connect, feed events to ``engine.handle`` until stopped or the source ends."""
+
+    async def perform(self, action: Action) -> None:
+        """Carry out one action; raise FloodError or PlatformError when the platform refuses."""

@@ -1,0 +1,108 @@
+"""The core commands every group has, whatever rule files exist: /help, /config, /set, /unset."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.bus import Context, Plugin
+from bot.commands import permits
+from bot.rules import PluginRules, RuleValueError, parse_value
+from bot.store.repos import add_audit, save_setting
+
+
+class CoreRules(PluginRules):
+    pass
+
+
+core = Plugin("core", CoreRules, priority=0)
+
+
+@core.command("help", "帮助", "菜单")
+async def show_help(ctx: Context):
+    bus = ctx.engine.bus
+    usable = [
+        {"plugin": p.name, "name": c.primary, "aliases": c.names[1:], "summary": _summary(ctx, p.name, c.primary)}
+        for p, c in bus.commands_for(ctx.group)
+        if permits(ctx.role, c.role)
+    ]
+    return ctx.reply("core/help", "help", commands=usable, role=ctx.role)
+
+
+def _summary(ctx: Context, plugin: str, command: str) -> str:
+    name = f"{plugin}/help_{command}"
+    return ctx.render(name) if ctx.engine.templates.exists(name) else ""
+
+
+def _plugin_or_none(ctx: Context, name: str):
+    return ctx.engine.plugins.get(name)
+
+
+@core.command("config", "配置", role="admin")
+async def show_config(ctx: Context):
+    args = ctx.call.args
+    if not args or _plugin_or_none(ctx, args[0]) is None:
+        return ctx.reply("core/unknown_plugin", "usage", given=args[0] if args else "", plugins=sorted(ctx.engine.plugins))
+    rows = [
+        {"key": key, "value": _show(value), "source": source}
+        for key, value, source in ctx.engine.rulebook.explain(args[0], ctx.group)
+    ]
+    return ctx.reply("core/config", "config_shown", plugin=args[0], rows=rows)
+
+
+def _show(value: Any) -> str:
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    elif isinstance(value, (list, tuple)):
+        value = [v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value]
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+@core.command("set", "设置", role="admin")
+async def set_value(ctx: Context):
+    args = ctx.call.args
+    if len(args) < 3 or _plugin_or_none(ctx, args[0]) is None:
+        return ctx.reply("core/set_usage", "usage", plugins=sorted(ctx.engine.plugins))
+    plugin, key, raw = args[0], args[1], " ".join(args[2:])
+    return await _change(ctx, plugin, key, parse_value(raw))
+
+
+@core.command("unset", "重置", role="admin")
+async def unset_value(ctx: Context):
+    args = ctx.call.args
+    if len(args) != 2 or _plugin_or_none(ctx, args[0]) is None:
+        return ctx.reply("core/set_usage", "usage", plugins=sorted(ctx.engine.plugins))
+    return await _change(ctx, args[0], args[1], None)
+
+
+async def _change(ctx: Context, plugin: str, key: str, value: Any):
+    """Validate the new owner layer through the plugin's model, store it with an audit row, apply it."""
+    book = ctx.engine.rulebook
+    try:
+        if value is None:
+            layer = _without(book.owner.get((plugin, ctx.group), {}), key)
+        else:
+            layer = book.check_owner_value(plugin, ctx.group, key, value)
+    except RuleValueError as exc:
+        return ctx.reply("core/set_invalid", "invalid_value", plugin=plugin, key=key, problems=[e.problem for e in exc.errors])
+    ev = ctx.event
+
+    def write(conn):
+        old = save_setting(conn, ctx.group, plugin, key, value)
+        add_audit(conn, at=ev.at, group_key=ctx.group, user_id=ev.user, role=ctx.role, command=ev.text,
+                  plugin=plugin, key=key, old_value=old, new_value=None if value is None else json.dumps(value, ensure_ascii=False))
+
+    await ctx.store.run(write)
+    book.set_owner_layer(plugin, ctx.group, layer)
+    ctx.engine.scheduler.plan_group(ctx.group)  # a changed time of day moves that group's jobs
+    return ctx.reply("core/set_done", "setting_changed", plugin=plugin, key=key, value=_show(value), removed=value is None)
+
+
+def _without(layer: dict, dotted: str) -> dict:
+    out = json.loads(json.dumps(layer))
+    node = out
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node.get(part, {})
+    node.pop(last, None)
+    return out

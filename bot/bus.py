@@ -1,0 +1,226 @@
+"""The plugin bus: every event goes to every enabled plugin, in priority order, with the group's rules.
+
+A plugin is one ``Plugin`` object whose handlers are registered with its decorators. Nothing registers
+itself at import: the engine includes the plugins whose rule files enable them and calls ``Bus.rebuild``.
+On the hot path the bus picks handlers with dictionary look-ups and synchronous filters and awaits the
+few that match one after another; it never spawns a task per plugin. A plugin ends the chain by
+returning ``Stop(reason)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
+
+from bot.commands import Command, CommandCall, effective_role, parse_command, permits
+from bot.model import Action, Event, MessageReceived, ScheduleFired, SendMessage
+from bot.rules import PluginRules
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+class Stop:
+    """Returned (alone or among actions) by a handler to end the chain after this plugin."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Stop({self.reason!r})"
+
+
+Reply = Action | Stop | Iterable[Action | Stop] | None
+HandlerFn = Callable[["Context"], Awaitable[Reply]]
+Filter = Callable[[Event, Any], bool]
+TriggerFactory = Callable[[Any, tzinfo], Any]  # (rules, tz) -> APScheduler trigger or None
+
+
+@dataclass(slots=True)
+class Handler:
+    plugin: "Plugin"
+    fn: HandlerFn
+    events: tuple[type[Event], ...] = ()
+    when: Filter | None = None
+    command: Command | None = None
+    keywords: tuple[str, ...] = ()
+    order: tuple[int, int] = (0, 0)  # (plugin priority, registration order)
+
+
+@dataclass(slots=True)
+class Schedule:
+    job: str  # "<plugin>.<name>"
+    trigger: TriggerFactory
+
+
+class Plugin:
+    """One rule plugin: its name (= its rule file's name), rules model, priority (lower runs first)."""
+
+    def __init__(self, name: str, rules: type[PluginRules], priority: int = 100):
+        self.name = name
+        self.rules = rules
+        self.priority = priority
+        self.handlers: list[Handler] = []
+        self.schedules: list[Schedule] = []
+
+    def _add(self, fn: HandlerFn, **kw) -> HandlerFn:
+        self.handlers.append(Handler(self, fn, order=(self.priority, len(self.handlers)), **kw))
+        return fn
+
+    def on(self, *events: type[Event], when: Filter | None = None):
+        """Handle every event of these types (filtered by ``when(event, rules)`` if given)."""
+        return lambda fn: self._add(fn, events=events, when=when)
+
+    def command(self, *names: str, role: str = "member"):
+        """Handle ``/name`` for each of ``names`` (the first is the primary name, the rest aliases)."""
+        return lambda fn: self._add(fn, command=Command(tuple(n.lower() for n in names), role))
+
+    def keyword(self, *texts: str):
+        """Handle messages whose whole text (trimmed) is one of ``texts``, like ``签到``."""
+        return lambda fn: self._add(fn, keywords=texts)
+
+    def schedule(self, name: str, trigger: TriggerFactory):
+        """Handle the ``ScheduleFired`` of job ``<plugin>.<name>``; ``trigger(rules, tz)`` says when per group."""
+        job = f"{self.name}.{name}"
+        self.schedules.append(Schedule(job, trigger))
+        return lambda fn: self._add(fn, events=(ScheduleFired,), when=lambda ev, _r: ev.job == job)
+
+    @property
+    def commands(self) -> list[Command]:
+        return [h.command for h in self.handlers if h.command]
+
+
+class Context:
+    """What a handler gets: the event, its plugin's effective rules for the group, and the engine's services."""
+
+    __slots__ = ("event", "rules", "plugin", "engine", "call", "role")
+
+    def __init__(self, event: Event, rules: Any, plugin: Plugin, engine: "Engine", call: CommandCall | None, role: str):
+        self.event = event
+        self.rules = rules
+        self.plugin = plugin
+        self.engine = engine
+        self.call = call
+        self.role = role
+
+    @property
+    def now(self) -> datetime:
+        return self.engine.clock.now()
+
+    @property
+    def store(self):
+        return self.engine.store
+
+    @property
+    def tz(self) -> tzinfo:
+        return self.engine.tz_for(self.event.group_key)
+
+    @property
+    def group(self) -> str:
+        return self.event.group_key
+
+    def render(self, template: str, /, **values) -> str:
+        return self.engine.templates.render(template, **values)
+
+    def send(self, template: str, reason: str, /, mentions: Iterable[str] = (), reply_to: str | None = None, **values) -> SendMessage:
+        """A message to the event's group, from ``templates/<template>.j2``."""
+        ev = self.event
+        return SendMessage(
+            platform=ev.platform, group=ev.group, text=self.render(template, **values),
+            mentions=tuple(mentions), reply_to=reply_to, plugin=self.plugin.name, reason=reason,
+        )
+
+    def reply(self, template: str, reason: str, /, **values) -> SendMessage:
+        """A reply to the event's message that mentions its sender."""
+        ev = self.event
+        return self.send(template, reason, mentions=(ev.user,), reply_to=getattr(ev, "id", None) or None, **values)
+
+
+@dataclass
+class Bus:
+    engine: "Engine"
+    plugins: list[Plugin] = field(default_factory=list)
+    _by_type: dict[type, list[Handler]] = field(default_factory=dict)
+    _by_command: dict[str, list[Handler]] = field(default_factory=dict)
+    _by_keyword: dict[str, list[Handler]] = field(default_factory=dict)
+
+    def rebuild(self, plugins: Iterable[Plugin]) -> None:
+        """Index the handlers of exactly these plugins (called at start and when rule files come or go)."""
+        self.plugins = sorted(plugins, key=lambda p: (p.priority, p.name))
+        self._by_type, self._by_command, self._by_keyword = {}, {}, {}
+        for plugin in self.plugins:
+            for h in plugin.handlers:
+                for ev_type in h.events:
+                    self._by_type.setdefault(ev_type, []).append(h)
+                for name in h.command.names if h.command else ():
+                    self._by_command.setdefault(name, []).append(h)
+                for text in h.keywords:
+                    self._by_keyword.setdefault(text, []).append(h)
+        for index in (self._by_type, self._by_command, self._by_keyword):
+            for handlers in index.values():
+                handlers.sort(key=lambda h: h.order)
+
+    def _candidates(self, event: Event) -> tuple[list[Handler], CommandCall | None]:
+        handlers = self._by_type.get(type(event), [])
+        if type(event) is not MessageReceived or not event.text:
+            return handlers, None
+        call = parse_command(event.text)
+        if call and call.target and not self.engine.is_addressed_to_us(event.platform, call.target):
+            return handlers, None  # "/help@otherbot" in a Telegram group is another bot's business
+        extra = self._by_command.get(call.name) if call else self._by_keyword.get(event.text.strip())
+        if not extra:
+            return handlers, call
+        return sorted(handlers + extra, key=lambda h: h.order), call
+
+    async def dispatch(self, event: Event) -> list[Action]:
+        """Run the chain for one event and return the actions the plugins asked for, in order."""
+        handlers, call = self._candidates(event)
+        if not handlers:
+            return []
+        engine = self.engine
+        group = event.group_key
+        role = effective_role(getattr(event, "role", "member"), event.platform, getattr(event, "user", ""), engine.bot_admins)
+        actions: list[Action] = []
+        for h in handlers:
+            rules = engine.rules_for(h.plugin, group)
+            if rules is None or (h.when is not None and not h.when(event, rules)):
+                continue
+            ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role)
+            if h.command and not permits(role, h.command.role):
+                actions.append(ctx.reply("core/refused", "not_permitted", command=h.command.primary, needed=h.command.role))
+                continue
+            try:
+                result = await h.fn(ctx)
+            except Exception:
+                # One plugin's bug must not silence the others; the traceback goes to the log.
+                log.exception("plugin %s failed on %s in %s", h.plugin.name, event.name, group)
+                continue
+            if _collect(result, actions, h.plugin.name):
+                break
+        return actions
+
+    def commands_for(self, group: str) -> list[tuple[Plugin, Command]]:
+        """The commands offered in ``group`` (their plugins enabled there), in priority order."""
+        return [(p, c) for p in self.plugins if self.engine.rules_for(p, group) is not None for c in p.commands]
+
+
+def _collect(result: Reply, actions: list[Action], plugin: str) -> bool:
+    """Append a handler's actions (naming the plugin where it did not); True when it asked to stop."""
+    if result is None:
+        return False
+    items = (result,) if isinstance(result, (Action, Stop)) else result
+    stop = False
+    for item in items:
+        if isinstance(item, Stop):
+            stop = True
+        elif item.plugin:
+            actions.append(item)
+        else:
+            actions.append(item.model_copy(update={"plugin": plugin}))
+    return stop

@@ -1,0 +1,172 @@
+"""The ``qunbot`` command: run | console | check | replay | db upgrade (a stable contract, DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from bot.config import QunbotConfig, default_config_path, load_config
+from bot.engine import Engine, check_rules_dir, default_rules_dir
+from bot.templates import Templates
+
+
+def _config_or_exit(given: str | None) -> QunbotConfig:
+    path = default_config_path(given)
+    config, errors = load_config(path)
+    if errors:
+        for error in errors:
+            print(error, file=sys.stderr)
+        raise SystemExit(1)
+    return config
+
+
+def _build_adapters(config: QunbotConfig, only: list[str] | None = None) -> dict:
+    from bot.adapters.console import ConsoleAdapter
+
+    factories = {"console": lambda: ConsoleAdapter(config.console)}
+    return {name: factories[name]() for name in (only or config.adapters)}
+
+
+async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = None) -> None:
+    """Run the adapters until they end (the console at EOF), then deliver what is queued and stop."""
+    engine = await Engine.create(config, rules_dir)
+    engine.adapters = {a.platform: a for a in _build_adapters(config, only).values()}
+    background = [asyncio.create_task(engine.scheduler.run_forever()), asyncio.create_task(engine.watch_rules())]
+    try:
+        await asyncio.gather(*(adapter.run(engine) for adapter in engine.adapters.values()))
+        await engine.outbox.drain()
+    finally:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await engine.close()
+
+
+def cmd_run(args) -> int:
+    config = _config_or_exit(args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _quiet_console_logging(config.adapters)
+    asyncio.run(serve(config, default_rules_dir(args.rules)))
+    return 0
+
+
+def cmd_console(args) -> int:
+    config = _config_or_exit(args.config)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(config, default_rules_dir(args.rules), only=["console"]))
+    return 0
+
+
+def _quiet_console_logging(adapters: list[str]) -> None:
+    # The sandbox shares the terminal with the log: keep the log to warnings there.
+    if adapters == ["console"]:
+        logging.getLogger().setLevel(logging.WARNING)
+
+
+def cmd_check(args) -> int:
+    path = default_config_path(args.config)
+    config, problems = load_config(path)
+    lines = [str(p) for p in problems]
+    lines += [str(e) for e in check_rules_dir(default_rules_dir(args.rules))]
+    lines += Templates(Path(config.templates_dir) if config.templates_dir else None).check_all()
+    for line in lines:
+        print(line)
+    if not lines:
+        print(f"ok: {path or 'embedded default config'}, rules in {default_rules_dir(args.rules)}")
+    return 1 if lines else 0
+
+
+def cmd_replay(args) -> int:
+    from bot.replay import replay
+
+    config = _config_or_exit(None)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    until = _parse_time(args.until) if args.until else None
+    events = Path(args.events)
+    if not events.is_file():
+        print(f"{events}: no such file", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else None
+    asyncio.run(replay(events, default_rules_dir(args.rules), config, args.db, until, out))
+    return 0
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"--until {text!r}: not an ISO 8601 time like 2026-11-24T00:00:00+08:00")
+    if at.tzinfo is None:
+        raise SystemExit(f"--until {text!r}: needs a UTC offset, like +08:00")
+    return at
+
+
+def cmd_db(args) -> int:
+    from bot.store import Store
+
+    config = _config_or_exit(args.config)
+
+    async def upgrade():
+        store = Store(config.database_url)
+        await store.upgrade()
+        await store.close()
+
+    asyncio.run(upgrade())
+    print(f"database at the newest schema: {config.database_url}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qunbot", description="Qunbot: the community operator's group bot (社群运营机器人).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = "deployment config (default: ./config.toml if present, else the embedded default: SQLite, console sandbox)"
+    rules_help = "rule files folder (default: ./rules if present, else the shipped rules/)"
+
+    p = sub.add_parser("run", help="serve the adapters named in config", description="Serve the adapters named in config (default: the console sandbox), with the scheduler and rule reloading.")
+    p.add_argument("--config", metavar="FILE", help=config_help)
+    p.add_argument("--rules", metavar="DIR", help=rules_help)
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("console", help="the sandbox group in the terminal", description="Open the sandbox group in the terminal. Type as a member; ':help' lists the sandbox commands. Standard input may be piped; it ends at EOF.")
+    p.add_argument("--config", metavar="FILE", help=config_help)
+    p.add_argument("--rules", metavar="DIR", help=rules_help)
+    p.set_defaults(fn=cmd_console)
+
+    p = sub.add_parser("check", help="validate config, rule files and templates", description="Validate config, every rule file and every template. Prints `file: key.path: problem` per error and exits 1 on any.")
+    p.add_argument("--config", metavar="FILE", help=config_help)
+    p.add_argument("--rules", metavar="DIR", help=rules_help)
+    p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("replay", help="run an event log through the bus offline", description="Run a JSONL event log through the whole bus on a virtual clock, against a fresh database unless --db names one, and write one JSON line per action.")
+    p.add_argument("events", metavar="EVENTS.jsonl", help="one event per line (see README: Replay)")
+    p.add_argument("--rules", metavar="DIR", help=rules_help)
+    p.add_argument("--db", metavar="URL", help="database URL to use instead of a fresh temporary SQLite file")
+    p.add_argument("--until", metavar="TIME", help="after the last event, fire scheduled jobs up to this ISO 8601 time")
+    p.add_argument("--out", metavar="FILE", help="write actions here instead of standard output")
+    p.set_defaults(fn=cmd_replay)
+
+    p = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
+    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_sub.add_parser("upgrade", help="migrate the configured database to the newest schema", description="Migrate the configured database to the newest schema (Alembic).")
+    up.add_argument("--config", metavar="FILE", help=config_help)
+    up.set_defaults(fn=cmd_db)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The engine: config, rules, store, templates, bus, scheduler and outbox wired together.
+
+``Engine.handle(event)`` is the one road every event travels, from an adapter, the console, replay or
+the scheduler: remember the group, run the bus, return the actions (the caller hands them to an outbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.adapters import Adapter
+from bot.bus import Bus, Plugin
+from bot.builtin import core
+from bot.config import QunbotConfig
+from bot.model import Action, Event, SendMessage
+from bot.outbox import Outbox
+from bot.rules import RuleBook, RuleError, fingerprint, load_rule_file
+from bot.scheduler import Scheduler, SystemClock
+from bot.store import Store
+from bot.store.repos import known_groups, load_settings, remember_group
+from bot.templates import Templates
+
+log = logging.getLogger(__name__)
+
+SHIPPED_RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+def default_rules_dir(given: str | None) -> Path:
+    """``--rules DIR`` if given, else ./rules if present, else the rules/ shipped with Qunbot."""
+    if given:
+        return Path(given)
+    local = Path("rules")
+    return local if local.is_dir() else SHIPPED_RULES
+
+
+def import_plugin(name: str) -> Plugin:
+    """The ``plugin`` object of ``plugins/<name>.py``; raises LookupError when there is none."""
+    if not name.isidentifier():
+        raise LookupError(f"{name!r} is not a plugin name")
+    try:
+        module = importlib.import_module(f"plugins.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name in (f"plugins.{name}", "plugins"):
+            raise LookupError(f"no plugin named {name!r} (expected plugins/{name}.py)") from None
+        raise
+    plugin = getattr(module, "plugin", None)
+    if not isinstance(plugin, Plugin):
+        raise LookupError(f"plugins/{name}.py has no `plugin = Plugin(...)` object")
+    return plugin
+
+
+def check_rules_dir(rules_dir: Path) -> list[RuleError]:
+    """Validate every rule file in ``rules_dir`` without running anything (``qunbot check``)."""
+    if not rules_dir.is_dir():
+        return [RuleError(str(rules_dir), "(folder)", "not a folder")]
+    errors: list[RuleError] = []
+    for path in sorted(rules_dir.glob("*.toml")):
+        try:
+            plugin = import_plugin(path.stem)
+        except LookupError as exc:
+            errors.append(RuleError(path.name, "(file)", str(exc)))
+            continue
+        errors += load_rule_file(path, plugin.name, plugin.rules)[1]
+    return errors
+
+
+class Engine:
+    def __init__(self, config: QunbotConfig, rules_dir: Path, store: Store, clock=None):
+        self.config = config
+        self.rules_dir = rules_dir
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.templates = Templates(Path(config.templates_dir) if config.templates_dir else None)
+        self.bot_admins = frozenset(config.bot_admins)
+        self.rulebook = RuleBook({}, {})
+        self.plugins: dict[str, Plugin] = {}
+        self.bus = Bus(self)
+        self.scheduler = Scheduler(self)
+        self.outbox = Outbox(self)
+        self.adapters: dict[str, Adapter] = {}
+        # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
+        self.sink = lambda actions, _at: self.outbox.submit(actions)
+        self.known_groups: set[str] = set()
+        self._zones: dict[str, ZoneInfo] = {}
+        self._core_rules = core.rules()
+
+    @classmethod
+    async def create(cls, config: QunbotConfig, rules_dir: Path, db_url: str | None = None, clock=None) -> "Engine":
+        """Open (and migrate) the database, load the rules and the owner settings."""
+        store = await Store.open(db_url or config.database_url)
+        engine = cls(config, rules_dir, store, clock)
+        for error in engine.load_rules():
+            engine.report(f"rules refused: {error}")
+        engine.rulebook.replace_owner_layers(await store.run(load_settings))
+        engine.known_groups = set(await store.run(known_groups))
+        for group in engine.known_groups:
+            engine.scheduler.plan_group(group)
+        return engine
+
+    # ------------------------------------------------------------------ rules
+
+    def load_rules(self) -> list[RuleError]:
+        """Load new and changed rule files, drop removed ones; a refused file keeps its last good version."""
+        errors: list[RuleError] = []
+        present = {p.stem: p for p in sorted(self.rules_dir.glob("*.toml"))} if self.rules_dir.is_dir() else {}
+        changed = False
+        for name in set(self.plugins) - set(present):
+            log.info("rules/%s.toml removed: plugin %s stops", name, name)
+            self.plugins.pop(name)
+            self.rulebook.drop(name)
+            changed = True
+        for name, path in present.items():
+            current = self.rulebook.files.get(name)
+            if current is not None and current.fingerprint == fingerprint(path):
+                continue
+            try:
+                plugin = self.plugins.get(name) or import_plugin(name)
+            except LookupError as exc:
+                errors.append(RuleError(path.name, "(file)", str(exc)))
+                continue
+            rule_file, file_errors = load_rule_file(path, name, plugin.rules)
+            if rule_file is None:
+                errors += file_errors
+                continue
+            self.rulebook.replace_file(rule_file, plugin.rules)
+            self.plugins[name] = plugin
+            changed = True
+        if changed:
+            self.bus.rebuild([core, *self.plugins.values()])
+            for group in self.known_groups:
+                self.scheduler.plan_group(group)
+        return errors
+
+    def rules_for(self, plugin: Plugin, group: str):
+        if plugin is core:
+            return self._core_rules
+        return self.rulebook.effective(plugin.name, group)
+
+    async def watch_rules(self) -> None:
+        """Re-read rule files when they change, and the owner settings other processes may have made."""
+        while True:
+            await asyncio.sleep(self.config.rules_poll_seconds)
+            for error in self.load_rules():
+                self.report(f"rules refused, last good version stays: {error}")
+            try:
+                owner = await self.store.run(load_settings)
+            except Exception:
+                log.exception("could not refresh owner settings")
+                continue
+            self.rulebook.replace_owner_layers(owner)
+
+    # ------------------------------------------------------------------ events
+
+    async def handle(self, event: Event) -> list[Action]:
+        """Run one event through the bus and return the resulting actions."""
+        key = event.group_key
+        if key not in self.known_groups:
+            self.known_groups.add(key)
+            await self.store.run(remember_group, key, event.at)
+            self.scheduler.plan_group(key)
+        return await self.bus.dispatch(event)
+
+    async def handle_and_send(self, event: Event) -> None:
+        """Handle an event and pass its actions on to the sink (delivery, or replay's output)."""
+        self.sink(await self.handle(event), event.at)
+
+    # ------------------------------------------------------------------ helpers
+
+    def tz_for(self, group: str) -> ZoneInfo:
+        zone = self._zones.get(group)
+        if zone is None:
+            zone = self._zones[group] = ZoneInfo(self.config.group_timezones.get(group, self.config.timezone))
+        return zone
+
+    def is_addressed_to_us(self, platform: str, target: str) -> bool:
+        ours = self.config.bot_usernames.get(platform)
+        return ours is None or ours.lower() == target.lower()
+
+    def report(self, text: str) -> None:
+        """Tell the operators: the log always, the admin log chat when one is configured."""
+        log.warning("%s", text)
+        platform, _, group = self.config.admin_log.partition(":")
+        if group and platform in self.adapters:
+            self.outbox.submit([SendMessage(platform=platform, group=group, text=text, plugin="core", reason="admin_log")])
+
+    async def close(self) -> None:
+        await self.store.close()

@@ -1,0 +1,170 @@
+"""Platform-neutral events (past-tense facts) and actions (imperatives).
+
+Adapters turn raw platform updates into events and actions into API calls; plugins only ever see
+and produce these models. Field names follow the replay contract in DESIGN.md, so a replay line
+maps onto an event without renaming.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["owner", "admin", "member"]
+MessageKind = Literal["text", "image", "red_packet", "file", "link"]
+
+ROLE_RANK: dict[str, int] = {"member": 0, "admin": 1, "owner": 2}
+
+
+def group_key(platform: str, group: str) -> str:
+    """The key a group is known by across the project: ``"<platform>:<group>"``."""
+    return f"{platform}:{group}"
+
+
+class _Frozen(BaseModel):
+    # Platforms hand out numeric ids; the model keeps every id as text.
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+
+
+# ----------------------------------------------------------------------------- events
+
+
+class Event(_Frozen):
+    name: ClassVar[str] = "event"
+    at: datetime
+    platform: str = "qq"
+    group: str
+
+    @property
+    def group_key(self) -> str:
+        return group_key(self.platform, self.group)
+
+
+class MessageReceived(Event):
+    name: ClassVar[str] = "message"
+    user: str
+    user_name: str = Field("", alias="name")
+    role: Role = "member"
+    id: str = ""
+    text: str = ""
+    kind: MessageKind = "text"
+    mentions: tuple[str, ...] = ()
+    reply_to: str | None = None
+
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
+
+
+class MemberJoined(Event):
+    name: ClassVar[str] = "member_joined"
+    user: str
+    user_name: str = Field("", alias="name")
+    inviter: str | None = None
+
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
+
+
+class MemberLeft(Event):
+    name: ClassVar[str] = "member_left"
+    user: str
+    user_name: str = Field("", alias="name")
+
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
+
+
+class JoinRequested(Event):
+    name: ClassVar[str] = "join_request"
+    user: str
+    user_name: str = Field("", alias="name")
+    id: str
+    answer: str = ""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
+
+
+class ScheduleFired(Event):
+    """A scheduled job fell due for one group; ``slot`` is the time it was due, not when it ran."""
+
+    name: ClassVar[str] = "schedule_fired"
+    job: str
+    slot: datetime
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.name: cls for cls in (MessageReceived, MemberJoined, MemberLeft, JoinRequested, ScheduleFired)
+}
+
+
+# ----------------------------------------------------------------------------- actions
+
+
+class Action(_Frozen):
+    name: ClassVar[str] = "action"
+    platform: str
+    group: str
+    plugin: str = ""
+    reason: str = ""
+
+    @property
+    def group_key(self) -> str:
+        return group_key(self.platform, self.group)
+
+
+class SendMessage(Action):
+    name: ClassVar[str] = "send"
+    text: str
+    mentions: tuple[str, ...] = ()
+    reply_to: str | None = None
+    image: str | None = None
+
+
+class DeleteMessage(Action):
+    name: ClassVar[str] = "delete"
+    message: str
+
+
+class MuteMember(Action):
+    name: ClassVar[str] = "mute"
+    user: str
+    seconds: int  # 0 lifts the mute
+
+
+class MuteAll(Action):
+    name: ClassVar[str] = "mute_all"
+    on: bool
+
+
+class KickMember(Action):
+    name: ClassVar[str] = "kick"
+    user: str
+
+
+class SetCard(Action):
+    name: ClassVar[str] = "set_card"
+    user: str
+    card: str
+
+
+class DecideJoin(Action):
+    name: ClassVar[str] = "decide_join"
+    request: str
+    user: str
+    approve: bool
+    note: str = ""  # the decline reason shown to the applicant, where the platform shows one
+
+
+ACTION_TYPES: dict[str, type[Action]] = {
+    cls.name: cls
+    for cls in (SendMessage, DeleteMessage, MuteMember, MuteAll, KickMember, SetCard, DecideJoin)
+}
+
+
+def action_record(action: Action, at: datetime) -> dict:
+    """The replay output line for an action: ``at`` and ``action`` first, then its fields."""
+    fields = action.model_dump(mode="json", exclude_none=True)
+    record: dict = {"at": at.isoformat(), "action": action.name}
+    record.update((k, v) for k, v in fields.items() if k not in ("plugin", "reason"))
+    record["plugin"] = fields["plugin"]
+    record["reason"] = fields["reason"]
+    return record

@@ -1,0 +1,139 @@
+"""The outbox: actions delivered in order per group, with capability fallbacks, pacing and retries.
+
+``plan`` is pure (replay uses it too): an action the platform cannot take becomes the fallback of
+DESIGN.md, usually a templated message. ``Outbox`` is the live part: one queue per group keeps order, a
+per-group window and a per-platform interval keep within the platform's limits by waiting (never by
+dropping), flood errors wait the time the platform asks, other retryable errors back off. Whatever
+cannot be delivered is logged, and reported to the admin log, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from bot.adapters import FloodError, PlatformError
+from bot.model import Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, SendMessage, SetCard
+from bot.templates import Templates
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+def plan(action: Action, capabilities: frozenset[str], templates: Templates) -> list[Action]:
+    """What to deliver for ``action`` on a platform with ``capabilities``: itself, a fallback, or nothing."""
+    if action.name in capabilities:
+        return [action]
+    text: str | None = None
+    mentions: tuple[str, ...] = ()
+    if isinstance(action, MuteMember) and action.seconds > 0:
+        text, mentions = templates.render("core/fallback_mute", minutes=max(1, action.seconds // 60)), (action.user,)
+    elif isinstance(action, MuteAll):
+        text = templates.render("core/fallback_mute_all", on=action.on)
+    elif isinstance(action, KickMember):
+        text, mentions = templates.render("core/fallback_kick"), (action.user,)
+    elif isinstance(action, SetCard):
+        text, mentions = templates.render("core/fallback_set_card", card=action.card), (action.user,)
+    if text is None:
+        # Lifting a mute that was only a warning, deleting another member's message on WeChat, deciding
+        # a join request where there are none: nothing the platform can do, and nothing to say.
+        log.info("%s: %s has no fallback on %s; skipped (%s/%s)", action.group_key, action.name, action.platform, action.plugin, action.reason)
+        return []
+    return [SendMessage(platform=action.platform, group=action.group, text=text, mentions=mentions, plugin=action.plugin, reason=action.reason)]
+
+
+def describe(action: Action) -> str:
+    """A one-line description for logs and the admin log."""
+    detail = {
+        SendMessage: lambda a: repr(a.text[:60]),
+        DeleteMessage: lambda a: f"message {a.message}",
+        MuteMember: lambda a: f"user {a.user} for {a.seconds}s",
+        MuteAll: lambda a: "on" if a.on else "off",
+        KickMember: lambda a: f"user {a.user}",
+        SetCard: lambda a: f"user {a.user} card {a.card!r}",
+        DecideJoin: lambda a: f"request {a.request} {'approve' if a.approve else 'decline'}",
+    }.get(type(action), lambda a: "")(action)
+    return f"{action.name} in {action.group_key} ({detail}) by {action.plugin or '?'}/{action.reason or '?'}"
+
+
+class Outbox:
+    """Live delivery through the engine's adapters."""
+
+    def __init__(self, engine: "Engine"):
+        self.engine = engine
+        self._queues: dict[str, deque[Action]] = {}
+        self._workers: dict[str, asyncio.Task] = {}
+        self._sent: dict[str, deque[float]] = {}  # per group: times of recent sends
+        self._next_free: dict[str, float] = {}  # per platform: earliest time of the next call
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, actions: list[Action]) -> None:
+        """Queue actions (already fallback-planned or not); returns at once."""
+        for action in actions:
+            adapter = self.engine.adapters.get(action.platform)
+            if adapter is None:
+                log.warning("no adapter for platform %s; dropped %s", action.platform, describe(action))
+                continue
+            for item in plan(action, adapter.capabilities(action.group), self.engine.templates):
+                key = item.group_key
+                self._queues.setdefault(key, deque()).append(item)
+                if key not in self._workers:
+                    self._idle.clear()
+                    self._workers[key] = asyncio.create_task(self._work(key), name=f"outbox {key}")
+
+    async def drain(self) -> None:
+        """Wait until every queued action has been delivered or given up on."""
+        await self._idle.wait()
+
+    async def _work(self, key: str) -> None:
+        queue = self._queues[key]
+        try:
+            while queue:
+                await self._deliver(queue[0])
+                queue.popleft()
+        finally:
+            del self._workers[key]
+            if not self._workers:
+                self._idle.set()
+
+    async def _pace(self, action: Action) -> None:
+        limits = self.engine.config.limits(action.platform)
+        loop = asyncio.get_running_loop()
+        if isinstance(action, SendMessage):
+            sent = self._sent.setdefault(action.group_key, deque(maxlen=limits.per_group_per_minute))
+            if len(sent) == sent.maxlen and (wait := sent[0] + 60.0 - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            sent.append(loop.time())
+        # Reserve the platform's next slot before sleeping, so concurrent groups queue fairly.
+        now = loop.time()
+        slot = max(now, self._next_free.get(action.platform, now))
+        self._next_free[action.platform] = slot + 1.0 / limits.per_second
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    async def _deliver(self, action: Action) -> None:
+        limits = self.engine.config.limits(action.platform)
+        adapter = self.engine.adapters[action.platform]
+        for attempt in range(limits.max_retries + 1):
+            await self._pace(action)
+            try:
+                await adapter.perform(action)
+                return
+            except FloodError as exc:
+                log.warning("%s: flood control, waiting %.1fs", action.group_key, exc.retry_after)
+                await asyncio.sleep(exc.retry_after)
+            except PlatformError as exc:
+                if not exc.retryable:
+                    self.engine.report(f"could not deliver {describe(action)}: {exc}")
+                    return
+                await asyncio.sleep(limits.backoff_seconds * 2**attempt)
+            except Exception as exc:  # an adapter bug: report it, keep the queue moving
+                log.exception("adapter %s failed", action.platform)
+                self.engine.report(f"could not deliver {describe(action)}: {exc!r}")
+                return
+        self.engine.report(f"gave up after {limits.max_retries + 1} attempts: {describe(action)}")

@@ -1,0 +1,230 @@
+"""Rule files: ``rules/<plugin>.toml`` validated by the plugin's pydantic model, in three layers.
+
+Layers, lowest first: the model's defaults, the file's top level, the file's ``[groups."<platform>:<id>"]``
+table for one group, and the owner's settings made with ``/set`` (stored in the database). A file that
+fails validation is refused whole: its last good version stays in force.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+SOURCES = ("default", "file", "group", "owner")
+
+
+class PluginRules(BaseModel):
+    """Base of every plugin's rules model: unknown keys are errors, values are read-only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class RuleError:
+    file: str
+    path: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.problem}"
+
+
+class RuleValueError(ValueError):
+    """A value refused by a plugin's model (from ``/set``); ``errors`` say which key and why."""
+
+    def __init__(self, errors: list[RuleError]):
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass
+class RuleFile:
+    """The last good contents of one rule file."""
+
+    plugin: str
+    path: Path
+    top: dict[str, Any]
+    groups: dict[str, dict[str, Any]]
+    fingerprint: tuple[int, int] = (0, 0)
+
+
+def fingerprint(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return (st.st_mtime_ns, st.st_size)
+
+
+def format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top)"
+
+
+def _problem(err: dict, model: type[BaseModel], loc: tuple) -> str:
+    if err["type"] == "extra_forbidden":
+        known = ", ".join(model.model_fields) if len(loc) == 1 else ""
+        return f"unknown key (known keys: {known})" if known else "unknown key"
+    return f"{err['msg']} (got {err['input']!r})" if "input" in err else err["msg"]
+
+
+def validation_errors(exc: ValidationError, model: type[BaseModel], file: str, prefix: str = "") -> list[RuleError]:
+    errors = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        path = format_loc(loc)
+        errors.append(RuleError(file, f"{prefix}{path}" if prefix else path, _problem(err, model, loc)))
+    return errors
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` laid on ``base``: tables merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def set_path(values: dict, dotted: str, value: Any) -> dict:
+    """A copy of ``values`` with ``dotted`` (``a.b.c``) set to ``value``."""
+    out = copy.deepcopy(values)
+    node = out
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise RuleValueError([RuleError("/set", dotted, f"{part} is not a table")])
+    node[last] = value
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """A ``/set`` value in TOML literal syntax (``5``, ``true``, ``"x"``, ``[1, 2]``); else the plain text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _top_key(path: str) -> str:
+    return path.split(".")[0].split("[")[0]
+
+
+def load_rule_file(path: Path, plugin: str, model: type[PluginRules]) -> tuple[RuleFile | None, list[RuleError]]:
+    """Read and validate one rule file; return it, or None and every error found."""
+    name = path.name
+    try:
+        stamp = fingerprint(path)
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        return None, [RuleError(name, "(toml)", str(exc))]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [RuleError(name, "(file)", str(exc))]
+    groups = data.pop("groups", {})
+    errors: list[RuleError] = []
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        errors += validation_errors(exc, model, name)
+    if not isinstance(groups, dict):
+        return None, errors + [RuleError(name, "groups", "must be a table of group tables")]
+    for key, over in groups.items():
+        prefix = f'groups."{key}".'
+        if ":" not in key:
+            errors.append(RuleError(name, f'groups."{key}"', 'group key must be "<platform>:<group id>"'))
+            continue
+        if not isinstance(over, dict):
+            errors.append(RuleError(name, f'groups."{key}"', "must be a table"))
+            continue
+        try:
+            model.model_validate(deep_merge(data, over))
+        except ValidationError as exc:
+            # Report only what the override itself got wrong; top-level errors are already listed.
+            errors += [e for e in validation_errors(exc, model, name, prefix) if _top_key(e.path[len(prefix):]) in over]
+    if errors:
+        return None, errors
+    return RuleFile(plugin, path, data, groups, stamp), []
+
+
+@dataclass
+class RuleBook:
+    """Every included plugin's rules, resolved per group on demand and cached."""
+
+    models: dict[str, type[PluginRules]]
+    files: dict[str, RuleFile]
+    owner: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _cache: dict[tuple[str, str], PluginRules | None] = field(default_factory=dict)
+
+    def effective(self, plugin: str, group: str) -> PluginRules | None:
+        """The plugin's rules for ``group``, or None where the plugin is disabled there."""
+        key = (plugin, group)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        rules = self.models[plugin].model_validate(self._merged(plugin, group))
+        result = rules if rules.enabled else None
+        self._cache[key] = result
+        return result
+
+    def _merged(self, plugin: str, group: str, owner: dict | None = None) -> dict:
+        file = self.files[plugin]
+        merged = deep_merge(file.top, file.groups.get(group, {}))
+        return deep_merge(merged, self.owner.get((plugin, group), {}) if owner is None else owner)
+
+    def check_owner_value(self, plugin: str, group: str, key: str, value: Any) -> dict[str, Any]:
+        """The owner layer as it would be with ``key = value``; raises RuleValueError if the model refuses."""
+        model = self.models[plugin]
+        if key.split(".")[0] not in model.model_fields:
+            raise RuleValueError([RuleError(f"{plugin}.toml", key, f"unknown key (known keys: {', '.join(model.model_fields)})")])
+        owner = set_path(self.owner.get((plugin, group), {}), key, value)
+        try:
+            model.model_validate(self._merged(plugin, group, owner))
+        except ValidationError as exc:
+            raise RuleValueError(validation_errors(exc, model, f"{plugin}.toml")) from None
+        return owner
+
+    def set_owner_layer(self, plugin: str, group: str, values: dict[str, Any]) -> None:
+        self.owner[(plugin, group)] = values
+        self._cache.clear()
+
+    def replace_owner_layers(self, owner: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """Take the owner settings as stored (another process may have changed them)."""
+        if owner != self.owner:
+            self.owner = owner
+            self._cache.clear()
+
+    def replace_file(self, rule_file: RuleFile, model: type[PluginRules]) -> None:
+        self.files[rule_file.plugin] = rule_file
+        self.models[rule_file.plugin] = model
+        self._cache.clear()
+
+    def drop(self, plugin: str) -> None:
+        self.files.pop(plugin, None)
+        self.models.pop(plugin, None)
+        self._cache.clear()
+
+    def explain(self, plugin: str, group: str) -> list[tuple[str, Any, str]]:
+        """Each top-level key's effective value and the layer it came from (for ``/config``)."""
+        file = self.files[plugin]
+        layers = (file.top, file.groups.get(group, {}), self.owner.get((plugin, group), {}))
+        rules = self.models[plugin].model_validate(self._merged(plugin, group))
+        rows = []
+        for key in self.models[plugin].model_fields:
+            source = "default"
+            for name, layer in zip(SOURCES[1:], layers):
+                if key in layer:
+                    source = name
+            rows.append((key, getattr(rules, key), source))
+        return rows

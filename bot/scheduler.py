@@ -1,0 +1,122 @@
+"""Time: the clocks, and the scheduler that feeds ``ScheduleFired`` events into the bus.
+
+Plugins say *when* with APScheduler triggers (``CronTrigger(hour=8, timezone=tz)`` …), one per job and
+group, built from the group's effective rules. Live and replay share one due-list that asks each
+trigger for its next fire time; only the waiting differs: live sleeps on the system clock, replay jumps
+a virtual clock from event to event. Sharing it is what makes a replay of yesterday's log fire the same
+jobs, at the same slots, as the running bot did. Each fired event carries its exact ``slot``, which is
+what exactly-once claims are keyed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from bot.model import ScheduleFired
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class VirtualClock:
+    """A clock that only moves when told to: replay and tests."""
+
+    def __init__(self, start: datetime | None = None):
+        self._now = start or datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, at: datetime) -> None:
+        # Never backwards: an out-of-order event keeps its own time but does not rewind jobs.
+        if at > self._now:
+            self._now = at
+
+
+@dataclass(order=True)
+class _Due:
+    at: datetime
+    seq: int
+    job: str = field(compare=False)
+    group: str = field(compare=False)
+    trigger: object = field(compare=False)
+    version: int = field(compare=False)
+
+
+class Scheduler:
+    """Jobs per (job, group); ``run_due(until)`` fires, in time order, every slot that is due by then."""
+
+    def __init__(self, engine: "Engine"):
+        self.engine = engine
+        self._heap: list[_Due] = []
+        self._versions: dict[tuple[str, str], int] = {}
+        self._seq = 0
+        self._wake = asyncio.Event()
+
+    def plan_group(self, group: str) -> None:
+        """(Re)compute every plugin job for ``group`` from its current rules, starting after now."""
+        now = self.engine.clock.now()
+        tz = self.engine.tz_for(group)
+        for plugin in self.engine.bus.plugins:
+            rules = self.engine.rules_for(plugin, group)
+            for schedule in plugin.schedules:
+                trigger = schedule.trigger(rules, tz) if rules is not None else None
+                self._push(schedule.job, group, trigger, now, previous=None)
+        self._wake.set()
+
+    def _push(self, job: str, group: str, trigger, now: datetime, previous: datetime | None) -> None:
+        key = (job, group)
+        version = self._versions.get(key, 0) + (previous is None)  # a re-plan voids queued slots
+        self._versions[key] = version
+        if trigger is None:
+            return
+        at = trigger.get_next_fire_time(previous, now)
+        if at is None:
+            return
+        self._seq += 1
+        heapq.heappush(self._heap, _Due(at, self._seq, job, group, trigger, version))
+
+    def next_due(self) -> datetime | None:
+        while self._heap and self._heap[0].version != self._versions.get((self._heap[0].job, self._heap[0].group)):
+            heapq.heappop(self._heap)
+        return self._heap[0].at if self._heap else None
+
+    async def run_due(self, until: datetime) -> None:
+        """Fire every slot due at or before ``until``, each through the bus like any other event."""
+        while (at := self.next_due()) is not None and at <= until:
+            due = heapq.heappop(self._heap)
+            clock = self.engine.clock
+            if isinstance(clock, VirtualClock):
+                clock.set(due.at)
+            platform, _, group_id = due.group.partition(":")
+            event = ScheduleFired(at=due.at, platform=platform, group=group_id, job=due.job, slot=due.at)
+            self._push(due.job, due.group, due.trigger, due.at + timedelta(microseconds=1), previous=due.at)
+            await self.engine.handle_and_send(event)
+
+    async def run_forever(self) -> None:
+        """Live mode: sleep until the next slot (or a re-plan) and fire what is due."""
+        while True:
+            self._wake.clear()
+            at = self.next_due()
+            delay = 3600.0 if at is None else max(0.0, (at - self.engine.clock.now()).total_seconds())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 3600.0))
+                continue
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await self.run_due(self.engine.clock.now())
+            except Exception:
+                log.exception("scheduled job failed")

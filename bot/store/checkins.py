@@ -1,0 +1,92 @@
+"""Check-in repository: one row per member per group per day, streaks and points on the member row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import Connection, Table, func, select
+
+from bot.store.repos import bump_counter, dialect_insert, utc
+from bot.store.tables import Checkin, Member
+
+checkins_t: Table = Checkin.__table__
+members_t: Table = Member.__table__
+
+
+class AlreadyCheckedIn(Exception):
+    """Raised inside the transaction so that it rolls back (the rank counter included)."""
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    rank: int  # today's N-th in this group
+    streak: int
+    points: int  # earned by this check-in
+    total_points: int
+    days: int  # check-in days in this group, all time
+
+
+def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: datetime,
+             award: Callable[[int], int]) -> CheckinResult:
+    """Record today's check-in; ``award(streak)`` gives its points. Raises AlreadyCheckedIn on a second one."""
+    member = conn.execute(
+        select(members_t.c.streak, members_t.c.last_checkin, members_t.c.points, members_t.c.checkin_days, members_t.c.best_streak)
+        .where((members_t.c.group_key == group) & (members_t.c.user_id == user))
+    ).first()
+    if member is not None and member.last_checkin == day:
+        raise AlreadyCheckedIn
+    continued = member is not None and member.last_checkin == day - timedelta(days=1)
+    streak = member.streak + 1 if continued else 1
+    points = award(streak)
+    # The counter row serialises concurrent check-ins in one group, so ranks are distinct; the key on
+    # checkins refuses a member's second one even when two processes race.
+    rank = bump_counter(conn, group, day, "checkin")
+    inserted = conn.execute(
+        dialect_insert(conn, checkins_t)
+        .values(group_key=group, user_id=user, day=day, at=utc(at), rank=rank, streak=streak, points=points)
+        .on_conflict_do_nothing()
+        .returning(checkins_t.c.rank)
+    ).first()
+    if inserted is None:
+        raise AlreadyCheckedIn
+    total = (member.points if member else 0) + points
+    days = (member.checkin_days if member else 0) + 1
+    best = max(streak, member.best_streak if member else 0)
+    values = dict(name=name, points=total, checkin_days=days, streak=streak, best_streak=best, last_checkin=day)
+    conn.execute(
+        dialect_insert(conn, members_t)
+        .values(group_key=group, user_id=user, **values)
+        .on_conflict_do_update(index_elements=["group_key", "user_id"], set_=values)
+    )
+    return CheckinResult(rank, streak, points, total, days)
+
+
+def todays_checkin(conn: Connection, group: str, user: str, day: date) -> CheckinResult | None:
+    row = conn.execute(
+        select(checkins_t.c.rank, checkins_t.c.streak, checkins_t.c.points, members_t.c.points.label("total"), members_t.c.checkin_days)
+        .join(members_t, (members_t.c.group_key == checkins_t.c.group_key) & (members_t.c.user_id == checkins_t.c.user_id))
+        .where((checkins_t.c.group_key == group) & (checkins_t.c.user_id == user) & (checkins_t.c.day == day))
+    ).first()
+    return CheckinResult(row.rank, row.streak, row.points, row.total, row.checkin_days) if row else None
+
+
+def leaderboard(conn: Connection, group: str, since: date | None, limit: int) -> list[dict]:
+    """Members ranked by check-in points since ``since`` (all time when None), then by days."""
+    if since is None:
+        stmt = (
+            select(members_t.c.user_id, members_t.c.name, members_t.c.checkin_days.label("days"), members_t.c.points)
+            .where((members_t.c.group_key == group) & (members_t.c.checkin_days > 0))
+        )
+    else:
+        days = func.count().label("days")
+        points = func.sum(checkins_t.c.points).label("points")
+        stmt = (
+            select(checkins_t.c.user_id, func.max(members_t.c.name).label("name"), days, points)
+            .join(members_t, (members_t.c.group_key == checkins_t.c.group_key) & (members_t.c.user_id == checkins_t.c.user_id))
+            .where((checkins_t.c.group_key == group) & (checkins_t.c.day >= since))
+            .group_by(checkins_t.c.user_id)
+        )
+    stmt = stmt.order_by(stmt.selected_columns.points.desc(), stmt.selected_columns.days.desc(), stmt.selected_columns.user_id).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(stmt)]

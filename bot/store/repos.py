@@ -1,0 +1,84 @@
+"""Repositories shared by the engine: known groups, the owner settings layer, the audit log.
+
+Each function takes an open ``Connection`` and runs inside the caller's transaction (``Store.run``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, select
+
+from bot.store.tables import AuditEntry, DailyCounter, Group, GroupSetting
+
+groups_t: Table = Group.__table__
+settings_t: Table = GroupSetting.__table__
+audit_t: Table = AuditEntry.__table__
+counters_t: Table = DailyCounter.__table__
+
+
+def dialect_insert(conn: Connection, table: Table):
+    """An INSERT that knows ``ON CONFLICT`` on both SQLite and PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def utc(at: datetime) -> datetime:
+    return at.astimezone(timezone.utc)
+
+
+def remember_group(conn: Connection, key: str, at: datetime) -> None:
+    conn.execute(dialect_insert(conn, groups_t).values(group_key=key, first_seen=utc(at)).on_conflict_do_nothing())
+
+
+def known_groups(conn: Connection) -> list[str]:
+    return list(conn.scalars(select(groups_t.c.group_key).order_by(groups_t.c.group_key)))
+
+
+def bump_counter(conn: Connection, key: str, day, counter: str) -> int:
+    """Atomically add one to a group's counter for ``day`` and return the new value."""
+    stmt = dialect_insert(conn, counters_t).values(group_key=key, day=day, counter=counter, n=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["group_key", "day", "counter"], set_={"n": counters_t.c.n + 1}
+    ).returning(counters_t.c.n)
+    return conn.execute(stmt).scalar_one()
+
+
+def load_settings(conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every owner setting, as ``{(plugin, group): {key: value}}`` (dotted keys already nested)."""
+    layers: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in conn.execute(select(settings_t)):
+        node = layers.setdefault((row.plugin, row.group_key), {})
+        *parents, last = row.key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = json.loads(row.value)
+    return layers
+
+
+def save_setting(conn: Connection, group: str, plugin: str, key: str, value: Any) -> str | None:
+    """Store one owner setting; return the previous value as JSON (None if there was none)."""
+    where = (settings_t.c.group_key == group) & (settings_t.c.plugin == plugin) & (settings_t.c.key == key)
+    old = conn.execute(select(settings_t.c.value).where(where)).scalar_one_or_none()
+    new = json.dumps(value, ensure_ascii=False)
+    if value is None:
+        conn.execute(delete(settings_t).where(where))
+        return old
+    stmt = dialect_insert(conn, settings_t).values(group_key=group, plugin=plugin, key=key, value=new)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["group_key", "plugin", "key"], set_={"value": new}))
+    return old
+
+
+def add_audit(conn: Connection, **entry: Any) -> None:
+    entry["at"] = utc(entry["at"])
+    conn.execute(audit_t.insert().values(**entry))
+
+
+def audit_entries(conn: Connection, group: str) -> list[dict]:
+    rows = conn.execute(select(audit_t).where(audit_t.c.group_key == group).order_by(audit_t.c.id))
+    return [dict(row._mapping) for row in rows]

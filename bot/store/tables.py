@@ -1,0 +1,91 @@
+"""The database schema (SQLAlchemy 2 declarative models). Migrations under migrations/ create it.
+
+Uniqueness that matters lives here, as keys, so that several processes sharing one PostgreSQL cannot
+double-count: one check-in per member per group per day, one counter row per group/day/name.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Group(Base):
+    """A group the bot has seen, so that scheduled jobs know where to go after a restart."""
+
+    __tablename__ = "groups"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Member(Base):
+    """A member's standing in one group (check-in streak and points)."""
+
+    __tablename__ = "members"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    checkin_days: Mapped[int] = mapped_column(Integer, default=0)
+    streak: Mapped[int] = mapped_column(Integer, default=0)
+    best_streak: Mapped[int] = mapped_column(Integer, default=0)
+    last_checkin: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class Checkin(Base):
+    """One check-in; the key makes a second one on the same day (group timezone) impossible."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (Index("ix_checkins_group_day", "group_key", "day"),)
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rank: Mapped[int] = mapped_column(Integer)
+    streak: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+
+
+class DailyCounter(Base):
+    """A per-group, per-day counter incremented atomically (today's check-in rank, for one)."""
+
+    __tablename__ = "daily_counters"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    counter: Mapped[str] = mapped_column(String(50), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GroupSetting(Base):
+    """The owner layer of the rules: a value set with /set, as JSON."""
+
+    __tablename__ = "group_settings"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    plugin: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """Who changed what setting, when, from which value to which."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    group_key: Mapped[str] = mapped_column(String(200), index=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    command: Mapped[str] = mapped_column(Text)
+    plugin: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(200))
+    old_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    new_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+metadata = Base.metadata

@@ -1,0 +1,51 @@
+"""Every user-facing sentence, rendered from templates/ in a sandboxed Jinja2 environment.
+
+Operators may put their own templates in a folder named by config (``templates_dir``); a file there
+wins over the shipped one of the same name. The sandbox keeps a template from reaching Python
+internals (``__class__``, ``__globals__`` …) and from changing the objects it is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SUFFIX = ".j2"
+
+
+class Templates:
+    """Renders ``<plugin>/<name>`` templates; results are stripped of surrounding whitespace."""
+
+    def __init__(self, override_dir: Path | None = None):
+        dirs = [str(d) for d in (override_dir, SHIPPED_TEMPLATES) if d is not None]
+        self.env = ImmutableSandboxedEnvironment(
+            loader=ChoiceLoader([FileSystemLoader(d, encoding="utf-8") for d in dirs]),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,  # plain chat text; adapters escape for their parse mode
+            auto_reload=True,
+        )
+
+    def render(self, template: str, /, **context) -> str:
+        return self.env.get_template(template + SUFFIX).render(**context).strip()
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.env.get_template(name + SUFFIX)
+        except TemplateNotFound:
+            return False
+        return True
+
+    def check_all(self) -> list[str]:
+        """Compile every template; return ``file: problem`` lines for the ones that do not compile."""
+        problems = []
+        for name in self.env.list_templates(extensions=[SUFFIX[1:]]):
+            try:
+                self.env.get_template(name)
+            except TemplateError as exc:
+                problems.append(f"templates/{name}: {exc}")
+        return problems
