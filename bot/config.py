@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.model import Role
 from bot.rules import RuleError, validation_errors
 
 
@@ -40,7 +41,7 @@ DEFAULT_LIMITS = {
 class ConsoleConfig(_Strict):
     group: str = "sandbox"
     user: str = "小王"
-    role: str = "member"
+    role: Role = "member"
 
 
 class QunbotConfig(_Strict):

@@ -79,6 +79,7 @@ class Engine:
         self.rulebook = RuleBook({}, {})
         self.plugins: dict[str, Plugin] = {}
         self.bus = Bus(self)
+        self.bus.rebuild([core])
         self.scheduler = Scheduler(self)
         self.outbox = Outbox(self)
         self.adapters: dict[str, Adapter] = {}

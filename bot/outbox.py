@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The per-group limit is "N sends per minute" on every platform we know.
+GROUP_WINDOW_SECONDS = 60.0
+
 
 def plan(action: Action, capabilities: frozenset[str], templates: Templates) -> list[Action]:
     """What to deliver for ``action`` on a platform with ``capabilities``: itself, a fallback, or nothing."""
@@ -106,7 +109,7 @@ class Outbox:
         loop = asyncio.get_running_loop()
         if isinstance(action, SendMessage):
             sent = self._sent.setdefault(action.group_key, deque(maxlen=limits.per_group_per_minute))
-            if len(sent) == sent.maxlen and (wait := sent[0] + 60.0 - loop.time()) > 0:
+            if len(sent) == sent.maxlen and (wait := sent[0] + GROUP_WINDOW_SECONDS - loop.time()) > 0:
                 await asyncio.sleep(wait)
             sent.append(loop.time())
         # Reserve the platform's next slot before sleeping, so concurrent groups queue fairly.

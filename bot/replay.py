@@ -8,6 +8,7 @@ line is reported with its line number and skipped.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import sys
@@ -92,18 +93,22 @@ class ActionWriter:
 async def replay(events: Path, rules_dir: Path, config: QunbotConfig, db_url: str | None = None,
                  until: datetime | None = None, out: Path | None = None) -> int:
     """Run the replay; returns the number of actions written."""
-    with tempfile.TemporaryDirectory(prefix="qunbot-replay-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="qunbot-replay-") as scratch, events.open(encoding="utf-8") as lines:
+        stream = read_events(lines, events.name, sys.stderr)
+        first = next(stream, None)
+        # The virtual clock starts at the first event, so jobs of groups already known to --db are
+        # planned from there rather than from some arbitrary epoch.
+        start = first.at if first else until
         url = db_url or f"sqlite:///{Path(scratch) / 'replay.db'}"
-        engine = await Engine.create(config, rules_dir, db_url=url, clock=VirtualClock())
+        engine = await Engine.create(config, rules_dir, db_url=url, clock=VirtualClock(start))
         images = out.parent / f"{out.stem}_images" if out else Path(tempfile.mkdtemp(prefix="qunbot-images-"))
         sink = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
             writer = engine.sink = ActionWriter(engine, sink, images)
-            with events.open(encoding="utf-8") as lines:
-                for event in read_events(lines, events.name, sys.stderr):
-                    await engine.scheduler.run_due(event.at)
-                    engine.clock.set(event.at)
-                    await engine.handle_and_send(event)
+            for event in itertools.chain([first] if first else [], stream):
+                await engine.scheduler.run_due(event.at)
+                engine.clock.set(event.at)
+                await engine.handle_and_send(event)
             if until is not None:
                 await engine.scheduler.run_due(until)
             return writer.count

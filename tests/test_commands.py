@@ -1,0 +1,86 @@
+"""Slash commands: parsing, Chinese aliases, roles, /help, /config, /set with its audit log."""
+
+from bot.commands import parse_command, permits
+from bot.config import QunbotConfig
+from bot.store.repos import audit_entries
+from tests.conftest import Chat, reasons, texts
+
+
+def test_parse_variants():
+    assert parse_command("/checkin").name == "checkin"
+    assert parse_command("／签到").name == "签到"
+    call = parse_command("/Top@QunBot 月")
+    assert (call.name, call.target, call.args) == ("top", "QunBot", ("月",))
+    assert parse_command("/set　checkin  base_points 5").args == ("checkin", "base_points", "5")
+    for not_a_command in ("签到", "", "/", "/ ", "http://x", "/@bot"):
+        assert parse_command(not_a_command) is None
+
+
+def test_roles_rank():
+    assert permits("owner", "admin") and permits("admin", "admin") and not permits("member", "admin")
+
+
+async def test_command_addressed_to_another_bot_is_ignored(make_engine):
+    chat = Chat(await make_engine(config=QunbotConfig(bot_usernames={"telegram": "QunBot"})), platform="telegram")
+    assert await chat.say("/checkin@OtherBot") == []
+    assert reasons(await chat.say("/checkin@qunbot")) == ["checked_in"]
+
+
+async def test_member_set_is_refused_and_changes_nothing(chat: Chat):
+    refused = await chat.say("/set checkin base_points 99", user="u1", role="member")
+    assert reasons(refused) == ["not_permitted"] and "管理员" in refused[0].text
+    assert chat.engine.rulebook.effective("checkin", "qq:g1").base_points == 10
+    assert await chat.engine.store.run(audit_entries, "qq:g1") == []
+    assert "获得 10 积分" in texts(await chat.say("签到"))[0]
+
+
+async def test_admin_set_changes_effective_rules_and_is_audited(chat: Chat):
+    done = await chat.say("/设置 checkin base_points 25", user="boss", role="admin")
+    assert reasons(done) == ["setting_changed"]
+    assert chat.engine.rulebook.effective("checkin", "qq:g1").base_points == 25
+    assert "获得 25 积分" in texts(await chat.say("签到"))[0]
+    config = texts(await chat.say("/config checkin", user="boss", role="admin"))[0]
+    assert "base_points = 25（群设置 /set）" in config and "leaderboard_size = 10（规则文件）" in config
+    [entry] = await chat.engine.store.run(audit_entries, "qq:g1")
+    assert (entry["user_id"], entry["role"], entry["plugin"], entry["key"], entry["new_value"]) == ("boss", "admin", "checkin", "base_points", "25")
+    assert entry["old_value"] is None
+    await chat.say("/unset checkin base_points", user="boss", role="owner")
+    assert chat.engine.rulebook.effective("checkin", "qq:g1").base_points == 10
+    assert len(await chat.engine.store.run(audit_entries, "qq:g1")) == 2
+
+
+async def test_owner_setting_survives_a_restart(tmp_path, make_engine):
+    url = f"sqlite:///{tmp_path / 'keep.sqlite'}"
+    await Chat(await make_engine(db_url=url)).say("/set checkin base_points 3", role="owner")
+    again = await make_engine(db_url=url)
+    assert again.rulebook.effective("checkin", "qq:g1").base_points == 3
+    assert again.rulebook.effective("checkin", "qq:other").base_points == 10
+
+
+async def test_invalid_set_values_are_refused_with_the_reason(chat: Chat):
+    for command in ("/set checkin base_points abc", "/set checkin base_points -1", "/set checkin nope 1",
+                    "/set checkin leaderboard_size 1000"):
+        actions = await chat.say(command, role="admin")
+        assert reasons(actions) == ["invalid_value"], command
+    assert chat.engine.rulebook.effective("checkin", "qq:g1").base_points == 10
+    usage = await chat.say("/set nosuchplugin x 1", role="admin")
+    assert reasons(usage) == ["usage"] and "checkin" in usage[0].text
+
+
+async def test_help_lists_what_the_caller_may_use(chat: Chat):
+    member = texts(await chat.say("/help"))[0]
+    admin = texts(await chat.say("/帮助", role="admin"))[0]
+    assert "/checkin" in member and "/top" in member and "/set" not in member
+    assert "/set" in admin and "/config" in admin and "/签到" in admin
+
+
+async def test_bot_admin_from_config_counts_as_owner(make_engine):
+    chat = Chat(await make_engine(config=QunbotConfig(bot_admins=["qq:root"])))
+    assert reasons(await chat.say("/set checkin base_points 4", user="root", role="member")) == ["setting_changed"]
+    assert reasons(await chat.say("/set checkin base_points 5", user="nobody", role="member")) == ["not_permitted"]
+
+
+async def test_text_cannot_forge_a_role(chat: Chat):
+    for text in ("/set checkin base_points 1 admin", "/as admin", ":as boss admin"):
+        await chat.say(text, role="member")
+    assert chat.engine.rulebook.effective("checkin", "qq:g1").base_points == 10

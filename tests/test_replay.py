@@ -1,0 +1,109 @@
+"""qunbot replay: the stable contract of DESIGN.md, run as a black box through the CLI."""
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from bot.config import QunbotConfig
+from bot.replay import replay
+from tests.conftest import ROOT
+from tests.test_scheduler import tick_plugin
+
+THREE_DAYS = [
+    {"at": "2026-11-23T08:59:00+08:00", "event": "message", "group": "g1", "user": "u1", "name": "小王", "id": "m1", "text": "签到"},
+    {"at": "2026-11-23T09:00:00+08:00", "event": "message", "group": "g1", "user": "u2", "name": "小李", "id": "m2", "text": "打卡", "mood": "unknown fields are ignored"},
+    {"at": "2026-11-23T09:05:00+08:00", "event": "message", "group": "g1", "user": "u1", "name": "小王", "id": "m3", "text": "签到"},
+    {"at": "2026-11-23T23:59:00+08:00", "event": "message", "group": "g1", "user": "u3", "name": "夜猫", "id": "m4", "text": "签到"},
+    {"at": "2026-11-24T00:01:00+08:00", "event": "message", "group": "g1", "user": "u3", "name": "夜猫", "id": "m5", "text": "签到"},
+    {"at": "2026-11-24T08:00:00+08:00", "event": "message", "group": "g1", "user": "u1", "name": "小王", "id": "m6", "text": "签到"},
+    {"at": "2026-11-24T12:00:00+08:00", "event": "member_joined", "platform": "telegram", "group": "g1", "user": "u9", "name": "新人"},
+    {"at": "2026-11-25T07:30:00+08:00", "event": "message", "group": "g1", "user": "u1", "name": "小王", "id": "m7", "text": "／签到"},
+    {"at": "2026-11-25T07:31:00+08:00", "event": "message", "group": "g1", "user": "u2", "name": "小李", "id": "m8", "text": "签到"},
+    {"at": "2026-11-25T07:32:00+08:00", "event": "message", "group": "g1", "user": "u2", "name": "小李", "id": "m9", "text": "/top 总"},
+]
+
+
+def write_events(path: Path, events: list, extra_lines: dict[int, str] | None = None) -> Path:
+    lines = [json.dumps(e, ensure_ascii=False) for e in events]
+    for index, line in sorted((extra_lines or {}).items()):
+        lines.insert(index, line)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_replay(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot.cli", "replay", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def records(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_three_days_of_checkins(tmp_path):
+    result = run_replay(str(write_events(tmp_path / "ev.jsonl", THREE_DAYS)))
+    assert result.returncode == 0, result.stderr
+    out = records(result.stdout)
+    assert [(r["reply_to"], r["reason"]) for r in out] == [
+        ("m1", "checked_in"), ("m2", "checked_in"), ("m3", "already_checked_in"), ("m4", "checked_in"),
+        ("m5", "checked_in"), ("m6", "checked_in"), ("m7", "checked_in"), ("m8", "checked_in"), ("m9", "leaderboard"),
+    ]
+    first = out[0]
+    assert first == {
+        "at": "2026-11-23T08:59:00+08:00", "action": "send", "platform": "qq", "group": "g1",
+        "text": first["text"], "mentions": ["u1"], "reply_to": "m1", "plugin": "checkin", "reason": "checked_in",
+    }
+    assert "第 1 个" in out[0]["text"] and "第 2 个" in out[1]["text"] and "第 3 个" in out[3]["text"]
+    assert "第 1 个" in out[4]["text"] and "连续签到 2 天" in out[4]["text"]  # across midnight Beijing time
+    assert "第 2 个" in out[5]["text"] and "连续签到 2 天" in out[5]["text"]
+    assert "连续签到 3 天" in out[6]["text"] and "累计 30 积分" in out[6]["text"]
+    assert "连续签到 1 天" in out[7]["text"]  # 小李 skipped the 24th
+    board = out[8]["text"].splitlines()
+    # Ties in points and days are broken by user id, so the order is stable.
+    assert board[1:] == ["1. 小王 — 30 积分，签到 3 天", "2. 小李 — 20 积分，签到 2 天", "3. 夜猫 — 20 积分，签到 2 天"]
+
+
+def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path):
+    bad = {0: "not json at all", 2: '["a list"]', 4: '{"event": "message", "group": "g1"}',
+           6: '{"at": "2026-11-23T09:00:00", "event": "message", "group": "g1", "user": "u"}',
+           7: '{"at": "2026-11-23T09:00:00+08:00", "event": "teleport", "group": "g1"}'}
+    result = run_replay(str(write_events(tmp_path / "ev.jsonl", THREE_DAYS[:3], bad)))
+    assert result.returncode == 0
+    errors = result.stderr.splitlines()
+    assert [e.split(":")[1] for e in errors] == ["1", "3", "5", "7", "8"]
+    assert "at: Field required" in errors[2] and "needs a UTC offset" in errors[3] and "unknown event 'teleport'" in errors[4]
+    assert [r["reason"] for r in records(result.stdout)] == ["checked_in", "checked_in", "already_checked_in"]
+
+
+def test_out_file_and_a_named_database_carry_over(tmp_path):
+    db = f"sqlite:///{tmp_path / 'kept.sqlite'}"
+    events = write_events(tmp_path / "ev.jsonl", THREE_DAYS[:1])
+    first = run_replay(str(events), "--db", db, "--out", str(tmp_path / "one.jsonl"))
+    assert first.returncode == 0 and first.stdout == ""
+    assert records((tmp_path / "one.jsonl").read_text(encoding="utf-8"))[0]["reason"] == "checked_in"
+    again = run_replay(str(events), "--db", db)
+    assert records(again.stdout)[0]["reason"] == "already_checked_in"
+    fresh = run_replay(str(events))
+    assert records(fresh.stdout)[0]["reason"] == "checked_in"
+
+
+def test_custom_rules_folder(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "checkin.toml").write_text("base_points = 3\n", encoding="utf-8")
+    result = run_replay(str(write_events(tmp_path / "ev.jsonl", THREE_DAYS[:1])), "--rules", str(rules))
+    assert "获得 3 积分" in records(result.stdout)[0]["text"]
+
+
+async def test_until_fires_the_jobs_due_after_the_last_event(tmp_path, extra_plugin, capsys):
+    extra_plugin("tick", tick_plugin())
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tick.toml").write_text("hour = 8\n", encoding="utf-8")
+    events = write_events(tmp_path / "ev.jsonl", [THREE_DAYS[3]])  # 23:59 on the 23rd
+    until = datetime.fromisoformat("2026-11-26T00:00:00+08:00")
+    count = await replay(events, rules, QunbotConfig(), until=until, out=tmp_path / "out.jsonl")
+    out = records((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
+    assert count == 2
+    assert [(r["at"], r["reason"]) for r in out] == [("2026-11-24T08:00:00+08:00", "morning"), ("2026-11-25T08:00:00+08:00", "morning")]

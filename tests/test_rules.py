@@ -1,0 +1,106 @@
+"""Rule files: validation with file and key named, group overrides, the owner layer, reload."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.rules import RuleValueError
+from tests.conftest import ROOT, Chat, reasons, texts
+
+
+def run_check(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot.cli", "check", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_shipped_rules_and_templates_pass_check():
+    result = run_check("--rules", str(ROOT / "rules"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("ok:")
+
+
+def test_check_names_file_and_key_of_a_typo_and_a_wrong_type(rules_dir: Path):
+    (rules_dir / "checkin.toml").write_text('base_pionts = 5\nleaderboard_size = "many"\n', encoding="utf-8")
+    result = run_check("--rules", str(rules_dir))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("checkin.toml: base_pionts: unknown key") and "base_points" in line for line in lines), lines
+    assert any(line.startswith("checkin.toml: leaderboard_size: ") and "integer" in line for line in lines), lines
+
+
+def test_check_reports_group_override_errors_with_their_path(rules_dir: Path):
+    (rules_dir / "checkin.toml").write_text(
+        '[groups."qq:1"]\nbase_points = -3\n[groups."qq:2"]\nstreak_bonuses = [{ days = 0, points = 1 }]\n[groups.nocolon]\n',
+        encoding="utf-8",
+    )
+    lines = run_check("--rules", str(rules_dir)).stdout.splitlines()
+    assert any(line.startswith('checkin.toml: groups."qq:1".base_points: ') for line in lines), lines
+    assert any(line.startswith('checkin.toml: groups."qq:2".streak_bonuses[0].days: ') for line in lines), lines
+    assert any(line.startswith('checkin.toml: groups."nocolon": ') for line in lines), lines
+
+
+def test_check_reports_toml_syntax_and_unknown_plugin_and_bad_config(rules_dir: Path, tmp_path: Path):
+    (rules_dir / "checkin.toml").write_text("base_points = = 5\n", encoding="utf-8")
+    (rules_dir / "no_such_plugin.toml").write_text("", encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text('timezone = "Mars/Olympus"\nadapterz = []\n', encoding="utf-8")
+    result = run_check("--rules", str(rules_dir), "--config", str(config))
+    assert result.returncode == 1
+    out = result.stdout
+    assert "checkin.toml: (toml): " in out
+    assert "no_such_plugin.toml: (file): no plugin named 'no_such_plugin'" in out
+    assert "config.toml: timezone: " in out and "Mars/Olympus" in out
+    assert "config.toml: adapterz: unknown key" in out
+
+
+async def test_group_override_applies_to_that_group_only(rules_dir: Path, make_engine):
+    (rules_dir / "checkin.toml").write_text('base_points = 10\n[groups."qq:vip"]\nbase_points = 50\n', encoding="utf-8")
+    engine = await make_engine(rules_dir)
+    assert "获得 50 积分" in texts(await Chat(engine, group="vip").say("签到"))[0]
+    assert "获得 10 积分" in texts(await Chat(engine, group="other").say("签到"))[0]
+
+
+async def test_plugin_disabled_for_one_group(rules_dir: Path, make_engine):
+    (rules_dir / "checkin.toml").write_text('[groups."qq:quiet"]\nenabled = false\n', encoding="utf-8")
+    engine = await make_engine(rules_dir)
+    assert await Chat(engine, group="quiet").say("签到") == []
+    help_text = texts(await Chat(engine, group="quiet").say("/help"))[0]
+    assert "/checkin" not in help_text
+    assert reasons(await Chat(engine, group="loud").say("签到")) == ["checked_in"]
+
+
+async def test_broken_file_on_reload_is_refused_and_last_good_rules_stay(rules_dir: Path, make_engine, caplog):
+    path = rules_dir / "checkin.toml"
+    path.write_text("base_points = 7\n", encoding="utf-8")
+    engine = await make_engine(rules_dir)
+    path.write_text("base_points = 7\nbase_pionts = 9\n", encoding="utf-8")
+    errors = engine.load_rules()
+    assert [str(e) for e in errors][0].startswith("checkin.toml: base_pionts: unknown key")
+    assert engine.rulebook.effective("checkin", "qq:g1").base_points == 7
+    path.write_text("base_points = 8\n", encoding="utf-8")
+    assert engine.load_rules() == []
+    assert engine.rulebook.effective("checkin", "qq:g1").base_points == 8
+
+
+async def test_removing_and_adding_a_rule_file_stops_and_starts_the_plugin(rules_dir: Path, make_engine):
+    engine = await make_engine(rules_dir)
+    chat = Chat(engine)
+    moved = rules_dir / "checkin.toml.off"
+    (rules_dir / "checkin.toml").rename(moved)
+    engine.load_rules()
+    assert await chat.say("签到") == []
+    moved.rename(rules_dir / "checkin.toml")
+    engine.load_rules()
+    assert reasons(await chat.say("签到")) == ["checked_in"]
+
+
+async def test_owner_value_is_validated_by_the_model(make_engine):
+    engine = await make_engine()
+    with pytest.raises(RuleValueError) as err:
+        engine.rulebook.check_owner_value("checkin", "qq:g1", "leaderboard_size", 500)
+    assert err.value.errors[0].path == "leaderboard_size"
+    with pytest.raises(RuleValueError):
+        engine.rulebook.check_owner_value("checkin", "qq:g1", "no_such_key", 1)
+    with pytest.raises(RuleValueError):
+        engine.rulebook.check_owner_value("checkin", "qq:g1", "streak_bonuses", [{"days": 7, "points": 1, "__class__": 1}])

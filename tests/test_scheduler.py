@@ -1,0 +1,100 @@
+"""The scheduler: APScheduler triggers per group, ScheduleFired through the bus, virtual and live clocks."""
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+
+from bot.bus import Plugin
+from bot.model import ScheduleFired
+from bot.rules import PluginRules
+from bot.scheduler import SystemClock
+from tests.conftest import Chat, at
+
+
+class TickRules(PluginRules):
+    hour: int = 8
+
+
+def tick_plugin() -> Plugin:
+    plugin = Plugin("tick", TickRules)
+
+    @plugin.schedule("morning", lambda rules, tz: CronTrigger(hour=rules.hour, minute=0, timezone=tz))
+    async def post_morning(ctx):
+        assert isinstance(ctx.event, ScheduleFired)
+        return ctx.send("core/fallback_set_card", "morning", card=ctx.event.slot.isoformat())
+
+    return plugin
+
+
+async def tick_engine(tmp_path, make_engine, extra_plugin, rules: str = ""):
+    extra_plugin("tick", tick_plugin())
+    rules_dir = tmp_path / "tick_rules"
+    rules_dir.mkdir(exist_ok=True)
+    (rules_dir / "tick.toml").write_text(rules, encoding="utf-8")
+    engine = await make_engine(rules_dir)
+    fired = []
+    engine.sink = lambda actions, when: fired.extend((when, a) for a in actions)
+    return engine, fired
+
+
+async def test_jobs_fire_per_group_at_their_local_time(tmp_path, make_engine, extra_plugin):
+    engine, fired = await tick_engine(tmp_path, make_engine, extra_plugin, '[groups."qq:late"]\nhour = 10\n')
+    await Chat(engine, group="early").say("hello", when=at("2026-11-23 06:00"))
+    await Chat(engine, group="late").say("hello", when=at("2026-11-23 06:00"))
+    await engine.scheduler.run_due(at("2026-11-25 00:00"))
+    got = [(a.group, when.isoformat()) for when, a in fired]
+    assert got == [
+        ("early", "2026-11-23T08:00:00+08:00"), ("late", "2026-11-23T10:00:00+08:00"),
+        ("early", "2026-11-24T08:00:00+08:00"), ("late", "2026-11-24T10:00:00+08:00"),
+    ]
+    assert all(a.reason == "morning" and a.plugin == "tick" for _, a in fired)
+
+
+async def test_set_moves_the_groups_job(tmp_path, make_engine, extra_plugin):
+    engine, fired = await tick_engine(tmp_path, make_engine, extra_plugin)
+    chat = Chat(engine)
+    await chat.say("/set tick hour 9", role="admin", when=at("2026-11-23 06:00"))
+    await engine.scheduler.run_due(at("2026-11-23 23:00"))
+    assert [w.isoformat() for w, _ in fired] == ["2026-11-23T09:00:00+08:00"]
+
+
+async def test_known_groups_are_planned_again_after_a_restart(tmp_path, make_engine, extra_plugin):
+    url = f"sqlite:///{tmp_path / 'keep.sqlite'}"
+    extra_plugin("tick", tick_plugin())
+    rules_dir = tmp_path / "r"
+    rules_dir.mkdir()
+    (rules_dir / "tick.toml").write_text("", encoding="utf-8")
+    first = await make_engine(rules_dir, db_url=url)
+    await Chat(first, group="g9").say("hello", when=at("2026-11-23 06:00"))
+    second = await make_engine(rules_dir, db_url=url, start=at("2026-11-23 06:30"))
+    fired = []
+    second.sink = lambda actions, when: fired.extend(actions)
+    await second.scheduler.run_due(at("2026-11-23 08:00"))
+    assert [a.group for a in fired] == ["g9"] and "qq:g9" in second.known_groups
+
+
+async def test_live_loop_fires_on_the_system_clock(tmp_path, make_engine, extra_plugin):
+    plugin = Plugin("soon", PluginRules)
+    due = datetime.now(timezone.utc) + timedelta(milliseconds=300)
+
+    @plugin.schedule("once", lambda rules, tz: DateTrigger(run_date=due))
+    async def fire(ctx):
+        return ctx.send("core/fallback_mute_all", "fired", on=True)
+
+    extra_plugin("soon", plugin)
+    rules_dir = tmp_path / "soon_rules"
+    rules_dir.mkdir()
+    (rules_dir / "soon.toml").write_text("", encoding="utf-8")
+    engine = await make_engine(rules_dir)
+    engine.clock = SystemClock()
+    got = asyncio.Event()
+    engine.sink = lambda actions, when: got.set() if actions else None
+    engine.scheduler.plan_group("qq:live")
+    task = asyncio.create_task(engine.scheduler.run_forever())
+    try:
+        await asyncio.wait_for(got.wait(), timeout=5)
+    finally:
+        task.cancel()
+    assert datetime.now(timezone.utc) >= due
