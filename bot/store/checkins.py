@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, bindparam, func, select
 
-from bot.store.repos import bump_counter, dialect_insert, utc
+from bot.store.repos import bump_counter, dialect_insert, prepared, utc
 from bot.store.tables import Checkin, Member
 
 checkins_t: Table = Checkin.__table__
@@ -28,13 +28,28 @@ class CheckinResult:
     days: int  # check-in days in this group, all time
 
 
+_member_key = (members_t.c.group_key == bindparam("g")) & (members_t.c.user_id == bindparam("u"))
+_select_member = select(
+    members_t.c.streak, members_t.c.last_checkin, members_t.c.points, members_t.c.checkin_days, members_t.c.best_streak
+).where(_member_key)
+_MEMBER_VALUES = ("name", "points", "checkin_days", "streak", "best_streak", "last_checkin")
+
+
+def _insert_checkin(conn: Connection):
+    return dialect_insert(conn, checkins_t).on_conflict_do_nothing().returning(checkins_t.c.rank)
+
+
+def _upsert_member(conn: Connection):
+    stmt = dialect_insert(conn, members_t)
+    return stmt.on_conflict_do_update(
+        index_elements=["group_key", "user_id"], set_={k: stmt.excluded[k] for k in _MEMBER_VALUES}
+    )
+
+
 def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: datetime,
              award: Callable[[int], int]) -> CheckinResult:
     """Record today's check-in; ``award(streak)`` gives its points. Raises AlreadyCheckedIn on a second one."""
-    member = conn.execute(
-        select(members_t.c.streak, members_t.c.last_checkin, members_t.c.points, members_t.c.checkin_days, members_t.c.best_streak)
-        .where((members_t.c.group_key == group) & (members_t.c.user_id == user))
-    ).first()
+    member = conn.execute(_select_member, {"g": group, "u": user}).first()
     if member is not None and member.last_checkin == day:
         raise AlreadyCheckedIn
     continued = member is not None and member.last_checkin == day - timedelta(days=1)
@@ -43,23 +58,16 @@ def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: 
     # The counter row serialises concurrent check-ins in one group, so ranks are distinct; the key on
     # checkins refuses a member's second one even when two processes race.
     rank = bump_counter(conn, group, day, "checkin")
-    inserted = conn.execute(
-        dialect_insert(conn, checkins_t)
-        .values(group_key=group, user_id=user, day=day, at=utc(at), rank=rank, streak=streak, points=points)
-        .on_conflict_do_nothing()
-        .returning(checkins_t.c.rank)
-    ).first()
-    if inserted is None:
+    row = dict(group_key=group, user_id=user, day=day, at=utc(at), rank=rank, streak=streak, points=points)
+    if conn.execute(prepared(conn, _insert_checkin), row).first() is None:
         raise AlreadyCheckedIn
     total = (member.points if member else 0) + points
     days = (member.checkin_days if member else 0) + 1
     best = max(streak, member.best_streak if member else 0)
-    values = dict(name=name, points=total, checkin_days=days, streak=streak, best_streak=best, last_checkin=day)
-    conn.execute(
-        dialect_insert(conn, members_t)
-        .values(group_key=group, user_id=user, **values)
-        .on_conflict_do_update(index_elements=["group_key", "user_id"], set_=values)
-    )
+    conn.execute(prepared(conn, _upsert_member), dict(
+        group_key=group, user_id=user, name=name, points=total, checkin_days=days, streak=streak,
+        best_streak=best, last_checkin=day,
+    ))
     return CheckinResult(rank, streak, points, total, days)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Connection, Table, delete, select
 
@@ -28,6 +28,19 @@ def dialect_insert(conn: Connection, table: Table):
     return insert(table)
 
 
+_prepared: dict[tuple[str, Callable], Any] = {}
+
+
+def prepared(conn: Connection, build: Callable[[Connection], Any]):
+    """``build(conn)``'s statement, built once per dialect. Hot paths execute prebuilt statements with
+    bound parameters: building one per call (``.values(...)``) cost more than SQLite's commit."""
+    key = (conn.dialect.name, build)
+    stmt = _prepared.get(key)
+    if stmt is None:
+        stmt = _prepared[key] = build(conn)
+    return stmt
+
+
 def utc(at: datetime) -> datetime:
     return at.astimezone(timezone.utc)
 
@@ -40,13 +53,16 @@ def known_groups(conn: Connection) -> list[str]:
     return list(conn.scalars(select(groups_t.c.group_key).order_by(groups_t.c.group_key)))
 
 
-def bump_counter(conn: Connection, key: str, day, counter: str) -> int:
-    """Atomically add one to a group's counter for ``day`` and return the new value."""
-    stmt = dialect_insert(conn, counters_t).values(group_key=key, day=day, counter=counter, n=1)
-    stmt = stmt.on_conflict_do_update(
+def _bump_counter_stmt(conn: Connection):
+    stmt = dialect_insert(conn, counters_t).values(n=1)
+    return stmt.on_conflict_do_update(
         index_elements=["group_key", "day", "counter"], set_={"n": counters_t.c.n + 1}
     ).returning(counters_t.c.n)
-    return conn.execute(stmt).scalar_one()
+
+
+def bump_counter(conn: Connection, key: str, day, counter: str) -> int:
+    """Atomically add one to a group's counter for ``day`` and return the new value."""
+    return conn.execute(prepared(conn, _bump_counter_stmt), {"group_key": key, "day": day, "counter": counter}).scalar_one()
 
 
 def load_settings(conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:

@@ -1,0 +1,90 @@
+"""Replay throughput: a generated mixed stream through the whole bus on the SQLite file database.
+
+    python -m benchmarks.replay_bench [--events 100000] [--groups 200] [--members 50] [--seed 1]
+
+Prints events per second and the p50 / p99 / max time per event (parse, scheduled jobs, bus, plugins,
+database, outbox planning and JSON output — everything `qunbot replay` does for a line). A figure,
+not a test: nothing here asserts a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import random
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.config import QunbotConfig
+from bot.engine import SHIPPED_RULES, Engine
+from bot.replay import ActionWriter, parse_event
+from bot.scheduler import VirtualClock
+
+CHAT = ["大家早上好", "这个活动什么时候开始？", "收到，谢谢群主", "哈哈哈哈", "有人在上海吗", "今天的分享很有用",
+        "我也想参加", "链接发一下可以吗", "晚安各位", "👍👍👍", "同意楼上", "下周见"]
+
+
+def generate(n: int, groups: int, members: int, seed: int) -> list[str]:
+    """``n`` replay lines over three days: ~10% check-ins, ~0.5% /top, ~0.5% joins, the rest chat."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 23, 7, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    step = timedelta(days=3) / n
+    lines = []
+    for i in range(n):
+        at = (start + step * i).isoformat()
+        group, user = f"g{rng.randrange(groups)}", f"u{rng.randrange(members)}"
+        roll = rng.random()
+        if roll < 0.005:
+            event = {"event": "member_joined", "user": f"new{i}", "name": f"新人{i}"}
+        else:
+            text = rng.choice(["签到", "打卡", "/checkin"]) if roll < 0.105 else "/top" if roll < 0.11 else rng.choice(CHAT)
+            event = {"event": "message", "user": user, "name": f"成员{user}", "id": f"m{i}", "text": text}
+        lines.append(json.dumps({"at": at, "platform": "qq", "group": group, **event}, ensure_ascii=False))
+    return lines
+
+
+async def run(lines: list[str]) -> tuple[float, list[float], int]:
+    with tempfile.TemporaryDirectory(prefix="qunbot-bench-") as scratch:
+        first = parse_event(lines[0])
+        engine = await Engine.create(QunbotConfig(), SHIPPED_RULES, db_url=f"sqlite:///{Path(scratch) / 'bench.db'}",
+                                     clock=VirtualClock(first.at))
+        out = io.StringIO()
+        writer = engine.sink = ActionWriter(engine, out, Path(scratch) / "images")
+        per_event = []
+        clock = time.perf_counter
+        began = clock()
+        for line in lines:
+            t0 = clock()
+            event = parse_event(line)
+            await engine.scheduler.run_due(event.at)
+            engine.clock.set(event.at)
+            await engine.handle_and_send(event)
+            per_event.append(clock() - t0)
+        total = clock() - began
+        await engine.close()
+        return total, per_event, writer.count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--groups", type=int, default=200)
+    parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    lines = generate(args.events, args.groups, args.members, args.seed)
+    total, per_event, actions = asyncio.run(run(lines))
+    per_event.sort()
+    pick = lambda q: per_event[min(len(per_event) - 1, int(q * len(per_event)))] * 1e6  # noqa: E731
+    print(f"replay benchmark: {len(lines)} events ({args.groups} groups x {args.members} members, ~10% check-ins), SQLite file")
+    print(f"  {len(lines) / total:,.0f} events/s   total {total:.2f} s   actions written {actions}")
+    print(f"  per event: p50 {pick(0.50):.0f} us   p99 {pick(0.99):.0f} us   max {per_event[-1] * 1e6:.0f} us")
+
+
+if __name__ == "__main__":
+    main()
