@@ -102,3 +102,9 @@ def reasons(actions) -> list[str]:
 
 PG_URL = os.environ.get("QUNBOT_TEST_PG_URL")
 needs_pg = pytest.mark.skipif(not PG_URL, reason="QUNBOT_TEST_PG_URL is not set: PostgreSQL tests need a real server")
+
+
+def pytest_configure(config):
+    # CI sets QUNBOT_REQUIRE_PG so that a missing database fails the run instead of skipping quietly.
+    if os.environ.get("QUNBOT_REQUIRE_PG") and not PG_URL:
+        raise pytest.UsageError("QUNBOT_REQUIRE_PG is set but QUNBOT_TEST_PG_URL is not")
