@@ -87,6 +87,7 @@ class Engine:
         self.sink = lambda actions, _at: self.outbox.submit(actions)
         self.known_groups: set[str] = set()
         self._zones: dict[str, ZoneInfo] = {}
+        self._refused: dict[str, tuple[int, int]] = {}  # rule file -> fingerprint already reported
         self._core_rules = core.rules()
 
     @classmethod
@@ -115,18 +116,22 @@ class Engine:
             self.rulebook.drop(name)
             changed = True
         for name, path in present.items():
+            stamp = fingerprint(path)
             current = self.rulebook.files.get(name)
-            if current is not None and current.fingerprint == fingerprint(path):
-                continue
+            if (current is not None and current.fingerprint == stamp) or self._refused.get(name) == stamp:
+                continue  # unchanged, or refused already: report a broken file once, not every poll
             try:
                 plugin = self.plugins.get(name) or import_plugin(name)
             except LookupError as exc:
                 errors.append(RuleError(path.name, "(file)", str(exc)))
+                self._refused[name] = stamp
                 continue
             rule_file, file_errors = load_rule_file(path, name, plugin.rules)
             if rule_file is None:
                 errors += file_errors
+                self._refused[name] = stamp
                 continue
+            self._refused.pop(name, None)
             self.rulebook.replace_file(rule_file, plugin.rules)
             self.plugins[name] = plugin
             changed = True

@@ -104,3 +104,36 @@ async def test_owner_value_is_validated_by_the_model(make_engine):
         engine.rulebook.check_owner_value("checkin", "qq:g1", "no_such_key", 1)
     with pytest.raises(RuleValueError):
         engine.rulebook.check_owner_value("checkin", "qq:g1", "streak_bonuses", [{"days": 7, "points": 1, "__class__": 1}])
+
+
+async def test_running_bot_picks_up_changes_and_refuses_a_broken_file(rules_dir: Path, make_engine, caplog):
+    import asyncio
+
+    from bot.config import QunbotConfig
+
+    path = rules_dir / "checkin.toml"
+    engine = await make_engine(rules_dir, config=QunbotConfig(rules_poll_seconds=0.05))
+    watcher = asyncio.create_task(engine.watch_rules())
+    try:
+        path.write_text("base_points = 42\n", encoding="utf-8")
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if engine.rulebook.effective("checkin", "qq:g1").base_points == 42:
+                break
+        assert engine.rulebook.effective("checkin", "qq:g1").base_points == 42
+        path.write_text("base_points = 43\nleaderboard_size = 0\n", encoding="utf-8")
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if "rules refused" in caplog.text:
+                break
+        assert "rules refused, last good version stays: checkin.toml: leaderboard_size: " in caplog.text
+        assert engine.rulebook.effective("checkin", "qq:g1").base_points == 42
+        await asyncio.sleep(0.2)  # several more polls of the same broken file
+        assert caplog.text.count("checkin.toml: leaderboard_size: ") == 1
+    finally:
+        watcher.cancel()
+
+
+def test_example_config_passes_check():
+    result = run_check("--config", str(ROOT / "config.example.toml"))
+    assert result.returncode == 0, result.stdout
