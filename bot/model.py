@@ -25,7 +25,7 @@ def group_key(platform: str, group: str) -> str:
 
 class _Frozen(BaseModel):
     # Platforms hand out numeric ids; the model keeps every id as text.
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
 
 
 # ----------------------------------------------------------------------------- events
@@ -42,10 +42,16 @@ class Event(_Frozen):
         return group_key(self.platform, self.group)
 
 
-class MessageReceived(Event):
-    name: ClassVar[str] = "message"
+class MemberEvent(Event):
+    """An event about one member; their display name is ``name`` on the wire (``user_name`` here,
+    since ``name`` is the event kind)."""
+
     user: str
     user_name: str = Field("", alias="name")
+
+
+class MessageReceived(MemberEvent):
+    name: ClassVar[str] = "message"
     role: Role = "member"
     id: str = ""
     text: str = ""
@@ -53,34 +59,20 @@ class MessageReceived(Event):
     mentions: tuple[str, ...] = ()
     reply_to: str | None = None
 
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
 
-
-class MemberJoined(Event):
+class MemberJoined(MemberEvent):
     name: ClassVar[str] = "member_joined"
-    user: str
-    user_name: str = Field("", alias="name")
     inviter: str | None = None
 
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
 
-
-class MemberLeft(Event):
+class MemberLeft(MemberEvent):
     name: ClassVar[str] = "member_left"
-    user: str
-    user_name: str = Field("", alias="name")
-
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
 
 
-class JoinRequested(Event):
+class JoinRequested(MemberEvent):
     name: ClassVar[str] = "join_request"
-    user: str
-    user_name: str = Field("", alias="name")
     id: str
     answer: str = ""
-
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
 
 
 class ScheduleFired(Event):
