@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -34,14 +35,10 @@ def _summary(ctx: Context, plugin: str, command: str) -> str:
     return ctx.render(name) if ctx.engine.templates.exists(name) else ""
 
 
-def _plugin_or_none(ctx: Context, name: str):
-    return ctx.engine.plugins.get(name)
-
-
 @core.command("config", "配置", role="admin")
 async def show_config(ctx: Context):
     args = ctx.call.args
-    if not args or _plugin_or_none(ctx, args[0]) is None:
+    if not args or ctx.engine.plugins.get(args[0]) is None:
         return ctx.reply("core/unknown_plugin", "usage", given=args[0] if args else "", plugins=sorted(ctx.engine.plugins))
     rows = [
         {"key": key, "value": _show(value), "source": source}
@@ -61,7 +58,7 @@ def _show(value: Any) -> str:
 @core.command("set", "设置", role="admin")
 async def set_value(ctx: Context):
     args = ctx.call.args
-    if len(args) < 3 or _plugin_or_none(ctx, args[0]) is None:
+    if len(args) < 3 or ctx.engine.plugins.get(args[0]) is None:
         return ctx.reply("core/set_usage", "usage", plugins=sorted(ctx.engine.plugins))
     plugin, key, raw = args[0], args[1], " ".join(args[2:])
     return await _change(ctx, plugin, key, parse_value(raw))
@@ -70,7 +67,7 @@ async def set_value(ctx: Context):
 @core.command("unset", "重置", role="admin")
 async def unset_value(ctx: Context):
     args = ctx.call.args
-    if len(args) != 2 or _plugin_or_none(ctx, args[0]) is None:
+    if len(args) != 2 or ctx.engine.plugins.get(args[0]) is None:
         return ctx.reply("core/set_usage", "usage", plugins=sorted(ctx.engine.plugins))
     return await _change(ctx, args[0], args[1], None)
 
@@ -81,6 +78,8 @@ async def _change(ctx: Context, plugin: str, key: str, value: Any):
     try:
         if value is None:
             layer = _without(book.owner.get((plugin, ctx.group), {}), key)
+            if layer is None:
+                return ctx.reply("core/unset_nothing", "nothing_to_unset", plugin=plugin, key=key)
         else:
             layer = book.check_owner_value(plugin, ctx.group, key, value)
     except RuleValueError as exc:
@@ -98,11 +97,14 @@ async def _change(ctx: Context, plugin: str, key: str, value: Any):
     return ctx.reply("core/set_done", "setting_changed", plugin=plugin, key=key, value=_show(value), removed=value is None)
 
 
-def _without(layer: dict, dotted: str) -> dict:
-    out = json.loads(json.dumps(layer))
+def _without(layer: dict, dotted: str) -> dict | None:
+    """A copy of the owner layer without ``dotted``; None when the group never set it."""
+    out = copy.deepcopy(layer)
     node = out
     *parents, last = dotted.split(".")
     for part in parents:
-        node = node.get(part, {})
-    node.pop(last, None)
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or last not in node:
+        return None
+    del node[last]
     return out

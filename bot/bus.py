@@ -188,14 +188,14 @@ class Bus:
         role = effective_role(getattr(event, "role", "member"), event.platform, getattr(event, "user", ""), engine.bot_admins)
         actions: list[Action] = []
         for h in handlers:
-            rules = engine.rules_for(h.plugin, group)
-            if rules is None or (h.when is not None and not h.when(event, rules)):
-                continue
-            ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role)
-            if h.command and not permits(role, h.command.role):
-                actions.append(ctx.reply("core/refused", "not_permitted", command=h.command.primary, needed=h.command.role))
-                continue
             try:
+                rules = engine.rules_for(h.plugin, group)
+                if rules is None or (h.when is not None and not h.when(event, rules)):
+                    continue
+                ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role)
+                if h.command and not permits(role, h.command.role):
+                    actions.append(ctx.reply("core/refused", "not_permitted", command=h.command.primary, needed=h.command.role))
+                    continue
                 result = await h.fn(ctx)
             except Exception:
                 # One plugin's bug must not silence the others; the traceback goes to the log.

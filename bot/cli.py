@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.config import QunbotConfig, default_config_path, load_config
 from bot.engine import Engine, check_rules_dir, default_rules_dir
+from bot.store import normalise_url
 from bot.templates import Templates
 
 
@@ -34,9 +35,12 @@ def _build_adapters(config: QunbotConfig, only: list[str] | None = None) -> dict
 
 async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = None) -> None:
     """Run the adapters until they end (the console at EOF), then deliver what is queued and stop."""
-    engine = await Engine.create(config, rules_dir)
-    engine.adapters = {a.platform: a for a in _build_adapters(config, only).values()}
+    adapters = _build_adapters(config, only)
+    engine = await Engine.create(config, rules_dir, platforms={a.platform for a in adapters.values()})
+    engine.adapters = {a.platform: a for a in adapters.values()}
     background = [asyncio.create_task(engine.scheduler.run_forever()), asyncio.create_task(engine.watch_rules())]
+    for task in background:
+        task.add_done_callback(_log_failure)
     try:
         await asyncio.gather(*(adapter.run(engine) for adapter in engine.adapters.values()))
         await engine.outbox.drain()
@@ -47,6 +51,12 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await engine.close()
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    # A background task that dies must say so; its absence would otherwise go unnoticed.
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger("qunbot").error("background task %s stopped", task.get_name(), exc_info=task.exception())
 
 
 def cmd_run(args) -> int:
@@ -94,6 +104,12 @@ def cmd_replay(args) -> int:
         print(f"{events}: no such file", file=sys.stderr)
         return 1
     out = Path(args.out) if args.out else None
+    if args.db:
+        try:
+            normalise_url(args.db)
+        except ValueError as exc:
+            print(f"--db: {exc}", file=sys.stderr)
+            return 1
     asyncio.run(replay(events, default_rules_dir(args.rules), config, args.db, until, out))
     return 0
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.model import Role
 from bot.rules import RuleError, validation_errors
+from bot.store import normalise_url
 
 
 class _Strict(BaseModel):
@@ -56,6 +57,12 @@ class QunbotConfig(_Strict):
     rules_poll_seconds: float = Field(2.0, gt=0)
     outbox: dict[str, OutboxLimits] = {}
     console: ConsoleConfig = ConsoleConfig()
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        normalise_url(value)  # the store knows which databases it can open
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -104,6 +111,8 @@ def load_config(path: Path | None) -> tuple[QunbotConfig, list[RuleError]]:
         return QunbotConfig(), [RuleError(name, "(toml)", str(exc))]
     except OSError as exc:
         return QunbotConfig(), [RuleError(name, "(file)", exc.strerror or str(exc))]
+    except UnicodeDecodeError as exc:
+        return QunbotConfig(), [RuleError(name, "(file)", f"not UTF-8 text: {exc}")]
     try:
         return QunbotConfig.model_validate(data), []
     except ValidationError as exc:

@@ -53,12 +53,20 @@ def import_plugin(name: str) -> Plugin:
     return plugin
 
 
+def rule_files(rules_dir: Path) -> dict[str, Path]:
+    """``{plugin name: path}`` of the rule files in ``rules_dir``; editors' hidden lock and backup files
+    (``.#checkin.toml``) are not rule files."""
+    if not rules_dir.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(rules_dir.glob("*.toml")) if not p.name.startswith(".")}
+
+
 def check_rules_dir(rules_dir: Path) -> list[RuleError]:
     """Validate every rule file in ``rules_dir`` without running anything (``qunbot check``)."""
     if not rules_dir.is_dir():
         return [RuleError(str(rules_dir), "(folder)", "not a folder")]
     errors: list[RuleError] = []
-    for path in sorted(rules_dir.glob("*.toml")):
+    for path in rule_files(rules_dir).values():
         try:
             plugin = import_plugin(path.stem)
         except LookupError as exc:
@@ -69,13 +77,15 @@ def check_rules_dir(rules_dir: Path) -> list[RuleError]:
 
 
 class Engine:
-    def __init__(self, config: QunbotConfig, rules_dir: Path, store: Store, clock=None):
+    def __init__(self, config: QunbotConfig, rules_dir: Path, store: Store, clock=None, platforms: set[str] | None = None):
         self.config = config
+        self.platforms = platforms  # the platforms this process serves; None: all of them (replay, tests)
         self.rules_dir = rules_dir
         self.store = store
         self.clock = clock or SystemClock()
         self.templates = Templates(Path(config.templates_dir) if config.templates_dir else None)
         self.bot_admins = frozenset(config.bot_admins)
+        self.bot_usernames = dict(config.bot_usernames)
         self.rulebook = RuleBook({}, {})
         self.plugins: dict[str, Plugin] = {}
         self.bus = Bus(self)
@@ -91,10 +101,11 @@ class Engine:
         self._core_rules = core.rules()
 
     @classmethod
-    async def create(cls, config: QunbotConfig, rules_dir: Path, db_url: str | None = None, clock=None) -> "Engine":
+    async def create(cls, config: QunbotConfig, rules_dir: Path, db_url: str | None = None, clock=None,
+                     platforms: set[str] | None = None) -> "Engine":
         """Open (and migrate) the database, load the rules and the owner settings."""
         store = await Store.open(db_url or config.database_url)
-        engine = cls(config, rules_dir, store, clock)
+        engine = cls(config, rules_dir, store, clock, platforms)
         for error in engine.load_rules():
             engine.report(f"rules refused: {error}")
         engine.rulebook.replace_owner_layers(await store.run(load_settings))
@@ -108,7 +119,7 @@ class Engine:
     def load_rules(self) -> list[RuleError]:
         """Load new and changed rule files, drop removed ones; a refused file keeps its last good version."""
         errors: list[RuleError] = []
-        present = {p.stem: p for p in sorted(self.rules_dir.glob("*.toml"))} if self.rules_dir.is_dir() else {}
+        present = rule_files(self.rules_dir)
         changed = False
         for name in set(self.plugins) - set(present):
             log.info("rules/%s.toml removed: plugin %s stops", name, name)
@@ -116,7 +127,11 @@ class Engine:
             self.rulebook.drop(name)
             changed = True
         for name, path in present.items():
-            stamp = fingerprint(path)
+            try:
+                stamp = fingerprint(path)
+            except OSError as exc:  # removed between listing and reading, or a dangling link
+                errors.append(RuleError(path.name, "(file)", str(exc)))
+                continue
             current = self.rulebook.files.get(name)
             if (current is not None and current.fingerprint == stamp) or self._refused.get(name) == stamp:
                 continue  # unchanged, or refused already: report a broken file once, not every poll
@@ -150,14 +165,12 @@ class Engine:
         """Re-read rule files when they change, and the owner settings other processes may have made."""
         while True:
             await asyncio.sleep(self.config.rules_poll_seconds)
-            for error in self.load_rules():
-                self.report(f"rules refused, last good version stays: {error}")
             try:
-                owner = await self.store.run(load_settings)
-            except Exception:
-                log.exception("could not refresh owner settings")
-                continue
-            self.rulebook.replace_owner_layers(owner)
+                for error in self.load_rules():
+                    self.report(f"rules refused, last good version stays: {error}")
+                self.rulebook.replace_owner_layers(await self.store.run(load_settings))
+            except Exception:  # keep watching: a passing file-system or database hiccup must not end it
+                log.exception("could not refresh the rules")
 
     # ------------------------------------------------------------------ events
 
@@ -176,6 +189,9 @@ class Engine:
 
     # ------------------------------------------------------------------ helpers
 
+    def serves(self, group: str) -> bool:
+        return self.platforms is None or group.partition(":")[0] in self.platforms
+
     def tz_for(self, group: str) -> ZoneInfo:
         zone = self._zones.get(group)
         if zone is None:
@@ -183,14 +199,17 @@ class Engine:
         return zone
 
     def is_addressed_to_us(self, platform: str, target: str) -> bool:
-        ours = self.config.bot_usernames.get(platform)
-        return ours is None or ours.lower() == target.lower()
+        """Whether ``/cmd@target`` is for this bot. Adapters that learn the bot's name (Telegram's getMe)
+        record it in ``bot_usernames``; while the name is unknown, an addressed command is not ours."""
+        ours = self.bot_usernames.get(platform)
+        return ours is not None and ours.lower() == target.lower()
 
-    def report(self, text: str) -> None:
-        """Tell the operators: the log always, the admin log chat when one is configured."""
+    def report(self, text: str, to_chat: bool = True) -> None:
+        """Tell the operators: the log always, the admin log chat when one is configured (and ``to_chat``:
+        a report about the admin log chat itself must not be sent there, or it would never end)."""
         log.warning("%s", text)
         platform, _, group = self.config.admin_log.partition(":")
-        if group and platform in self.adapters:
+        if to_chat and group and platform in self.adapters:
             self.outbox.submit([SendMessage(platform=platform, group=group, text=text, plugin="core", reason="admin_log")])
 
     async def close(self) -> None:

@@ -8,11 +8,14 @@ maps onto an event without renaming.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Role = Literal["owner", "admin", "member"]
+# Ids are stored in 200-character columns; refusing longer ones here keeps SQLite and PostgreSQL alike.
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+OptionalId = Annotated[str, StringConstraints(max_length=200)]
 MessageKind = Literal["text", "image", "red_packet", "file", "link"]
 
 ROLE_RANK: dict[str, int] = {"member": 0, "admin": 1, "owner": 2}
@@ -34,8 +37,8 @@ class _Frozen(BaseModel):
 class Event(_Frozen):
     name: ClassVar[str] = "event"
     at: datetime
-    platform: str = "qq"
-    group: str
+    platform: Id = "qq"
+    group: Id
 
     @property
     def group_key(self) -> str:
@@ -46,23 +49,23 @@ class MemberEvent(Event):
     """An event about one member; their display name is ``name`` on the wire (``user_name`` here,
     since ``name`` is the event kind)."""
 
-    user: str
-    user_name: str = Field("", alias="name")
+    user: Id
+    user_name: OptionalId = Field("", alias="name")
 
 
 class MessageReceived(MemberEvent):
     name: ClassVar[str] = "message"
     role: Role = "member"
-    id: str = ""
+    id: OptionalId = ""
     text: str = ""
     kind: MessageKind = "text"
-    mentions: tuple[str, ...] = ()
-    reply_to: str | None = None
+    mentions: tuple[Id, ...] = ()
+    reply_to: OptionalId | None = None
 
 
 class MemberJoined(MemberEvent):
     name: ClassVar[str] = "member_joined"
-    inviter: str | None = None
+    inviter: OptionalId | None = None
 
 
 class MemberLeft(MemberEvent):
@@ -71,7 +74,7 @@ class MemberLeft(MemberEvent):
 
 class JoinRequested(MemberEvent):
     name: ClassVar[str] = "join_request"
-    id: str
+    id: Id
     answer: str = ""
 
 
@@ -83,9 +86,8 @@ class ScheduleFired(Event):
     slot: datetime
 
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.name: cls for cls in (MessageReceived, MemberJoined, MemberLeft, JoinRequested, ScheduleFired)
-}
+# Events that come from platforms (and replay lines); ScheduleFired only ever comes from the scheduler.
+PLATFORM_EVENTS: dict[str, type[Event]] = {cls.name: cls for cls in (MessageReceived, MemberJoined, MemberLeft, JoinRequested)}
 
 
 # ----------------------------------------------------------------------------- actions

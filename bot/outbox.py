@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # The per-group limit is "N sends per minute" on every platform we know.
 GROUP_WINDOW_SECONDS = 60.0
+# A platform that keeps answering "slow down" this often is not going to take the action.
+MAX_FLOOD_WAITS = 20
 
 
 def plan(action: Action, capabilities: frozenset[str], templates: Templates) -> list[Action]:
@@ -122,21 +124,34 @@ class Outbox:
     async def _deliver(self, action: Action) -> None:
         limits = self.engine.config.limits(action.platform)
         adapter = self.engine.adapters[action.platform]
-        for attempt in range(limits.max_retries + 1):
+        # A report about a failed admin-log message must not go to the admin log again.
+        report = lambda text: self.engine.report(text, to_chat=action.reason != "admin_log")  # noqa: E731
+        failures = floods = 0
+        while True:
             await self._pace(action)
             try:
                 await adapter.perform(action)
                 return
             except FloodError as exc:
-                log.warning("%s: flood control, waiting %.1fs", action.group_key, exc.retry_after)
-                await asyncio.sleep(exc.retry_after)
-            except PlatformError as exc:
-                if not exc.retryable:
-                    self.engine.report(f"could not deliver {describe(action)}: {exc}")
+                # The platform asked for a pause: it is not a failure of this action, and the whole
+                # platform waits, so other groups do not keep hitting the same limit.
+                floods += 1
+                if floods > MAX_FLOOD_WAITS:
+                    report(f"gave up after {floods} flood waits: {describe(action)}")
                     return
-                await asyncio.sleep(limits.backoff_seconds * 2**attempt)
+                log.warning("%s: flood control, waiting %.1fs", action.group_key, exc.retry_after)
+                resume = asyncio.get_running_loop().time() + exc.retry_after
+                self._next_free[action.platform] = max(self._next_free.get(action.platform, 0.0), resume)
+            except PlatformError as exc:
+                failures += 1
+                if not exc.retryable:
+                    report(f"could not deliver {describe(action)}: {exc}")
+                    return
+                if failures > limits.max_retries:
+                    report(f"gave up after {failures} attempts: {describe(action)}: {exc}")
+                    return
+                await asyncio.sleep(limits.backoff_seconds * 2 ** (failures - 1))
             except Exception as exc:  # an adapter bug: report it, keep the queue moving
                 log.exception("adapter %s failed", action.platform)
-                self.engine.report(f"could not deliver {describe(action)}: {exc!r}")
+                report(f"could not deliver {describe(action)}: {exc!r}")
                 return
-        self.engine.report(f"gave up after {limits.max_retries + 1} attempts: {describe(action)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import shutil
 import sys
 import tempfile
@@ -22,29 +23,34 @@ from pydantic import ValidationError
 from bot.adapters import CAPABILITIES
 from bot.config import QunbotConfig
 from bot.engine import Engine
-from bot.model import EVENT_TYPES, Action, Event, SendMessage, action_record
+from bot.model import PLATFORM_EVENTS, Action, Event, SendMessage, action_record
 from bot.outbox import plan
 from bot.scheduler import VirtualClock
+
+log = logging.getLogger(__name__)
 
 
 class BadLine(ValueError):
     pass
 
 
-def parse_event(line: str) -> Event:
+def parse_event(line: str | bytes) -> Event:
     """One replay input line as an event; raises BadLine with a readable problem."""
     try:
         data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise BadLine(f"not JSON: {exc.msg} (column {exc.colno})") from None
+        # A lone surrogate ("\ud800") is valid JSON but not text any database or platform accepts.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeError are ValueErrors
+        raise BadLine(f"not valid JSON text: {exc}") from None
     if not isinstance(data, dict):
         raise BadLine("not a JSON object")
     kind = data.get("event")
-    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    cls = PLATFORM_EVENTS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise BadLine(f"unknown event {kind!r} (one of: {', '.join(EVENT_TYPES)})")
-    if data.get("platform", "qq") not in CAPABILITIES:
-        raise BadLine(f"unknown platform {data.get('platform')!r} (one of: {', '.join(CAPABILITIES)})")
+        raise BadLine(f"unknown event {kind!r} (one of: {', '.join(PLATFORM_EVENTS)})")
+    platform = data.get("platform", "qq")
+    if not isinstance(platform, str) or platform not in CAPABILITIES:
+        raise BadLine(f"unknown platform {platform!r} (one of: {', '.join(CAPABILITIES)})")
     try:
         event = cls.model_validate(data)
     except ValidationError as exc:
@@ -55,12 +61,15 @@ def parse_event(line: str) -> Event:
     return event
 
 
-def read_events(lines: IO[str], source: str, errors: IO[str]) -> Iterator[Event]:
+def read_events(lines: IO[bytes], source: str, errors: IO[str]) -> Iterator[tuple[int, Event]]:
+    """``(line number, event)`` for every good line; bad ones are reported on ``errors`` and skipped."""
     for number, line in enumerate(lines, 1):
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from Windows editors
         if not line.strip():
             continue
         try:
-            yield parse_event(line)
+            yield number, parse_event(line)
         except BadLine as exc:
             print(f"{source}:{number}: {exc}; line skipped", file=errors)
 
@@ -93,22 +102,26 @@ class ActionWriter:
 async def replay(events: Path, rules_dir: Path, config: QunbotConfig, db_url: str | None = None,
                  until: datetime | None = None, out: Path | None = None) -> int:
     """Run the replay; returns the number of actions written."""
-    with tempfile.TemporaryDirectory(prefix="qunbot-replay-") as scratch, events.open(encoding="utf-8") as lines:
+    with tempfile.TemporaryDirectory(prefix="qunbot-replay-") as scratch, events.open("rb") as lines:
         stream = read_events(lines, events.name, sys.stderr)
         first = next(stream, None)
         # The virtual clock starts at the first event, so jobs of groups already known to --db are
         # planned from there rather than from some arbitrary epoch.
-        start = first.at if first else until
+        start = first[1].at if first else until
         url = db_url or f"sqlite:///{Path(scratch) / 'replay.db'}"
         engine = await Engine.create(config, rules_dir, db_url=url, clock=VirtualClock(start))
         images = out.parent / f"{out.stem}_images" if out else Path(tempfile.mkdtemp(prefix="qunbot-images-"))
         sink = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
             writer = engine.sink = ActionWriter(engine, sink, images)
-            for event in itertools.chain([first] if first else [], stream):
-                await engine.scheduler.run_due(event.at)
-                engine.clock.set(event.at)
-                await engine.handle_and_send(event)
+            for number, event in itertools.chain([first] if first else [], stream):
+                try:
+                    await engine.scheduler.run_due(event.at)
+                    engine.clock.set(event.at)
+                    await engine.handle_and_send(event)
+                except Exception as exc:  # never fatal: say which line, go on with the next
+                    log.debug("%s:%d: failed", events.name, number, exc_info=True)
+                    print(f"{events.name}:{number}: failed: {exc!r}; line skipped", file=sys.stderr)
             if until is not None:
                 await engine.scheduler.run_due(until)
             return writer.count

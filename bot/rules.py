@@ -8,12 +8,15 @@ fails validation is refused whole: its last good version stays in force.
 from __future__ import annotations
 
 import copy
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+log = logging.getLogger(__name__)
 
 SOURCES = ("default", "file", "group", "owner")
 
@@ -173,15 +176,27 @@ class RuleBook:
             return self._cache[key]
         except KeyError:
             pass
-        rules = self.models[plugin].model_validate(self._merged(plugin, group))
+        rules = self.models[plugin].model_validate(self._merged(plugin, group, self._owner_in_force(plugin, group)))
         result = rules if rules.enabled else None
         self._cache[key] = result
         return result
 
-    def _merged(self, plugin: str, group: str, owner: dict | None = None) -> dict:
+    def _owner_in_force(self, plugin: str, group: str) -> dict[str, Any]:
+        """The group's owner layer, or nothing when it no longer validates. Owner values are checked when
+        set, but a stored one can stop fitting later (a changed rule file or plugin model): the group then
+        runs on its file rules, and the log says why."""
+        owner = self.owner.get((plugin, group), {})
+        if owner:
+            try:
+                self.models[plugin].model_validate(self._merged(plugin, group, owner))
+            except ValidationError as exc:
+                log.warning("%s: owner settings for %s ignored, they no longer validate: %s", group, plugin, exc)
+                return {}
+        return owner
+
+    def _merged(self, plugin: str, group: str, owner: dict[str, Any]) -> dict:
         file = self.files[plugin]
-        merged = deep_merge(file.top, file.groups.get(group, {}))
-        return deep_merge(merged, self.owner.get((plugin, group), {}) if owner is None else owner)
+        return deep_merge(deep_merge(file.top, file.groups.get(group, {})), owner)
 
     def check_owner_value(self, plugin: str, group: str, key: str, value: Any) -> dict[str, Any]:
         """The owner layer as it would be with ``key = value``; raises RuleValueError if the model refuses."""
@@ -218,8 +233,9 @@ class RuleBook:
     def explain(self, plugin: str, group: str) -> list[tuple[str, Any, str]]:
         """Each top-level key's effective value and the layer it came from (for ``/config``)."""
         file = self.files[plugin]
-        layers = (file.top, file.groups.get(group, {}), self.owner.get((plugin, group), {}))
-        rules = self.models[plugin].model_validate(self._merged(plugin, group))
+        owner = self._owner_in_force(plugin, group)
+        rules = self.models[plugin].model_validate(self._merged(plugin, group, owner))
+        layers = (file.top, file.groups.get(group, {}), owner)
         rows = []
         for key in self.models[plugin].model_fields:
             source = "default"

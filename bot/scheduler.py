@@ -5,7 +5,8 @@ group, built from the group's effective rules. Live and replay share one due-lis
 trigger for its next fire time; only the waiting differs: live sleeps on the system clock, replay jumps
 a virtual clock from event to event. Sharing it is what makes a replay of yesterday's log fire the same
 jobs, at the same slots, as the running bot did. Each fired event carries its exact ``slot``, which is
-what exactly-once claims are keyed on.
+what the exactly-once claim is keyed on: a slot is claimed in the database before it fires, so a
+second process due at the same slot (or a replay run again on the same database) does not fire it again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from bot.model import ScheduleFired
+from bot.store.repos import claim_slot
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -67,6 +69,8 @@ class Scheduler:
 
     def plan_group(self, group: str) -> None:
         """(Re)compute every plugin job for ``group`` from its current rules, starting after now."""
+        if not self.engine.serves(group):
+            return  # another process, with that platform's adapter, schedules it
         now = self.engine.clock.now()
         tz = self.engine.tz_for(group)
         for plugin in self.engine.bus.plugins:
@@ -100,9 +104,12 @@ class Scheduler:
             clock = self.engine.clock
             if isinstance(clock, VirtualClock):
                 clock.set(due.at)
+            self._push(due.job, due.group, due.trigger, due.at + timedelta(microseconds=1), previous=due.at)
+            if not await self.engine.store.run(claim_slot, due.job, due.group, due.at, clock.now()):
+                log.info("%s for %s at %s was claimed already; not fired again", due.job, due.group, due.at)
+                continue
             platform, _, group_id = due.group.partition(":")
             event = ScheduleFired(at=due.at, platform=platform, group=group_id, job=due.job, slot=due.at)
-            self._push(due.job, due.group, due.trigger, due.at + timedelta(microseconds=1), previous=due.at)
             await self.engine.handle_and_send(event)
 
     async def run_forever(self) -> None:

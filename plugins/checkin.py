@@ -17,13 +17,13 @@ from bot.store.checkins import AlreadyCheckedIn, check_in, leaderboard, todays_c
 
 class StreakBonus(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    days: int = Field(ge=1)
-    points: int = Field(ge=0)
+    days: int = Field(ge=1, le=3650)
+    points: int = Field(ge=0, le=100_000)
     repeat: bool = True  # also on every multiple of `days` (day 14, 21 … for days = 7)
 
 
 class CheckinRules(PluginRules):
-    base_points: int = Field(10, ge=0)
+    base_points: int = Field(10, ge=0, le=10_000)
     streak_bonuses: list[StreakBonus] = [StreakBonus(days=7, points=20), StreakBonus(days=30, points=100)]
     leaderboard_size: int = Field(10, ge=1, le=50)
 

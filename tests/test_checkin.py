@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from bot.config import QunbotConfig
 from tests.conftest import Chat, at, reasons, texts
 
@@ -79,3 +81,33 @@ async def test_groups_do_not_share_checkins(make_engine):
     one, two = Chat(engine, group="g1"), Chat(engine, group="g2")
     assert reasons(await one.say("签到")) == ["checked_in"]
     assert reasons(await two.say("签到")) == ["checked_in"]
+
+
+async def test_a_late_checkin_for_an_earlier_day_counts_without_rewinding_the_streak(chat: Chat):
+    for day in ("23", "24", "25"):
+        await chat.say("签到", when=at(f"2026-11-{day} 08:00"))
+    late = await chat.say("签到", when=at("2026-11-22 08:00"))
+    assert reasons(late) == ["checked_in"]
+    assert "连续签到 4 天" in texts(await chat.say("签到", when=at("2026-11-26 08:00")))[0]
+    assert "签到 5 天" in texts(await chat.say("/top 总"))[0]
+
+
+async def test_the_database_key_refuses_a_second_checkin_by_itself(chat: Chat):
+    """The member row normally answers "already"; the key must hold even when it cannot (another
+    process inserted the check-in, but this one read the member row before that)."""
+    from datetime import date
+
+    from bot.store.checkins import AlreadyCheckedIn, check_in, checkins_t
+
+    def insert_behind_our_back(conn):
+        conn.execute(checkins_t.insert().values(group_key="qq:g1", user_id="u1", day=date(2026, 11, 23),
+                                                at=at("2026-11-23 08:00"), rank=1, streak=1, points=10))
+
+    await chat.engine.store.run(insert_behind_our_back)
+    with pytest.raises(AlreadyCheckedIn):
+        await chat.engine.store.run(check_in, "qq:g1", "u1", "小王", date(2026, 11, 23), at("2026-11-23 09:00"), lambda s: 10)
+
+
+async def test_huge_rule_values_are_refused(chat: Chat):
+    assert reasons(await chat.say("/set checkin base_points 99999999999999999999", role="admin")) == ["invalid_value"]
+    assert reasons(await chat.say("签到")) == ["checked_in"]

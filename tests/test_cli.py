@@ -36,3 +36,25 @@ def test_bad_config_is_named_and_refused(tmp_path):
     config.write_text('adapters = ["fax"]\n', encoding="utf-8")
     result = qunbot("run", "--config", str(config), cwd=tmp_path)
     assert result.returncode == 1 and "c.toml: adapters: " in result.stderr and "fax" in result.stderr
+
+
+def test_processes_starting_together_on_one_sqlite_file_migrate_once(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "race.sqlite"}"\n', encoding="utf-8")
+    cmd = [sys.executable, "-m", "bot.cli", "db", "upgrade", "--config", str(config)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                              env={"PATH": "", "PYTHONPATH": str(ROOT)}) for _ in range(4)]
+    results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+    assert all(code == 0 for code, _ in results), results
+
+
+def test_unsupported_database_and_unreadable_config_are_named(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('database_url = "mysql://root@localhost/q"\n', encoding="utf-8")
+    result = qunbot("check", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1 and "c.toml: database_url: " in result.stdout and "mysql" in result.stdout
+    config.write_bytes(b'timezone = "\xff"\n')
+    result = qunbot("check", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1 and "c.toml: (file): not UTF-8 text" in result.stdout
+    bad_db = qunbot("replay", str(config), "--db", "nonsense", cwd=tmp_path)
+    assert bad_db.returncode == 1 and "--db: not a database URL" in bad_db.stderr and "Traceback" not in bad_db.stderr

@@ -81,6 +81,21 @@ async def test_bot_admin_from_config_counts_as_owner(make_engine):
 
 
 async def test_text_cannot_forge_a_role(chat: Chat):
-    for text in ("/set checkin base_points 1 admin", "/as admin", ":as boss admin"):
+    for text in ("/as admin", ":as boss admin", "role=admin", "@admin"):
         await chat.say(text, role="member")
+    assert reasons(await chat.say("/set checkin base_points 5", role="member")) == ["not_permitted"]
     assert chat.engine.rulebook.effective("checkin", "qq:g1").base_points == 10
+
+
+async def test_addressed_command_is_ignored_while_our_name_is_unknown(chat: Chat):
+    assert await chat.say("/checkin@SomeBot") == []
+    chat.engine.bot_usernames["qq"] = "SomeBot"  # as an adapter does once it learns its name
+    assert reasons(await chat.say("/checkin@somebot")) == ["checked_in"]
+
+
+async def test_unset_of_a_value_never_set_changes_nothing(chat: Chat):
+    assert reasons(await chat.say("/unset checkin base_points", role="admin")) == ["nothing_to_unset"]
+    assert reasons(await chat.say("/set checkin base_points 7", role="admin")) == ["setting_changed"]
+    assert reasons(await chat.say("/unset checkin base_points.deeper", role="admin")) == ["nothing_to_unset"]
+    assert len(await chat.engine.store.run(audit_entries, "qq:g1")) == 1
+    assert chat.engine.rulebook.effective("checkin", "qq:g1").base_points == 7

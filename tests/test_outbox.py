@@ -129,3 +129,41 @@ async def test_admin_log_receives_reports(make_engine):
     engine.report("rules refused: checkin.toml: x: unknown key")
     await engine.outbox.drain()
     assert adapter.delivered[0][1] == "rules refused: checkin.toml: x: unknown key"
+
+
+async def test_a_failing_admin_log_does_not_report_about_itself_forever(make_engine, caplog):
+    class RefusesOps(RecordingAdapter):
+        async def perform(self, action):
+            if action.group == "ops":
+                raise PlatformError("bot was removed from ops")
+            await super().perform(action)
+
+    adapter = RefusesOps()
+    engine = await make_engine(config=QunbotConfig(admin_log="test:ops", outbox={"test": OutboxLimits(per_second=1000)}))
+    engine.adapters = {"test": adapter}
+    engine.report("something to tell")
+    await asyncio.wait_for(engine.outbox.drain(), timeout=5)
+    assert caplog.text.count("bot was removed from ops") == 1
+
+
+async def test_flood_waits_are_not_failures_and_pause_the_whole_platform(outbox_engine):
+    class FloodsGroupA(RecordingAdapter):
+        floods = 3
+
+        async def perform(self, action):
+            if action.group == "ga" and self.floods:
+                self.floods -= 1
+                raise FloodError(0.3)
+            await super().perform(action)
+
+    adapter = FloodsGroupA()
+    engine = await outbox_engine(adapter, per_second=1000, max_retries=1)
+    start = asyncio.get_running_loop().time()
+    engine.outbox.submit([send("patient", "ga")])
+    await asyncio.sleep(0.05)
+    engine.outbox.submit([send("other group", "gb")])
+    await engine.outbox.drain()
+    delivered = {text: when - start for when, text in adapter.delivered}
+    assert set(delivered) == {"patient", "other group"}  # three flood waits, more than max_retries: still sent
+    assert delivered["patient"] >= 0.89
+    assert delivered["other group"] >= 0.29  # gb waited out the platform's pause instead of hitting it

@@ -107,3 +107,23 @@ async def test_until_fires_the_jobs_due_after_the_last_event(tmp_path, extra_plu
     out = records((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
     assert count == 2
     assert [(r["at"], r["reason"]) for r in out] == [("2026-11-24T08:00:00+08:00", "morning"), ("2026-11-25T08:00:00+08:00", "morning")]
+
+
+def test_hostile_lines_are_skipped_never_fatal(tmp_path):
+    good = json.dumps(THREE_DAYS[0], ensure_ascii=False).encode()
+    hostile = [
+        b'{"at":"2026-11-23T09:00:00+08:00","event":"message","platform":["qq"],"group":"g1","user":"u"}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"at":"2026-11-23T09:00:00+08:00","event":"message","group":"g1","user":"u","text":"\xff\xfe"}',  # not UTF-8
+        b'{"at":"2026-11-23T09:00:00+08:00","event":"message","group":"g\\ud800","user":"u"}',
+        b'{"at":"2026-11-23T09:00:00+08:00","event":"message","group":"' + b"g" * 201 + b'","user":"u"}',
+        b'{"at":"2026-11-23T09:00:00+08:00","event":"schedule_fired","group":"g1","job":"x","slot":"2026-11-23T09:00:00+08:00"}',
+        b'{"at":"2026-11-23T09:00:00+08:00","event":"message","group":"","user":"u"}',
+    ]
+    events = tmp_path / "ev.jsonl"
+    events.write_bytes(b"\xef\xbb\xbf" + good + b"\n" + b"\n".join(hostile) + b"\n")
+    result = run_replay(str(events))
+    assert result.returncode == 0, result.stderr
+    assert [r["reason"] for r in records(result.stdout)] == ["checked_in"]  # the BOM did not cost line 1
+    reported = [line.split(":")[1] for line in result.stderr.splitlines() if "line skipped" in line]
+    assert reported == [str(n) for n in range(2, 2 + len(hostile))], result.stderr

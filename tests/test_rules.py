@@ -137,3 +137,23 @@ async def test_running_bot_picks_up_changes_and_refuses_a_broken_file(rules_dir:
 def test_example_config_passes_check():
     result = run_check("--config", str(ROOT / "config.example.toml"))
     assert result.returncode == 0, result.stdout
+
+
+async def test_a_stored_owner_value_that_no_longer_fits_falls_back_to_the_file(tmp_path, make_engine):
+    from bot.store.repos import save_setting
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    first = await make_engine(db_url=url)
+    await first.store.run(save_setting, "qq:g1", "checkin", "leaderboard_size", 500)  # e.g. from an older model
+    engine = await make_engine(db_url=url)
+    chat = Chat(engine)
+    assert reasons(await chat.say("签到")) == ["checked_in"]
+    assert reasons(await chat.say("/top")) == ["leaderboard"]
+    assert "leaderboard_size = 10（规则文件）" in texts(await chat.say("/config checkin", role="admin"))[0]
+
+
+async def test_editor_lock_files_are_not_rule_files(rules_dir: Path, make_engine):
+    (rules_dir / ".#checkin.toml").symlink_to("/nonexistent/lock")
+    engine = await make_engine(rules_dir)
+    assert engine.load_rules() == []
+    assert run_check("--rules", str(rules_dir)).returncode == 0

@@ -98,3 +98,41 @@ async def test_live_loop_fires_on_the_system_clock(tmp_path, make_engine, extra_
     finally:
         task.cancel()
     assert datetime.now(timezone.utc) >= due
+
+
+async def test_a_slot_fires_once_across_processes_and_reruns(tmp_path, make_engine, extra_plugin):
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    extra_plugin("tick", tick_plugin())
+    rules_dir = tmp_path / "r"
+    rules_dir.mkdir()
+    (rules_dir / "tick.toml").write_text("", encoding="utf-8")
+    fired = []
+    engines = [await make_engine(rules_dir, db_url=url, start=at("2026-11-23 06:00")) for _ in range(2)]
+    for engine in engines:
+        engine.sink = lambda actions, when: fired.extend(actions)
+        engine.scheduler.plan_group("qq:g1")
+    for engine in engines:
+        await engine.scheduler.run_due(at("2026-11-24 09:00"))
+    assert [a.reason for a in fired] == ["morning", "morning"]  # the 23rd and the 24th, once each
+
+
+async def test_a_process_schedules_only_the_platforms_it_serves(tmp_path, make_engine, extra_plugin):
+    from bot.config import QunbotConfig
+    from bot.engine import Engine
+    from bot.scheduler import VirtualClock
+
+    extra_plugin("tick", tick_plugin())
+    rules_dir = tmp_path / "r"
+    rules_dir.mkdir()
+    (rules_dir / "tick.toml").write_text("", encoding="utf-8")
+    engine = await Engine.create(QunbotConfig(), rules_dir, db_url=f"sqlite:///{tmp_path / 'p.sqlite'}",
+                                 clock=VirtualClock(at("2026-11-23 06:00")), platforms={"telegram"})
+    try:
+        fired = []
+        engine.sink = lambda actions, when: fired.extend(actions)
+        engine.scheduler.plan_group("qq:g1")
+        engine.scheduler.plan_group("telegram:t1")
+        await engine.scheduler.run_due(at("2026-11-23 09:00"))
+        assert [a.platform for a in fired] == ["telegram"]
+    finally:
+        await engine.close()

@@ -9,6 +9,8 @@ measured it (and a plain thread hop 0.3 ms), which alone would cap the bot below
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -16,6 +18,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
@@ -26,8 +29,11 @@ _MIGRATION_LOCK = 0x51_75_6E_62
 
 
 def normalise_url(url: str) -> str:
-    """Accept the plain URLs operators write; pick the drivers Qunbot uses."""
-    parsed = make_url(url)
+    """Accept the plain URLs operators write; pick the drivers Qunbot uses. Raises ValueError otherwise."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"not a database URL: {url!r} (use sqlite:///FILE or postgresql://user@host/db)") from None
     if parsed.get_backend_name() == "sqlite":
         return str(parsed.set(drivername="sqlite"))
     if parsed.get_backend_name() == "postgresql":
@@ -47,6 +53,19 @@ def _alembic_upgrade(connection: Connection) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")
+
+
+@contextlib.contextmanager
+def _file_lock(database: str | None):
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class Store:
@@ -76,7 +95,8 @@ class Store:
     async def upgrade(self) -> None:
         """Bring the schema to the newest migration (serialised across processes on PostgreSQL)."""
         if self.sync_engine is not None:
-            with self.sync_engine.begin() as conn:
+            # Two processes starting on one SQLite file must not both create the tables.
+            with _file_lock(make_url(self.url).database), self.sync_engine.begin() as conn:
                 _alembic_upgrade(conn)
             return
         async with self.async_engine.begin() as conn:

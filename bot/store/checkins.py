@@ -50,15 +50,18 @@ def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: 
              award: Callable[[int], int]) -> CheckinResult:
     """Record today's check-in; ``award(streak)`` gives its points. Raises AlreadyCheckedIn on a second one."""
     member = conn.execute(_select_member, {"g": group, "u": user}).first()
-    if member is not None and member.last_checkin == day:
+    last = member.last_checkin if member else None
+    if last == day:
         raise AlreadyCheckedIn
-    continued = member is not None and member.last_checkin == day - timedelta(days=1)
-    streak = member.streak + 1 if continued else 1
-    points = award(streak)
+    # A check-in for a day before the member's latest one (a late or out-of-order event) counts, but
+    # must not rewind the streak or the latest day.
+    late = last is not None and day < last
+    streak = member.streak + 1 if last == day - timedelta(days=1) else member.streak if late else 1
+    points = award(1 if late else streak)
     # The counter row serialises concurrent check-ins in one group, so ranks are distinct; the key on
     # checkins refuses a member's second one even when two processes race.
     rank = bump_counter(conn, group, day, "checkin")
-    row = dict(group_key=group, user_id=user, day=day, at=utc(at), rank=rank, streak=streak, points=points)
+    row = dict(group_key=group, user_id=user, day=day, at=utc(at), rank=rank, streak=1 if late else streak, points=points)
     if conn.execute(prepared(conn, _insert_checkin), row).first() is None:
         raise AlreadyCheckedIn
     total = (member.points if member else 0) + points
@@ -66,7 +69,7 @@ def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: 
     best = max(streak, member.best_streak if member else 0)
     conn.execute(prepared(conn, _upsert_member), dict(
         group_key=group, user_id=user, name=name, points=total, checkin_days=days, streak=streak,
-        best_streak=best, last_checkin=day,
+        best_streak=best, last_checkin=last if late else day,
     ))
     return CheckinResult(rank, streak, points, total, days)
 

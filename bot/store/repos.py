@@ -11,12 +11,13 @@ from typing import Any, Callable
 
 from sqlalchemy import Connection, Table, delete, select
 
-from bot.store.tables import AuditEntry, DailyCounter, Group, GroupSetting
+from bot.store.tables import AuditEntry, DailyCounter, Group, GroupSetting, ScheduleClaim
 
 groups_t: Table = Group.__table__
 settings_t: Table = GroupSetting.__table__
 audit_t: Table = AuditEntry.__table__
 counters_t: Table = DailyCounter.__table__
+claims_t: Table = ScheduleClaim.__table__
 
 
 def dialect_insert(conn: Connection, table: Table):
@@ -63,6 +64,12 @@ def _bump_counter_stmt(conn: Connection):
 def bump_counter(conn: Connection, key: str, day, counter: str) -> int:
     """Atomically add one to a group's counter for ``day`` and return the new value."""
     return conn.execute(prepared(conn, _bump_counter_stmt), {"group_key": key, "day": day, "counter": counter}).scalar_one()
+
+
+def claim_slot(conn: Connection, job: str, group: str, slot: datetime, now: datetime) -> bool:
+    """Claim a job's slot for a group; False when it was claimed already (by this or another process)."""
+    stmt = dialect_insert(conn, claims_t).values(job=job, group_key=group, slot=utc(slot), claimed_at=utc(now))
+    return conn.execute(stmt.on_conflict_do_nothing().returning(claims_t.c.job)).first() is not None
 
 
 def load_settings(conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:

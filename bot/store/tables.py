@@ -88,4 +88,14 @@ class AuditEntry(Base):
     new_value: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class ScheduleClaim(Base):
+    """A scheduled job's slot for one group, claimed before it fires so that it fires once."""
+
+    __tablename__ = "schedule_claims"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slot: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 metadata = Base.metadata
