@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.config import QunbotConfig
 from bot.replay import replay
 from tests.conftest import ROOT
-from tests.test_scheduler import tick_plugin
+from tests.test_scheduler import install_tick
 
 THREE_DAYS = [
     {"at": "2026-11-23T08:59:00+08:00", "event": "message", "group": "g1", "user": "u1", "name": "小王", "id": "m1", "text": "签到"},
@@ -97,10 +97,7 @@ def test_custom_rules_folder(tmp_path):
 
 
 async def test_until_fires_the_jobs_due_after_the_last_event(tmp_path, extra_plugin, capsys):
-    extra_plugin("tick", tick_plugin())
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "tick.toml").write_text("hour = 8\n", encoding="utf-8")
+    rules = install_tick(tmp_path, extra_plugin, "hour = 8\n")
     events = write_events(tmp_path / "ev.jsonl", [THREE_DAYS[3]])  # 23:59 on the 23rd
     until = datetime.fromisoformat("2026-11-26T00:00:00+08:00")
     count = await replay(events, rules, QunbotConfig(), until=until, out=tmp_path / "out.jsonl")

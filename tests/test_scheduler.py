@@ -28,12 +28,17 @@ def tick_plugin() -> Plugin:
     return plugin
 
 
-async def tick_engine(tmp_path, make_engine, extra_plugin, rules: str = ""):
+def install_tick(tmp_path, extra_plugin, rules: str = ""):
+    """Make the tick plugin importable and return a rules folder that includes it."""
     extra_plugin("tick", tick_plugin())
     rules_dir = tmp_path / "tick_rules"
     rules_dir.mkdir(exist_ok=True)
     (rules_dir / "tick.toml").write_text(rules, encoding="utf-8")
-    engine = await make_engine(rules_dir)
+    return rules_dir
+
+
+async def tick_engine(tmp_path, make_engine, extra_plugin, rules: str = ""):
+    engine = await make_engine(install_tick(tmp_path, extra_plugin, rules))
     fired = []
     engine.sink = lambda actions, when: fired.extend((when, a) for a in actions)
     return engine, fired
@@ -62,10 +67,7 @@ async def test_set_moves_the_groups_job(tmp_path, make_engine, extra_plugin):
 
 async def test_known_groups_are_planned_again_after_a_restart(tmp_path, make_engine, extra_plugin):
     url = f"sqlite:///{tmp_path / 'keep.sqlite'}"
-    extra_plugin("tick", tick_plugin())
-    rules_dir = tmp_path / "r"
-    rules_dir.mkdir()
-    (rules_dir / "tick.toml").write_text("", encoding="utf-8")
+    rules_dir = install_tick(tmp_path, extra_plugin)
     first = await make_engine(rules_dir, db_url=url)
     await Chat(first, group="g9").say("hello", when=at("2026-11-23 06:00"))
     second = await make_engine(rules_dir, db_url=url, start=at("2026-11-23 06:30"))
@@ -102,10 +104,7 @@ async def test_live_loop_fires_on_the_system_clock(tmp_path, make_engine, extra_
 
 async def test_a_slot_fires_once_across_processes_and_reruns(tmp_path, make_engine, extra_plugin):
     url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
-    extra_plugin("tick", tick_plugin())
-    rules_dir = tmp_path / "r"
-    rules_dir.mkdir()
-    (rules_dir / "tick.toml").write_text("", encoding="utf-8")
+    rules_dir = install_tick(tmp_path, extra_plugin)
     fired = []
     engines = [await make_engine(rules_dir, db_url=url, start=at("2026-11-23 06:00")) for _ in range(2)]
     for engine in engines:
@@ -121,10 +120,7 @@ async def test_a_process_schedules_only_the_platforms_it_serves(tmp_path, make_e
     from bot.engine import Engine
     from bot.scheduler import VirtualClock
 
-    extra_plugin("tick", tick_plugin())
-    rules_dir = tmp_path / "r"
-    rules_dir.mkdir()
-    (rules_dir / "tick.toml").write_text("", encoding="utf-8")
+    rules_dir = install_tick(tmp_path, extra_plugin)
     engine = await Engine.create(QunbotConfig(), rules_dir, db_url=f"sqlite:///{tmp_path / 'p.sqlite'}",
                                  clock=VirtualClock(at("2026-11-23 06:00")), platforms={"telegram"})
     try:
