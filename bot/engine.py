@@ -46,7 +46,10 @@ def import_plugin(name: str) -> Plugin:
     except ModuleNotFoundError as exc:
         if exc.name in (f"plugins.{name}", "plugins"):
             raise LookupError(f"no plugin named {name!r} (expected plugins/{name}.py)") from None
-        raise
+        raise LookupError(f"plugins/{name}.py cannot be imported: {exc}") from exc
+    except Exception as exc:  # a broken plugin is refused like a broken rule file, not fatal
+        log.exception("plugins/%s.py failed to import", name)
+        raise LookupError(f"plugins/{name}.py failed to import: {exc!r}") from exc
     plugin = getattr(module, "plugin", None)
     if not isinstance(plugin, Plugin):
         raise LookupError(f"plugins/{name}.py has no `plugin = Plugin(...)` object")
