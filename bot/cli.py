@@ -10,6 +10,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from bot.adapters import AdapterStartError, build_adapter
 from bot.config import QunbotConfig, default_config_path, load_config
 from bot.engine import Engine, check_rules_dir, default_rules_dir
 from bot.store import normalise_url
@@ -26,18 +27,11 @@ def _config_or_exit(given: str | None) -> QunbotConfig:
     return config
 
 
-def _build_adapters(config: QunbotConfig, only: list[str] | None = None) -> dict:
-    from bot.adapters.console import ConsoleAdapter
-
-    factories = {"console": lambda: ConsoleAdapter(config.console)}
-    return {name: factories[name]() for name in (only or config.adapters)}
-
-
 async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = None) -> None:
     """Run the adapters until they end (the console at EOF), then deliver what is queued and stop."""
-    adapters = _build_adapters(config, only)
-    engine = await Engine.create(config, rules_dir, platforms={a.platform for a in adapters.values()})
-    engine.adapters = {a.platform: a for a in adapters.values()}
+    adapters = [build_adapter(name, config) for name in (only or config.adapters)]
+    engine = await Engine.create(config, rules_dir, platforms={a.platform for a in adapters})
+    engine.adapters = {a.platform: a for a in adapters}
     background = [asyncio.create_task(engine.scheduler.run_forever()), asyncio.create_task(engine.watch_rules())]
     for task in background:
         task.add_done_callback(_log_failure)
@@ -63,7 +57,11 @@ def cmd_run(args) -> int:
     config = _config_or_exit(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _quiet_console_logging(config.adapters)
-    asyncio.run(serve(config, default_rules_dir(args.rules)))
+    try:
+        asyncio.run(serve(config, default_rules_dir(args.rules)))
+    except AdapterStartError as exc:
+        print(f"qunbot: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.adapters import ADAPTER_NAMES
 from bot.model import Role
 from bot.rules import RuleError, validation_errors
 from bot.store import normalise_url
@@ -80,17 +81,13 @@ class QunbotConfig(_Strict):
     @field_validator("adapters")
     @classmethod
     def _known_adapters(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(ADAPTERS))
+        unknown = sorted(set(value) - set(ADAPTER_NAMES))
         if unknown:
-            raise ValueError(f"unknown adapter {', '.join(unknown)} (available: {', '.join(ADAPTERS)})")
+            raise ValueError(f"unknown adapter {', '.join(unknown)} (available: {', '.join(ADAPTER_NAMES)})")
         return value
 
     def limits(self, platform: str) -> OutboxLimits:
         return self.outbox.get(platform) or DEFAULT_LIMITS.get(platform, OutboxLimits())
-
-
-# The adapters this build can run; the platform adapters come with their own issues.
-ADAPTERS = ("console",)
 
 
 def _zone(name: str) -> ZoneInfo:

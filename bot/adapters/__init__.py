@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from bot.engine import Engine
 
 
+class AdapterStartError(Exception):
+    """An adapter cannot start (wrong token, server unreachable …); ``qunbot run`` prints it as one line
+    and exits 1. The message must name the problem and never contain a secret."""
+
+
 class PlatformError(Exception):
     """An action the platform refused or could not take; ``retryable`` says whether trying again may help."""
 
@@ -37,6 +42,23 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "wechat": frozenset({"send"}),
     "console": frozenset({"send", "delete", "mute", "mute_all", "kick", "set_card", "decide_join"}),
 }
+
+
+def build_adapter(name: str, config) -> "Adapter":
+    """The adapter called ``name`` in config.toml's ``adapters`` list, built from its config section.
+
+    Each adapter package is imported only here and only when named, so a deployment that serves one
+    platform never imports the other platforms' SDKs.
+    """
+    if name == "console":
+        from bot.adapters.console import ConsoleAdapter
+
+        return ConsoleAdapter(config.console)
+    raise ValueError(f"unknown adapter {name!r}")
+
+
+# Adapter names config.toml may list (each must be buildable by build_adapter).
+ADAPTER_NAMES = ("console",)
 
 
 class Adapter(Protocol):
