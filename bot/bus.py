@@ -39,7 +39,8 @@ class Stop:
 Reply = Action | Stop | Iterable[Action | Stop] | None
 HandlerFn = Callable[["Context"], Awaitable[Reply]]
 Filter = Callable[[Event, Any], bool]
-TriggerFactory = Callable[[Any, tzinfo], Any]  # (rules, tz) -> APScheduler trigger or None
+# (rules, tz) -> {job name: APScheduler trigger}, the plugin's jobs for one group
+JobsFactory = Callable[[Any, tzinfo], dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -53,12 +54,6 @@ class Handler:
     order: tuple[int, int] = (0, 0)  # (plugin priority, registration order)
 
 
-@dataclass(slots=True)
-class Schedule:
-    job: str  # "<plugin>.<name>"
-    trigger: TriggerFactory
-
-
 class Plugin:
     """One rule plugin: its name (= its rule file's name), rules model, priority (lower runs first)."""
 
@@ -67,7 +62,7 @@ class Plugin:
         self.rules = rules
         self.priority = priority
         self.handlers: list[Handler] = []
-        self.schedules: list[Schedule] = []
+        self.jobs: JobsFactory | None = None
 
     def _add(self, fn: HandlerFn, **kw) -> HandlerFn:
         self.handlers.append(Handler(self, fn, order=(self.priority, len(self.handlers)), **kw))
@@ -85,11 +80,13 @@ class Plugin:
         """Handle messages whose whole text (trimmed) is one of ``texts``, like ``签到``."""
         return lambda fn: self._add(fn, keywords=texts)
 
-    def schedule(self, name: str, trigger: TriggerFactory):
-        """Handle the ``ScheduleFired`` of job ``<plugin>.<name>``; ``trigger(rules, tz)`` says when per group."""
-        job = f"{self.name}.{name}"
-        self.schedules.append(Schedule(job, trigger))
-        return lambda fn: self._add(fn, events=(ScheduleFired,), when=lambda ev, _r: ev.job == job)
+    def schedule(self, jobs: JobsFactory):
+        """Handle this plugin's ``ScheduleFired`` events. ``jobs(rules, tz)`` names the plugin's jobs for one
+        group with an APScheduler trigger each (``{"morning": CronTrigger(hour=8, timezone=tz)}``); the
+        event's ``job`` is ``"<plugin>.<name>"``."""
+        self.jobs = jobs
+        prefix = f"{self.name}."
+        return lambda fn: self._add(fn, events=(ScheduleFired,), when=lambda ev, _r: ev.job.startswith(prefix))
 
     @property
     def commands(self) -> list[Command]:
@@ -130,11 +127,13 @@ class Context:
 
     def send(self, template: str, reason: str, /, mentions: Iterable[str] = (), reply_to: str | None = None, **values) -> SendMessage:
         """A message to the event's group, from ``templates/<template>.j2``."""
+        return self.send_text(self.render(template, **values), reason, mentions=mentions, reply_to=reply_to)
+
+    def send_text(self, text: str, reason: str, /, mentions: Iterable[str] = (), reply_to: str | None = None) -> SendMessage:
+        """A message to the event's group whose text is already rendered."""
         ev = self.event
-        return SendMessage(
-            platform=ev.platform, group=ev.group, text=self.render(template, **values),
-            mentions=tuple(mentions), reply_to=reply_to, plugin=self.plugin.name, reason=reason,
-        )
+        return SendMessage(platform=ev.platform, group=ev.group, text=text, mentions=tuple(mentions),
+                           reply_to=reply_to, plugin=self.plugin.name, reason=reason)
 
     def reply(self, template: str, reason: str, /, **values) -> SendMessage:
         """A reply to the event's message that mentions its sender."""

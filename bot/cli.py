@@ -32,7 +32,8 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
     adapters = [build_adapter(name, config) for name in (only or config.adapters)]
     engine = await Engine.create(config, rules_dir, platforms={a.platform for a in adapters})
     engine.adapters = {a.platform: a for a in adapters}
-    background = [asyncio.create_task(engine.scheduler.run_forever()), asyncio.create_task(engine.watch_rules())]
+    background = [asyncio.create_task(coro) for coro in
+                  (engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever())]
     for task in background:
         task.add_done_callback(_log_failure)
     try:

@@ -20,6 +20,7 @@ from bot.model import Action, Event, SendMessage
 from bot.outbox import Outbox
 from bot.rules import RuleBook, RuleError, fingerprint, load_rule_file
 from bot.scheduler import Scheduler, SystemClock
+from bot.stats import FLUSH_AT, Stats
 from bot.store import Store
 from bot.store.repos import known_groups, load_settings, remember_group
 from bot.templates import Templates
@@ -95,6 +96,7 @@ class Engine:
         self.bus.rebuild([core])
         self.scheduler = Scheduler(self)
         self.outbox = Outbox(self)
+        self.stats = Stats(self)
         self.adapters: dict[str, Adapter] = {}
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
         self.sink = lambda actions, _at: self.outbox.submit(actions)
@@ -184,6 +186,9 @@ class Engine:
             self.known_groups.add(key)
             await self.store.run(remember_group, key, event.at)
             self.scheduler.plan_group(key)
+        self.stats.observe(event)
+        if self.stats.pending > FLUSH_AT:
+            await self.stats.flush()
         return await self.bus.dispatch(event)
 
     async def handle_and_send(self, event: Event) -> None:
@@ -215,5 +220,17 @@ class Engine:
         if to_chat and group and platform in self.adapters:
             self.outbox.submit([SendMessage(platform=platform, group=group, text=text, plugin="core", reason="admin_log")])
 
+    async def flush_stats_forever(self, every: float = 10.0) -> None:
+        """Live mode: write the in-memory statistics every few seconds."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.stats.flush()
+            except Exception:
+                log.exception("could not flush statistics; kept for the next try")
+
     async def close(self) -> None:
-        await self.store.close()
+        try:
+            await self.stats.flush()
+        finally:
+            await self.store.close()

@@ -64,28 +64,35 @@ class Scheduler:
         self.engine = engine
         self._heap: list[_Due] = []
         self._versions: dict[tuple[str, str], int] = {}
+        self._planned: dict[str, set[str]] = {}  # group -> jobs planned for it
         self._seq = 0
         self._wake = asyncio.Event()
+        # Live, slots missed while the bot was down (up to a day back) are fired late at start, so that a
+        # plugin can still send within its grace period or log the skip; their claims prevent repeats.
+        # Replay starts at its first event and looks back at nothing.
+        self.lookback = timedelta(0) if isinstance(engine.clock, VirtualClock) else timedelta(days=1)
 
     def plan_group(self, group: str) -> None:
-        """(Re)compute every plugin job for ``group`` from its current rules, starting after now."""
+        """(Re)compute every plugin job for ``group`` from its current rules, voiding what was planned."""
         if not self.engine.serves(group):
             return  # another process, with that platform's adapter, schedules it
-        now = self.engine.clock.now()
+        for job in self._planned.pop(group, ()):
+            self._versions[(job, group)] = self._versions.get((job, group), 0) + 1
+        since = self.engine.clock.now() - self.lookback
         tz = self.engine.tz_for(group)
+        planned = self._planned[group] = set()
         for plugin in self.engine.bus.plugins:
             rules = self.engine.rules_for(plugin, group)
-            for schedule in plugin.schedules:
-                trigger = schedule.trigger(rules, tz) if rules is not None else None
-                self._push(schedule.job, group, trigger, now, previous=None)
+            if plugin.jobs is None or rules is None:
+                continue
+            for name, trigger in plugin.jobs(rules, tz).items():
+                job = f"{plugin.name}.{name}"
+                planned.add(job)
+                self._push(job, group, trigger, since, previous=None)
         self._wake.set()
 
     def _push(self, job: str, group: str, trigger, now: datetime, previous: datetime | None) -> None:
-        key = (job, group)
-        version = self._versions.get(key, 0) + (previous is None)  # a re-plan voids queued slots
-        self._versions[key] = version
-        if trigger is None:
-            return
+        version = self._versions.setdefault((job, group), 0)
         at = trigger.get_next_fire_time(previous, now)
         if at is None:
             return

@@ -60,7 +60,8 @@ async def test_replay_on_postgres_matches_sqlite(pg_url, tmp_path):
     on_pg = run_replay(str(events), "--db", pg_url)
     assert on_pg.returncode == 0, on_pg.stderr
     assert records(on_pg.stdout) == records(on_sqlite.stdout)
-    assert len(records(on_pg.stdout)) == 9
+    assert [r["plugin"] for r in records(on_pg.stdout)].count("checkin") == 9
+    assert [r["plugin"] for r in records(on_pg.stdout)].count("daily_posts") == 4  # 22:00, 08:00, 22:00, 08:00
 
 
 async def test_two_replay_processes_on_one_database_never_double_count(pg_url, tmp_path):

@@ -20,7 +20,7 @@ class TickRules(PluginRules):
 def tick_plugin() -> Plugin:
     plugin = Plugin("tick", TickRules)
 
-    @plugin.schedule("morning", lambda rules, tz: CronTrigger(hour=rules.hour, minute=0, timezone=tz))
+    @plugin.schedule(lambda rules, tz: {"morning": CronTrigger(hour=rules.hour, minute=0, timezone=tz)})
     async def post_morning(ctx):
         assert isinstance(ctx.event, ScheduleFired)
         return ctx.send("core/fallback_set_card", "morning", card=ctx.event.slot.isoformat())
@@ -81,7 +81,7 @@ async def test_live_loop_fires_on_the_system_clock(tmp_path, make_engine, extra_
     plugin = Plugin("soon", PluginRules)
     due = datetime.now(timezone.utc) + timedelta(milliseconds=300)
 
-    @plugin.schedule("once", lambda rules, tz: DateTrigger(run_date=due))
+    @plugin.schedule(lambda rules, tz: {"once": DateTrigger(run_date=due)})
     async def fire(ctx):
         return ctx.send("core/fallback_mute_all", "fired", on=True)
 

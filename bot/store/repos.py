@@ -66,10 +66,14 @@ def bump_counter(conn: Connection, key: str, day, counter: str) -> int:
     return conn.execute(prepared(conn, _bump_counter_stmt), {"group_key": key, "day": day, "counter": counter}).scalar_one()
 
 
+def _claim_stmt(conn: Connection):
+    return dialect_insert(conn, claims_t).on_conflict_do_nothing().returning(claims_t.c.job)
+
+
 def claim_slot(conn: Connection, job: str, group: str, slot: datetime, now: datetime) -> bool:
     """Claim a job's slot for a group; False when it was claimed already (by this or another process)."""
-    stmt = dialect_insert(conn, claims_t).values(job=job, group_key=group, slot=utc(slot), claimed_at=utc(now))
-    return conn.execute(stmt.on_conflict_do_nothing().returning(claims_t.c.job)).first() is not None
+    row = {"job": job, "group_key": group, "slot": utc(slot), "claimed_at": utc(now)}
+    return conn.execute(prepared(conn, _claim_stmt), row).first() is not None
 
 
 def load_settings(conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:

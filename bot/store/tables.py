@@ -98,4 +98,25 @@ class ScheduleClaim(Base):
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class MemberDaily(Base):
+    """How many messages a member sent in a group on a day (flushed in batches by bot.stats)."""
+
+    __tablename__ = "member_daily"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    messages: Mapped[int] = mapped_column(Integer)
+
+
+class RotationState(Base):
+    """Where a group is in a content rotation: which pass (``cycle``) and how far into it."""
+
+    __tablename__ = "rotation_state"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rotation: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cycle: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+
+
 metadata = Base.metadata

@@ -1,0 +1,122 @@
+"""Message statistics: counted in memory on the hot path, flushed to the database in batches.
+
+Counts are added, never overwritten (``n = n + delta``), so several processes flushing their own
+counts for the same group and day sum up right. Readers call ``flush`` first, so what they read
+includes everything handled so far.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Table, bindparam, func, select
+
+from bot.model import Event, MemberJoined, MemberLeft, MessageReceived
+from bot.store.repos import counters_t, dialect_insert, prepared
+from bot.store.tables import MemberDaily
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+member_daily_t: Table = MemberDaily.__table__
+
+# Pending keys that trigger a flush on the hot path (live mode also flushes on a timer).
+FLUSH_AT = 20_000
+
+
+def _add_counters(conn: Connection):
+    stmt = dialect_insert(conn, counters_t)
+    return stmt.on_conflict_do_update(
+        index_elements=["group_key", "day", "counter"], set_={"n": counters_t.c.n + stmt.excluded.n}
+    )
+
+
+def _add_member_days(conn: Connection):
+    stmt = dialect_insert(conn, member_daily_t)
+    return stmt.on_conflict_do_update(
+        index_elements=["group_key", "day", "user_id"],
+        set_={"messages": member_daily_t.c.messages + stmt.excluded.messages, "name": stmt.excluded.name},
+    )
+
+
+def write_counts(conn: Connection, groups: list[dict], members: list[dict]) -> None:
+    if groups:
+        conn.execute(prepared(conn, _add_counters), groups)
+    if members:
+        conn.execute(prepared(conn, _add_member_days), members)
+
+
+_counts = select(counters_t.c.counter, counters_t.c.n).where(
+    (counters_t.c.group_key == bindparam("g")) & (counters_t.c.day == bindparam("d")))
+_member_day = (member_daily_t.c.group_key == bindparam("g")) & (member_daily_t.c.day == bindparam("d"))
+_active = select(func.count()).select_from(member_daily_t).where(_member_day)
+_talkers = (
+    select(member_daily_t.c.user_id, member_daily_t.c.name, member_daily_t.c.messages)
+    .where(_member_day).order_by(member_daily_t.c.messages.desc(), member_daily_t.c.user_id).limit(bindparam("top"))
+)
+
+
+def day_figures(conn: Connection, group: str, day: date, top: int) -> dict:
+    """A group's figures for one day: messages, active members, joins, leaves, check-ins, top talkers."""
+    key = {"g": group, "d": day}
+    counts = dict(conn.execute(_counts, key).all())
+    active = conn.execute(_active, key).scalar_one()
+    talkers = conn.execute(_talkers, {**key, "top": top}).all()
+    return {
+        "messages": counts.get("messages", 0), "active_members": active, "joins": counts.get("joins", 0),
+        "leaves": counts.get("leaves", 0), "checkins": counts.get("checkin", 0),
+        "top": [{"user": t.user_id, "name": t.name or t.user_id, "messages": t.messages} for t in talkers],
+    }
+
+
+class Stats:
+    def __init__(self, engine: "Engine"):
+        self.engine = engine
+        self._groups: Counter[tuple[str, date, str]] = Counter()
+        self._members: Counter[tuple[str, date, str]] = Counter()
+        self._names: dict[tuple[str, str], str] = {}
+
+    def observe(self, event: Event) -> None:
+        """Count one event (synchronous and cheap: two dictionary increments at most)."""
+        kind = type(event)
+        if kind is MessageReceived:
+            counter = "messages"
+        elif kind is MemberJoined:
+            counter = "joins"
+        elif kind is MemberLeft:
+            counter = "leaves"
+        else:
+            return
+        group = event.group_key
+        day = event.at.astimezone(self.engine.tz_for(group)).date()
+        self._groups[(group, day, counter)] += 1
+        if kind is MessageReceived:
+            self._members[(group, day, event.user)] += 1
+            self._names[(group, event.user)] = event.user_name
+
+    @property
+    def pending(self) -> int:
+        return len(self._groups) + len(self._members)
+
+    async def flush(self) -> None:
+        if not self.pending:
+            return
+        taken = self._groups, self._members, self._names
+        self._groups, self._members, self._names = Counter(), Counter(), {}
+        groups = [{"group_key": g, "day": d, "counter": c, "n": n} for (g, d, c), n in taken[0].items()]
+        members = [{"group_key": g, "day": d, "user_id": u, "name": taken[2].get((g, u), ""), "messages": n}
+                   for (g, d, u), n in taken[1].items()]
+        try:
+            await self.engine.store.run(write_counts, groups, members)
+        except Exception:
+            # Keep the counts for the next flush rather than lose them to a passing database error.
+            self._groups.update(taken[0])
+            self._members.update(taken[1])
+            self._names = {**taken[2], **self._names}
+            raise
+
+    async def figures(self, group: str, day: date, top: int = 3) -> dict:
+        await self.flush()
+        return await self.engine.store.run(day_figures, group, day, top)

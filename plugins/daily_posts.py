@@ -1,0 +1,210 @@
+"""Scheduled posts (早报 / 晚安 …): named posts per group at a time of day, from templates, with the day's
+calendar (lunar date, solar term, holidays and 调休), yesterday's figures, a content rotation and
+festival greetings.
+
+Each slot is claimed in the database before it fires (bot.scheduler), so a restart, a second process
+or a replay run again on the same database never posts it twice. A slot fired late after downtime is
+posted within ``grace_minutes`` and otherwise skipped with a log line and an admin-log report.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot import almanac
+from bot.bus import Context, Plugin
+from bot.rules import PluginRules
+from bot.store.rotations import take_position
+
+log = logging.getLogger(__name__)
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PostRules(_Strict):
+    enabled: bool = True
+    time: str  # "08:00" in the group's timezone
+    # every day; official workdays (调休 included); non-workdays; or the listed weekdays
+    days: Literal["every", "workdays", "weekends"] | list[Weekday] = "every"
+    dates: list[date] = []  # extra dates on which the post also goes out
+    template: str  # a template under templates/, e.g. "daily_posts/morning"
+    rotation: str = ""  # the name of a [rotations.<name>] list whose next item the post shows
+    festival: Literal["replace", "join", "ignore"] = "replace"  # festival greeting: instead of, inside, or never
+
+    @field_validator("time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _TIME.match(value):
+            raise ValueError('must be a time of day like "08:00"')
+        return value
+
+
+class RotationRules(_Strict):
+    order: Literal["sequential", "random"] = "sequential"  # random: no repeats until the list is used up
+    items: list[str] = []
+    folder: str = ""  # text files there (relative to the rules folder): one item per non-empty line
+    dated: dict[date, str] = {}  # an item for a given date wins over the rotation
+
+
+class DailyPostsRules(PluginRules):
+    posts: dict[str, PostRules] = {}
+    rotations: dict[str, RotationRules] = {}
+    grace_minutes: int = Field(30, ge=0, le=24 * 60)
+    festivals: list[str] = ["春节", "元宵", "端午", "七夕", "中秋", "重阳", "元旦", "国庆"]
+    extra_holidays: list[date] = []
+    extra_workdays: list[date] = []
+    top_contributors: int = Field(3, ge=0, le=20)
+
+    @field_validator("festivals")
+    @classmethod
+    def _known_festivals(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(almanac.FESTIVALS.values()))
+        if unknown:
+            raise ValueError(f"unknown festival {', '.join(unknown)} (known: {', '.join(almanac.FESTIVALS.values())})")
+        return value
+
+
+plugin = Plugin("daily_posts", DailyPostsRules, priority=200)
+
+
+def _jobs(rules: DailyPostsRules, tz) -> dict:
+    jobs = {}
+    for name, post in rules.posts.items():
+        if post.enabled:
+            hour, minute = post.time.split(":")
+            jobs[name] = CronTrigger(hour=int(hour), minute=int(minute), timezone=tz)
+    return jobs
+
+
+def _calendar(rules: DailyPostsRules, day: date) -> almanac.Day:
+    return almanac.describe(day, frozenset(rules.extra_holidays), frozenset(rules.extra_workdays))
+
+
+_unknown_years_reported: set[int] = set()
+
+
+def is_due(ctx: Context, post: PostRules, info: almanac.Day, festival: str | None) -> bool:
+    """Whether ``post`` goes out on this day (a greeted festival always gets its post)."""
+    if info.day in post.dates or (festival and post.festival != "ignore"):
+        return True
+    if isinstance(post.days, list):
+        return WEEKDAY_NAMES[info.day.weekday()] in post.days
+    if post.days == "every":
+        return True
+    workday = info.workday
+    if workday is None:
+        # The official calendar for this year is not out yet: say so once, use Monday to Friday.
+        workday = info.day.weekday() < 5
+        if info.day.year not in _unknown_years_reported:
+            _unknown_years_reported.add(info.day.year)
+            ctx.engine.report(f"the {info.day.year} holiday calendar is not published in chinese-calendar yet; "
+                              "workday posts use Monday to Friday until then (extra_holidays / extra_workdays override)")
+    return workday if post.days == "workdays" else not workday
+
+
+def rotation_items(ctx: Context, rotation: RotationRules) -> list[str]:
+    items = list(rotation.items)
+    if rotation.folder:
+        folder = Path(ctx.engine.rules_dir) / rotation.folder
+        for path in sorted(folder.glob("*.txt")):
+            items += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return items
+
+
+async def next_item(ctx: Context, name: str, day: date, advance: bool) -> str | None:
+    rotation = ctx.rules.rotations.get(name)
+    if rotation is None:
+        return None
+    if day in rotation.dated:
+        return rotation.dated[day]
+    items = rotation_items(ctx, rotation)
+    if not items:
+        return None
+    cycle, position = await ctx.store.run(take_position, ctx.group, name, len(items), advance)
+    order = list(range(len(items)))
+    if rotation.order == "random":
+        # Seeded by group, list and pass: no repeats within a pass, the same order in every process.
+        random.Random(f"{ctx.group}/{name}/{cycle}").shuffle(order)
+    return items[order[position % len(items)]]
+
+
+async def compose(ctx: Context, name: str, post: PostRules, info: almanac.Day, festival: str | None,
+                  preview: bool) -> tuple[str, str]:
+    """The post's text and its reason code."""
+    rules: DailyPostsRules = ctx.rules
+    stats = ctx.engine.stats
+    upcoming = almanac.next_festival(info.day)
+    values = dict(
+        post=name, day=info, festival=festival, festival_mode=post.festival, preview=preview,
+        yesterday=await stats.figures(ctx.group, info.day - timedelta(days=1), rules.top_contributors),
+        today=await stats.figures(ctx.group, info.day, rules.top_contributors),
+        item=await next_item(ctx, post.rotation, info.day, advance=not preview) if post.rotation else None,
+        next_festival={"name": upcoming[0], "days": upcoming[1]} if upcoming else None,
+    )
+    if festival and post.festival == "replace":
+        return ctx.render("daily_posts/festival", **values), "festival_greeting"
+    return ctx.render(post.template, **values), "scheduled_post"
+
+
+def _festival(rules: DailyPostsRules, info: almanac.Day) -> str | None:
+    return next((f for f in info.festivals if f in rules.festivals), None)
+
+
+@plugin.schedule(_jobs)
+async def post_scheduled(ctx: Context):
+    rules: DailyPostsRules = ctx.rules
+    name = ctx.event.job.split(".", 1)[1]
+    post = rules.posts.get(name)
+    if post is None or not post.enabled:
+        return None
+    late = ctx.now - ctx.event.slot
+    if late > timedelta(minutes=rules.grace_minutes):
+        ctx.engine.report(f"{ctx.group}: {name} post due at {ctx.event.slot.isoformat()} skipped: "
+                          f"{int(late.total_seconds() // 60)} minutes late (grace {rules.grace_minutes})")
+        return None
+    info = _calendar(rules, ctx.event.slot.astimezone(ctx.tz).date())
+    festival = _festival(rules, info)
+    if not is_due(ctx, post, info, festival):
+        return None
+    text, reason = await compose(ctx, name, post, info, festival, preview=False)
+    return ctx.send_text(text, reason)
+
+
+def _named_post(ctx: Context) -> tuple[str, PostRules] | None:
+    name = ctx.call.args[0] if ctx.call.args else ""
+    post = ctx.rules.posts.get(name)
+    return (name, post) if post else None
+
+
+async def _on_demand(ctx: Context, preview: bool):
+    found = _named_post(ctx)
+    if found is None:
+        return ctx.reply("daily_posts/unknown_post", "usage", posts=sorted(ctx.rules.posts))
+    name, post = found
+    info = _calendar(ctx.rules, ctx.event.at.astimezone(ctx.tz).date())
+    text, _ = await compose(ctx, name, post, info, _festival(ctx.rules, info), preview=preview)
+    return ctx.send_text(text, "preview" if preview else "posted_now")
+
+
+@plugin.command("preview", "预览", role="admin")
+async def preview_post(ctx: Context):
+    return await _on_demand(ctx, preview=True)
+
+
+@plugin.command("post", "发布", role="admin")
+async def post_now(ctx: Context):
+    return await _on_demand(ctx, preview=False)

@@ -1,0 +1,181 @@
+"""Scheduled posts: workdays, calendar context, yesterday's figures, rotation, festivals, exactly once."""
+
+from datetime import datetime, timedelta
+
+import pytest
+
+import plugins.daily_posts
+from bot.config import QunbotConfig
+from bot.engine import Engine
+from bot.rules import load_rule_file
+from tests.conftest import Chat, at, reasons, texts
+from tests.test_replay import records, run_replay, write_events
+
+SUNDAY = [
+    {"at": "2026-11-22T00:00:00+08:00", "event": "message", "group": "g1", "user": "u1", "name": "小王", "id": "m1", "text": "周日快乐"},
+    {"at": "2026-11-22T09:00:00+08:00", "event": "message", "group": "g1", "user": "u1", "name": "小王", "id": "m2", "text": "签到"},
+    {"at": "2026-11-22T09:05:00+08:00", "event": "message", "group": "g1", "user": "u2", "name": "小李", "id": "m3", "text": "大家好"},
+    {"at": "2026-11-22T10:00:00+08:00", "event": "member_joined", "group": "g1", "user": "u3", "name": "新人"},
+]
+
+
+def posts(out: list[dict], name: str = "") -> list[dict]:
+    return [r for r in out if r["plugin"] == "daily_posts" and (not name or r["text"].startswith(name))]
+
+
+def test_workday_morning_post_from_sunday_to_tuesday(tmp_path):
+    result = run_replay(str(write_events(tmp_path / "ev.jsonl", SUNDAY)), "--until", "2026-11-24T00:00:00+08:00")
+    assert result.returncode == 0, result.stderr
+    mornings = posts(records(result.stdout), "☀️")
+    assert [m["at"] for m in mornings] == ["2026-11-23T08:00:00+08:00"]  # Monday only
+    text = mornings[0]["text"]
+    assert "11月23日 星期一" in text and "农历十月十五" in text
+    assert "昨日群里：3 条消息，2 人发言，1 人签到，新成员 1 位" in text
+    assert "小王（2 条）、小李（1 条）" in text
+    assert "新朋友记得先看群公告" in text  # the first item of the tips rotation
+    evenings = posts(records(result.stdout), "🌙")
+    assert [e["at"] for e in evenings] == ["2026-11-22T22:00:00+08:00", "2026-11-23T22:00:00+08:00"]
+
+
+def test_replay_twice_on_one_database_posts_once(tmp_path):
+    events = write_events(tmp_path / "ev.jsonl", SUNDAY)
+    db = f"sqlite:///{tmp_path / 'kept.sqlite'}"
+    first = run_replay(str(events), "--db", db, "--until", "2026-11-23T09:00:00+08:00")
+    again = run_replay(str(events), "--db", db, "--until", "2026-11-23T09:00:00+08:00")
+    assert len(posts(records(first.stdout), "☀️")) == 1
+    assert posts(records(again.stdout)) == []
+
+
+def test_spring_festival_gets_the_greeting_even_on_a_holiday(tmp_path):
+    eve = [{"at": "2026-02-16T20:00:00+08:00", "event": "message", "group": "g1", "user": "u1", "text": "过年好"}]
+    out = records(run_replay(str(write_events(tmp_path / "ev.jsonl", eve)), "--until", "2026-02-17T12:00:00+08:00").stdout)
+    [greeting] = [r for r in out if r["at"] == "2026-02-17T08:00:00+08:00"]
+    assert greeting["reason"] == "festival_greeting"
+    assert "新春快乐" in greeting["text"] and "农历正月初一" in greeting["text"] and "丙午马年" in greeting["text"]
+
+
+async def engine_with_rules(tmp_path, make_engine, text: str, start: datetime, **kw) -> Engine:
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir(exist_ok=True)
+    (rules_dir / "daily_posts.toml").write_text(text, encoding="utf-8")
+    engine = await make_engine(rules_dir, start=start, **kw)
+    return engine
+
+
+ROTATING = """
+[posts.tip]
+time = "09:00"
+template = "daily_posts/evening"
+rotation = "quotes"
+festival = "ignore"
+[rotations.quotes]
+order = "{order}"
+items = ["甲", "乙", "丙", "丁"]
+[rotations.quotes.dated]
+2026-11-25 = "特别"
+"""
+
+
+async def run_days(engine: Engine, group: str, first: str, days: int) -> list[str]:
+    fired = []
+    engine.sink = lambda actions, when: fired.extend(actions)
+    engine.scheduler.plan_group(group)
+    end = datetime.fromisoformat(first) + timedelta(days=days)
+    await engine.scheduler.run_due(end)
+    return [a.text.split("📖 ")[1].split("\n")[0] for a in fired if "📖" in a.text]
+
+
+async def test_rotation_in_order_with_a_dated_item(tmp_path, make_engine):
+    engine = await engine_with_rules(tmp_path, make_engine, ROTATING.format(order="sequential"), at("2026-11-23 00:00"))
+    items = await run_days(engine, "qq:g1", "2026-11-23T00:00:00+08:00", 6)
+    assert items == ["甲", "乙", "特别", "丙", "丁", "甲"]
+
+
+async def test_random_rotation_repeats_nothing_within_a_pass(tmp_path, make_engine):
+    engine = await engine_with_rules(tmp_path, make_engine, ROTATING.format(order="random"), at("2026-12-01 00:00"))
+    items = await run_days(engine, "qq:g1", "2026-12-01T00:00:00+08:00", 8)
+    assert sorted(items[:4]) == sorted(items[4:]) == ["丁", "丙", "乙", "甲"]
+
+
+async def test_preview_and_post_now_are_for_admins_and_preview_does_not_advance(tmp_path, make_engine):
+    engine = await engine_with_rules(tmp_path, make_engine, ROTATING.format(order="sequential"), at("2026-11-23 00:00"))
+    chat = Chat(engine, start=at("2026-11-23 10:00"))
+    assert reasons(await chat.say("/preview tip")) == ["not_permitted"]
+    preview = await chat.say("/预览 tip", role="admin")
+    assert reasons(preview) == ["preview"] and preview[0].text.startswith("【预览】") and "📖 甲" in preview[0].text
+    posted = await chat.say("/post tip", role="owner")
+    assert reasons(posted) == ["posted_now"] and "📖 甲" in posted[0].text  # the preview did not use 甲 up
+    assert "📖 乙" in texts(await chat.say("/post tip", role="owner"))[0]
+    assert reasons(await chat.say("/preview nosuch", role="admin")) == ["usage"]
+
+
+class SteppedClock:
+    """A live-like clock for tests: it does not jump to each slot, so lateness is real."""
+
+    def __init__(self, now: datetime):
+        self.t = now
+
+    def now(self) -> datetime:
+        return self.t
+
+    def set(self, t: datetime) -> None:
+        self.t = t
+
+
+@pytest.mark.parametrize("restart, sent", [("2026-11-23 08:20", True), ("2026-11-23 08:40", False)])
+async def test_a_post_missed_during_downtime_is_sent_within_grace_else_skipped_and_reported(tmp_path, caplog, restart, sent):
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "daily_posts.toml").write_text('[posts.morning]\ntime = "08:00"\ntemplate = "daily_posts/morning"\n', encoding="utf-8")
+    engine = await Engine.create(QunbotConfig(), rules_dir, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", clock=SteppedClock(at(restart)))
+    try:
+        fired = []
+        engine.sink = lambda actions, when: fired.extend(actions)
+        engine.scheduler.plan_group("qq:g1")  # as at start-up for a known group, looking back a day
+        await engine.scheduler.run_due(engine.clock.now())
+        assert [a.reason for a in fired] == (["scheduled_post"] if sent else [])
+        assert ("skipped: 40 minutes late (grace 30)" in caplog.text) == (not sent)
+    finally:
+        await engine.close()
+
+
+async def test_unknown_year_falls_back_to_weekdays_and_says_so_once(tmp_path, make_engine, caplog):
+    plugins.daily_posts._unknown_years_reported.discard(2031)
+    rules = '[posts.morning]\ntime = "08:00"\ndays = "workdays"\ntemplate = "daily_posts/morning"\nfestival = "ignore"\n'
+    engine = await engine_with_rules(tmp_path, make_engine, rules, at("2031-03-02 00:00"))  # a Sunday
+    fired = []
+    engine.sink = lambda actions, when: fired.extend((when, a) for a in actions)
+    engine.scheduler.plan_group("qq:g1")
+    await engine.scheduler.run_due(at("2031-03-09 00:00"))
+    assert [w.strftime("%a") for w, _ in fired] == ["Mon", "Tue", "Wed", "Thu", "Fri"]
+    assert caplog.text.count("2031 holiday calendar is not published") == 1
+
+
+async def test_makeup_workday_is_a_workday(tmp_path, make_engine):
+    rules = '[posts.morning]\ntime = "08:00"\ndays = "workdays"\ntemplate = "daily_posts/morning"\nfestival = "ignore"\n'
+    engine = await engine_with_rules(tmp_path, make_engine, rules, at("2026-02-13 09:00"))
+    fired = []
+    engine.sink = lambda actions, when: fired.extend(actions)
+    engine.scheduler.plan_group("qq:g1")
+    await engine.scheduler.run_due(at("2026-02-16 00:00"))
+    [saturday] = fired  # 2026-02-14 is a Saturday worked in lieu of the Spring Festival holiday
+    assert "2月14日 星期六" in saturday.text and "调休上班日" in saturday.text
+
+
+def test_rule_errors_name_the_post_and_key(tmp_path):
+    path = tmp_path / "daily_posts.toml"
+    path.write_text('festivals = ["圣诞"]\n[posts.morning]\ntime = "25:00"\ntemplate = "x"\ndays = "someday"\n', encoding="utf-8")
+    _, errors = load_rule_file(path, "daily_posts", plugins.daily_posts.DailyPostsRules)
+    paths = sorted(e.path for e in errors)
+    assert paths[0] == "festivals" and "posts.morning.time" in paths and any(p.startswith("posts.morning.days") for p in paths)
+
+
+async def test_every_group_due_at_once_gets_its_post_once(tmp_path, make_engine):
+    rules = '[posts.morning]\ntime = "08:00"\ntemplate = "daily_posts/morning"\n'
+    engine = await engine_with_rules(tmp_path, make_engine, rules, at("2026-11-23 07:00"))
+    fired = []
+    engine.sink = lambda actions, when: fired.extend(actions)
+    for i in range(200):
+        engine.scheduler.plan_group(f"qq:g{i}")
+    await engine.scheduler.run_due(at("2026-11-23 08:00"))
+    assert sorted(a.group for a in fired) == sorted(f"g{i}" for i in range(200))
