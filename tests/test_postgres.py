@@ -88,3 +88,15 @@ async def test_set_and_audit_on_postgres(pg_url, make_engine):
         assert again.rulebook.effective("checkin", "qq:g1").base_points == 15
     finally:
         await again.close()
+
+
+async def test_two_processes_due_to_post_to_the_same_groups_post_once(pg_url, make_engine):
+    one = await make_engine(db_url=pg_url, start=at("2026-11-23 07:00"))
+    two = await make_engine(db_url=pg_url, start=at("2026-11-23 07:00"))
+    fired = []
+    for engine in (one, two):
+        engine.sink = lambda actions, when: fired.extend(a for a in actions if a.plugin == "daily_posts")
+        for i in range(30):
+            engine.scheduler.plan_group(f"qq:g{i}")
+    await asyncio.gather(one.scheduler.run_due(at("2026-11-23 08:00")), two.scheduler.run_due(at("2026-11-23 08:00")))
+    assert sorted(a.group for a in fired) == sorted(f"g{i}" for i in range(30))
