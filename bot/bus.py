@@ -63,6 +63,7 @@ class Plugin:
         self.priority = priority
         self.handlers: list[Handler] = []
         self.jobs: JobsFactory | None = None
+        self.startup: list[Callable[["Engine"], Awaitable[None]]] = []
 
     def _add(self, fn: HandlerFn, **kw) -> HandlerFn:
         self.handlers.append(Handler(self, fn, order=(self.priority, len(self.handlers)), **kw))
@@ -87,6 +88,11 @@ class Plugin:
         self.jobs = jobs
         prefix = f"{self.name}."
         return lambda fn: self._add(fn, events=(ScheduleFired,), when=lambda ev, _r: ev.job.startswith(prefix))
+
+    def on_start(self, fn: Callable[["Engine"], Awaitable[None]]):
+        """Run ``fn(engine)`` once the engine has started (to re-arm timers from stored state)."""
+        self.startup.append(fn)
+        return fn
 
     @property
     def commands(self) -> list[Command]:
@@ -121,6 +127,10 @@ class Context:
     @property
     def group(self) -> str:
         return self.event.group_key
+
+    @property
+    def memory(self) -> dict:
+        return self.engine.memory(self.plugin.name)
 
     def render(self, template: str, /, **values) -> str:
         return self.engine.templates.render(template, **values)

@@ -104,6 +104,11 @@ class Engine:
         self._zones: dict[str, ZoneInfo] = {}
         self._refused: dict[str, tuple[int, int]] = {}  # rule file -> fingerprint already reported
         self._core_rules = core.rules()
+        self._memories: dict[str, dict] = {}
+
+    def memory(self, plugin: str) -> dict:
+        """A plugin's in-process cache (for this engine only; the database stays the source of truth)."""
+        return self._memories.setdefault(plugin, {})
 
     @classmethod
     async def create(cls, config: QunbotConfig, rules_dir: Path, db_url: str | None = None, clock=None,
@@ -116,7 +121,10 @@ class Engine:
         engine.rulebook.replace_owner_layers(await store.run(load_settings))
         engine.known_groups = set(await store.run(known_groups))
         for group in engine.known_groups:
-            engine.scheduler.plan_group(group)
+            engine.scheduler.plan_group(group, catch_up=True)
+        for plugin in engine.bus.plugins:
+            for start in plugin.startup:
+                await start(engine)
         return engine
 
     # ------------------------------------------------------------------ rules

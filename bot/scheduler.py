@@ -72,13 +72,14 @@ class Scheduler:
         # Replay starts at its first event and looks back at nothing.
         self.lookback = timedelta(0) if isinstance(engine.clock, VirtualClock) else timedelta(days=1)
 
-    def plan_group(self, group: str) -> None:
-        """(Re)compute every plugin job for ``group`` from its current rules, voiding what was planned."""
+    def plan_group(self, group: str, catch_up: bool = False) -> None:
+        """(Re)compute every plugin job for ``group`` from its current rules, voiding what was planned.
+        ``catch_up`` (at start, for groups known before) also queues the slots missed while the bot was down."""
         if not self.engine.serves(group):
             return  # another process, with that platform's adapter, schedules it
         for job in self._planned.pop(group, ()):
             self._versions[(job, group)] = self._versions.get((job, group), 0) + 1
-        since = self.engine.clock.now() - self.lookback
+        since = self.engine.clock.now() - (self.lookback if catch_up else timedelta(0))
         tz = self.engine.tz_for(group)
         planned = self._planned[group] = set()
         for plugin in self.engine.bus.plugins:
@@ -99,6 +100,18 @@ class Scheduler:
         self._seq += 1
         heapq.heappush(self._heap, _Due(at, self._seq, job, group, trigger, version))
 
+    def set_timer(self, group: str, job: str, when: datetime) -> None:
+        """A one-shot ``ScheduleFired`` for ``job`` in ``group`` at ``when``, replacing that job's previous
+        timer there. Timers live in memory: a plugin that needs one after a restart re-arms it from its
+        stored state in an ``on_start`` hook."""
+        version = self._versions[(job, group)] = self._versions.get((job, group), 0) + 1
+        self._seq += 1
+        heapq.heappush(self._heap, _Due(when, self._seq, job, group, None, version))
+        self._wake.set()
+
+    def cancel_timer(self, group: str, job: str) -> None:
+        self._versions[(job, group)] = self._versions.get((job, group), 0) + 1
+
     def next_due(self) -> datetime | None:
         while self._heap and self._heap[0].version != self._versions.get((self._heap[0].job, self._heap[0].group)):
             heapq.heappop(self._heap)
@@ -111,7 +124,8 @@ class Scheduler:
             clock = self.engine.clock
             if isinstance(clock, VirtualClock):
                 clock.set(due.at)
-            self._push(due.job, due.group, due.trigger, due.at + timedelta(microseconds=1), previous=due.at)
+            if due.trigger is not None:  # a recurring job: queue its next slot; a timer fires once
+                self._push(due.job, due.group, due.trigger, due.at + timedelta(microseconds=1), previous=due.at)
             if not await self.engine.store.run(claim_slot, due.job, due.group, due.at, clock.now()):
                 log.info("%s for %s at %s was claimed already; not fired again", due.job, due.group, due.at)
                 continue

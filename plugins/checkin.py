@@ -45,9 +45,9 @@ async def check_in_member(ctx: Context):
     ev = ctx.event
     rules: CheckinRules = ctx.rules
     day = ev.at.astimezone(ctx.tz).date()
-    award = lambda streak: rules.base_points + bonus_for(rules, streak)  # noqa: E731
+    points_for = lambda streak: rules.base_points + bonus_for(rules, streak)  # noqa: E731
     try:
-        result = await ctx.store.run(check_in, ctx.group, ev.user, ev.user_name, day, ev.at, award)
+        result = await ctx.store.run(check_in, ctx.group, ev.user, ev.user_name, day, ev.at, points_for)
     except AlreadyCheckedIn:
         earlier = await ctx.store.run(todays_checkin, ctx.group, ev.user, day)
         return ctx.reply("checkin/already", "already_checked_in", name=ev.user_name, result=earlier)

@@ -131,7 +131,7 @@ async def test_a_post_missed_during_downtime_is_sent_within_grace_else_skipped_a
     try:
         fired = []
         engine.sink = lambda actions, when: fired.extend(actions)
-        engine.scheduler.plan_group("qq:g1")  # as at start-up for a known group, looking back a day
+        engine.scheduler.plan_group("qq:g1", catch_up=True)  # as at start-up for a known group
         await engine.scheduler.run_due(engine.clock.now())
         assert [a.reason for a in fired] == (["scheduled_post"] if sent else [])
         assert ("skipped: 40 minutes late (grace 30)" in caplog.text) == (not sent)

@@ -8,6 +8,7 @@ from typing import Callable
 
 from sqlalchemy import Connection, Table, bindparam, func, select
 
+from bot.store.points import award
 from bot.store.repos import bump_counter, dialect_insert, prepared, utc
 from bot.store.tables import Checkin, Member
 
@@ -32,7 +33,8 @@ _member_key = (members_t.c.group_key == bindparam("g")) & (members_t.c.user_id =
 _select_member = select(
     members_t.c.streak, members_t.c.last_checkin, members_t.c.points, members_t.c.checkin_days, members_t.c.best_streak
 ).where(_member_key)
-_MEMBER_VALUES = ("name", "points", "checkin_days", "streak", "best_streak", "last_checkin")
+# Points are not among them: they change only through the ledger (bot.store.points.award).
+_MEMBER_VALUES = ("name", "checkin_days", "streak", "best_streak", "last_checkin")
 
 
 def _insert_checkin(conn: Connection):
@@ -47,8 +49,8 @@ def _upsert_member(conn: Connection):
 
 
 def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: datetime,
-             award: Callable[[int], int]) -> CheckinResult:
-    """Record today's check-in; ``award(streak)`` gives its points. Raises AlreadyCheckedIn on a second one."""
+             points_for: Callable[[int], int]) -> CheckinResult:
+    """Record today's check-in; ``points_for(streak)`` gives its points. Raises AlreadyCheckedIn on a second one."""
     member = conn.execute(_select_member, {"g": group, "u": user}).first()
     last = member.last_checkin if member else None
     if last == day:
@@ -57,20 +59,20 @@ def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: 
     # must not rewind the streak or the latest day.
     late = last is not None and day < last
     streak = member.streak + 1 if last == day - timedelta(days=1) else member.streak if late else 1
-    points = award(1 if late else streak)
+    points = points_for(1 if late else streak)
     # The counter row serialises concurrent check-ins in one group, so ranks are distinct; the key on
     # checkins refuses a member's second one even when two processes race.
     rank = bump_counter(conn, group, day, "checkin")
     row = dict(group_key=group, user_id=user, day=day, at=utc(at), rank=rank, streak=1 if late else streak, points=points)
     if conn.execute(prepared(conn, _insert_checkin), row).first() is None:
         raise AlreadyCheckedIn
-    total = (member.points if member else 0) + points
     days = (member.checkin_days if member else 0) + 1
     best = max(streak, member.best_streak if member else 0)
     conn.execute(prepared(conn, _upsert_member), dict(
-        group_key=group, user_id=user, name=name, points=total, checkin_days=days, streak=streak,
+        group_key=group, user_id=user, name=name, points=0, checkin_days=days, streak=streak,
         best_streak=best, last_checkin=last if late else day,
     ))
+    total = award(conn, group, user, name, points, "checkin", "checked_in", at)
     return CheckinResult(rank, streak, points, total, days)
 
 

@@ -119,4 +119,49 @@ class RotationState(Base):
     position: Mapped[int] = mapped_column(Integer)
 
 
+class PointsEntry(Base):
+    """One change of a member's points; ``members.points`` is their sum, so totals can be audited."""
+
+    __tablename__ = "points_ledger"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_key: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[str] = mapped_column(String(200))
+    delta: Mapped[int] = mapped_column(Integer)
+    plugin: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MemberProfile(Base):
+    """What the group knows about a member beyond check-ins: birthday, join date, red packets sent."""
+
+    __tablename__ = "member_profiles"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    birthday: Mapped[str | None] = mapped_column(String(5), nullable=True)  # "MM-DD"
+    joined_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    red_packets: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GameState(Base):
+    """A group's running game (JSON), so that it survives a restart."""
+
+    __tablename__ = "game_state"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    game: Mapped[str] = mapped_column(String(50), primary_key=True)
+    state: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PromptCooldown(Base):
+    """When a member was last prompted for something (a red packet …), to avoid nagging."""
+
+    __tablename__ = "prompt_cooldowns"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50), primary_key=True)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 metadata = Base.metadata
