@@ -5,7 +5,7 @@ import re
 from datetime import timedelta
 
 from bot.idioms import book
-from tests.conftest import Chat, at, reasons, texts
+from tests.conftest import Chat, reasons, texts
 
 
 def current(text: str) -> str:
