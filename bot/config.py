@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.adapters import ADAPTER_NAMES
+from bot.adapters.qq.config import QQConfig
 from bot.model import Role
 from bot.rules import RuleError, validation_errors
 from bot.store import normalise_url
@@ -58,6 +59,7 @@ class QunbotConfig(_Strict):
     rules_poll_seconds: float = Field(2.0, gt=0)
     outbox: dict[str, OutboxLimits] = {}
     console: ConsoleConfig = ConsoleConfig()
+    qq: QQConfig | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -54,11 +54,17 @@ def build_adapter(name: str, config) -> "Adapter":
         from bot.adapters.console import ConsoleAdapter
 
         return ConsoleAdapter(config.console)
+    if name == "qq":
+        if config.qq is None:
+            raise AdapterStartError("config.toml lists the qq adapter but has no [qq] section")
+        from bot.adapters.qq.adapter import QQAdapter
+
+        return QQAdapter(config.qq)
     raise ValueError(f"unknown adapter {name!r}")
 
 
 # Adapter names config.toml may list (each must be buildable by build_adapter).
-ADAPTER_NAMES = ("console",)
+ADAPTER_NAMES = ("console", "qq")
 
 
 class Adapter(Protocol):

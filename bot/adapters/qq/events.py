@@ -1,0 +1,96 @@
+"""OneBot v11 events → Qunbot's neutral events, and the keys that recognise a repeated event.
+
+Pure functions over the decoded JSON; the connection code decides what to do with the result.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime, timezone
+
+from bot.adapters.qq.message import read, segments_of
+from bot.model import Event, JoinRequested, MemberJoined, MemberLeft, MessageReceived
+
+PLATFORM = "qq"
+ROLES = {"owner": "owner", "admin": "admin"}  # anything else (member, missing, unknown) is a member
+
+
+class MalformedEvent(ValueError):
+    """An event that lacks what its type requires; logged and skipped by the adapter."""
+
+
+def _id(raw: dict, key: str) -> str:
+    value = raw.get(key)
+    if value is None or isinstance(value, bool) or str(value) == "":
+        raise MalformedEvent(f"{raw.get('post_type')} event without {key}")
+    return str(value)
+
+
+def _time(raw: dict) -> datetime:
+    stamp = raw.get("time")
+    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and stamp > 0:
+        return datetime.fromtimestamp(stamp, timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+def dedupe_key(raw: dict) -> tuple | None:
+    """What makes an event the same event when an implementation posts it twice (LLOneBot does) or
+    re-sends it after a reconnection; None for events not worth remembering (meta events)."""
+    post = raw.get("post_type")
+    self_id = str(raw.get("self_id"))
+    if post == "message":
+        return (self_id, "message", str(raw.get("message_id")))
+    if post == "request":
+        return (self_id, "request", str(raw.get("flag")))
+    if post == "notice":
+        return (self_id, "notice", raw.get("notice_type"), raw.get("sub_type"), str(raw.get("group_id")),
+                str(raw.get("user_id")), str(raw.get("message_id", "")), raw.get("time"))
+    return None
+
+
+def to_event(raw: dict) -> Event | None:
+    """The neutral event for a group message, join, leave or join request; None for the rest."""
+    post, group = raw.get("post_type"), raw.get("group_id")
+    if group is None:
+        return None  # private messages, friend requests, meta events: not a group's business
+    if post == "message" and raw.get("message_type") == "group":
+        return _message(raw)
+    if post == "notice" and raw.get("notice_type") in ("group_increase", "group_decrease"):
+        if str(raw.get("user_id")) == str(raw.get("self_id")):
+            return None  # the bot itself joined or was removed: nothing for plugins to greet
+        kind = MemberJoined if raw["notice_type"] == "group_increase" else MemberLeft
+        extra = {"inviter": str(raw["operator_id"])} if kind is MemberJoined and raw.get("operator_id") else {}
+        return kind(at=_time(raw), platform=PLATFORM, group=_id(raw, "group_id"), user=_id(raw, "user_id"), **extra)
+    if post == "request" and raw.get("request_type") == "group":
+        return JoinRequested(at=_time(raw), platform=PLATFORM, group=_id(raw, "group_id"), user=_id(raw, "user_id"),
+                             id=_id(raw, "flag"), answer=str(raw.get("comment") or ""))
+    return None
+
+
+def _message(raw: dict) -> MessageReceived:
+    reading = read(segments_of(raw.get("message")))
+    sender = raw.get("sender") if isinstance(raw.get("sender"), dict) else {}
+    return MessageReceived(
+        at=_time(raw), platform=PLATFORM, group=_id(raw, "group_id"), user=_id(raw, "user_id"),
+        name=str(sender.get("card") or sender.get("nickname") or ""), role=ROLES.get(sender.get("role"), "member"),
+        id=_id(raw, "message_id"), text=reading.text, kind=reading.kind, mentions=reading.mentions,
+        reply_to=reading.reply_to,
+    )
+
+
+class Seen:
+    """The keys of recent events, oldest forgotten first; shared by every connection of the adapter so
+    that an event re-sent after a reconnection is still recognised."""
+
+    def __init__(self, size: int = 8192):
+        self.size = size
+        self._keys: OrderedDict[tuple, None] = OrderedDict()
+
+    def first_time(self, key: tuple) -> bool:
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self.size:
+            self._keys.popitem(last=False)
+        return True
