@@ -30,6 +30,10 @@ def _config_or_exit(given: str | None) -> QunbotConfig:
 async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = None) -> None:
     """Run the adapters until they end (the console at EOF), then deliver what is queued and stop."""
     adapters = [build_adapter(name, config) for name in (only or config.adapters)]
+    for adapter in adapters:
+        # Adapters that can prove their credentials do it first: a wrong token is one line, not a log.
+        if connect := getattr(adapter, "connect", None):
+            await connect()
     engine = await Engine.create(config, rules_dir, platforms={a.platform for a in adapters})
     engine.adapters = {a.platform: a for a in adapters}
     background = [asyncio.create_task(coro) for coro in

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.adapters import ADAPTER_NAMES
 from bot.adapters.qq.config import QQConfig
+from bot.adapters.telegram.config import TelegramConfig
 from bot.model import Role
 from bot.rules import RuleError, validation_errors
 from bot.store import normalise_url
@@ -60,6 +61,7 @@ class QunbotConfig(_Strict):
     outbox: dict[str, OutboxLimits] = {}
     console: ConsoleConfig = ConsoleConfig()
     qq: QQConfig | None = None
+    telegram: TelegramConfig | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -60,11 +60,16 @@ def build_adapter(name: str, config) -> "Adapter":
         from bot.adapters.qq.adapter import QQAdapter
 
         return QQAdapter(config.qq)
+    if name == "telegram":
+        from bot.adapters.telegram.adapter import TelegramAdapter
+        from bot.adapters.telegram.config import TelegramConfig
+
+        return TelegramAdapter(config.telegram or TelegramConfig())
     raise ValueError(f"unknown adapter {name!r}")
 
 
 # Adapter names config.toml may list (each must be buildable by build_adapter).
-ADAPTER_NAMES = ("console", "qq")
+ADAPTER_NAMES = ("console", "qq", "telegram")
 
 
 class Adapter(Protocol):

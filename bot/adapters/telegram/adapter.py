@@ -1,0 +1,182 @@
+"""The Telegram adapter (python-telegram-bot 22): long polling by default, a webhook as an option.
+
+Updates are read as raw JSON and parsed one by one, so one malformed update is logged and skipped
+instead of blocking the rest. The only module tree that imports ``telegram``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from telegram import Bot, Update
+from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from bot.adapters import CAPABILITIES, AdapterStartError
+from bot.adapters.telegram.actions import Performer, SavedPermissions, retry_seconds
+from bot.adapters.telegram.config import TelegramConfig
+from bot.adapters.telegram.events import PLATFORM, Memory, Translator
+from bot.adapters.telegram.roles import Roles
+from bot.model import Action
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "chat_member", "my_chat_member", "chat_join_request"]
+FIRST_BACKOFF_SECONDS = 1.0
+
+# httpx logs every request URL at INFO, and a Bot API URL contains the token.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+class TelegramAdapter:
+    platform = PLATFORM
+
+    def __init__(self, config: TelegramConfig, environ: dict[str, str] | None = None):
+        environ = os.environ if environ is None else environ
+        self.config = config
+        token = environ.get(config.token_env, "").strip()
+        if not token:
+            raise AdapterStartError(f"telegram: the environment variable {config.token_env} (telegram.token_env) holds no bot token")
+        self._secret = environ.get(config.webhook_secret_env, "") if config.webhook_secret_env else None
+        if self._secret == "":
+            raise AdapterStartError(f"telegram: the environment variable {config.webhook_secret_env} (telegram.webhook_secret_env) is not set")
+        if config.mode == "webhook" and not config.webhook_url:
+            raise AdapterStartError("telegram: mode = \"webhook\" needs telegram.webhook_url")
+        self.bot = Bot(token, base_url=config.base_url, request=HTTPXRequest(connection_pool_size=32),
+                       get_updates_request=HTTPXRequest(read_timeout=config.poll_timeout + 15.0))
+        self.memory = Memory()
+        self.roles: Roles | None = None
+        self.translator: Translator | None = None
+        try:
+            saved = SavedPermissions(Path(config.permissions_file))
+        except ValueError as exc:
+            raise AdapterStartError(f"telegram: {exc}") from None
+        self.performer = Performer(self.bot, self.memory, saved)
+        self.engine: Engine | None = None
+
+    def capabilities(self, group: str) -> frozenset[str]:
+        base = CAPABILITIES[PLATFORM]
+        # Member tags need the can_manage_tags right; without it a nickname rule falls back to a reminder.
+        if self.roles is not None and group.lstrip("-").isdigit() and self.roles.bot_can(group, "can_manage_tags"):
+            return base | {"set_card"}
+        return base
+
+    async def run(self, engine: "Engine") -> None:
+        self.engine = engine
+        if self.roles is None:
+            await self.connect()
+        engine.bot_usernames[PLATFORM] = self.bot.bot.username or ""
+        try:
+            if self.config.mode == "webhook":
+                await self._serve_webhook()
+            else:
+                await self._poll()
+        finally:
+            await self.bot.shutdown()
+
+    async def perform(self, action: Action) -> None:
+        await self.performer.perform(action)
+
+    # ------------------------------------------------------------------ connecting
+
+    async def connect(self) -> None:
+        """Check the token and the server (getMe); raises AdapterStartError naming the problem."""
+        where = self.config.base_url
+        try:
+            await self.bot.initialize()  # getMe: proves the token and the server
+        except InvalidToken:
+            raise AdapterStartError(f"telegram: the Bot API server at {where} refused the token in {self.config.token_env} (Unauthorized)") from None
+        except NetworkError as exc:
+            raise AdapterStartError(f"telegram: cannot reach the Bot API server at {where}: {exc.message or type(exc).__name__}") from None
+        except TelegramError as exc:
+            raise AdapterStartError(f"telegram: the Bot API server at {where} refused getMe: {exc.message}") from None
+        me = self.bot.bot
+        self.roles = Roles(self.bot, me.id, self.config.admin_cache_seconds)
+        self.translator = Translator(me.id, me.username or "", self.roles, self.memory)
+        log.info("telegram: connected as @%s (%s mode)", me.username, self.config.mode)
+
+    async def _poll(self) -> None:
+        await self.bot.delete_webhook()  # getUpdates is refused while a webhook is set
+        offset, backoff = 0, FIRST_BACKOFF_SECONDS
+        while True:
+            try:
+                raw = await self._get_updates(offset)
+            except RetryAfter as exc:
+                await asyncio.sleep(retry_seconds(exc))
+                continue
+            except InvalidToken:
+                raise AdapterStartError(f"telegram: the token in {self.config.token_env} was revoked while running") from None
+            except (NetworkError, TelegramError) as exc:
+                log.warning("telegram: getUpdates failed (%s); reconnecting in %.0fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.config.reconnect_max_seconds)
+                continue
+            if backoff > FIRST_BACKOFF_SECONDS:
+                log.info("telegram: connection restored")
+                backoff = FIRST_BACKOFF_SECONDS
+            for data in raw:
+                offset = max(offset, _next_offset(data))
+                await self._handle(data)
+
+    async def _get_updates(self, offset: int) -> list:
+        kwargs = {"offset": offset, "timeout": self.config.poll_timeout, "allowed_updates": ALLOWED_UPDATES}
+        with warnings.catch_warnings():  # PTB prefers bot.get_updates, which cannot skip one bad update
+            warnings.simplefilter("ignore")
+            result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs, read_timeout=self.config.poll_timeout + 15.0)
+        return result if isinstance(result, list) else []
+
+    async def _handle(self, data) -> None:
+        try:
+            update = data if isinstance(data, Update) else Update.de_json(data, self.bot)
+            events = await self.translator.events(update)
+        except TelegramError as exc:  # a role lookup that failed is handled in Roles; this is unexpected
+            log.warning("telegram: update %s skipped: %s", _update_id(data), exc)
+            return
+        except Exception:
+            log.exception("telegram: malformed update %s skipped", _update_id(data))
+            return
+        for event in events:
+            try:
+                await self.engine.handle_and_send(event)
+            except Exception:  # a store or plugin failure must not end the polling loop
+                log.exception("telegram: %s from update %s could not be handled", event.name, _update_id(data))
+
+    async def _serve_webhook(self) -> None:
+        from telegram.ext import Updater  # only webhook mode needs the web server (tornado)
+
+        queue: asyncio.Queue = asyncio.Queue()
+        updater = Updater(self.bot, queue)
+        await updater.initialize()
+        c = self.config
+        await updater.start_webhook(listen=c.webhook_listen, port=c.webhook_port, url_path=c.webhook_path,
+                                    webhook_url=c.webhook_url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES)
+        log.info("telegram: webhook listening on %s:%s/%s", c.webhook_listen, c.webhook_port, c.webhook_path)
+        try:
+            while True:
+                await self._handle(await queue.get())
+        finally:
+            await updater.stop()
+            await updater.shutdown()
+
+
+def _update_id(data) -> str:
+    if isinstance(data, Update):
+        return str(data.update_id)
+    return str(data.get("update_id", "?")) if isinstance(data, dict) else "?"
+
+
+def _next_offset(data) -> int:
+    """The offset that confirms ``data``; 0 (no change) when it carries no usable update_id."""
+    try:
+        return int(data["update_id"]) + 1
+    except (TypeError, KeyError, ValueError):
+        return 0
