@@ -66,6 +66,7 @@ class MessageReceived(MemberEvent):
 class MemberJoined(MemberEvent):
     name: ClassVar[str] = "member_joined"
     inviter: OptionalId | None = None
+    member_count: int | None = None  # the group's size after the join, where the platform reports it
 
 
 class MemberLeft(MemberEvent):

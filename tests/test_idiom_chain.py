@@ -138,3 +138,25 @@ async def test_only_the_starter_or_an_admin_ends_a_game(chat: Chat):
     await start(chat, user="u1")
     assert reasons(await chat.say("/结束", user="u9")) == ["not_permitted"]
     assert reasons(await chat.say("/结束", user="u9", role="admin")) == ["game_over_command"]
+
+
+def test_replay_a_game_across_a_restart_to_its_end_after_silence(tmp_path):
+    from bot.idioms import book as idioms
+    from tests.test_replay import records, run_replay, write_events
+
+    db = f"sqlite:///{tmp_path / 'game.sqlite'}"
+    base = {"event": "message", "group": "g1", "platform": "qq"}
+    opening = run_replay(str(write_events(tmp_path / "a.jsonl", [
+        {**base, "at": "2026-11-23T20:00:00+08:00", "user": "u1", "name": "小王", "id": "m1", "text": "/接龙"}])), "--db", db)
+    first = current(records(opening.stdout)[0]["text"])
+    answer = follower(first, True)
+    wrong = next(i for i in sorted(idioms().idioms) if not idioms().links(answer, i, True))
+    second = run_replay(str(write_events(tmp_path / "b.jsonl", [
+        {**base, "at": "2026-11-23T20:01:00+08:00", "user": "u2", "name": "小李", "id": "m2", "text": answer},
+        {**base, "at": "2026-11-23T20:01:30+08:00", "user": "u3", "name": "老张", "id": "m3", "text": wrong},
+        {**base, "at": "2026-11-23T20:02:00+08:00", "user": "u3", "name": "老张", "id": "m4", "text": "/提示"},
+    ])), "--db", db, "--until", "2026-11-23T20:30:00+08:00")
+    out = [r for r in records(second.stdout) if r["plugin"] == "idiom_chain"]
+    assert [r["reason"] for r in out] == ["idiom_accepted", "wrong_start", "hint", "bot_turn", "game_over_silence"]
+    assert [r["at"] for r in out[3:]] == ["2026-11-23T20:04:00+08:00", "2026-11-23T20:07:00+08:00"]
+    assert "1. 小李 — 5 分" in out[-1]["text"]

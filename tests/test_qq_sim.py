@@ -3,7 +3,6 @@ reverse WS, auth, real side effects and injected faults."""
 
 from __future__ import annotations
 
-import logging
 
 import pytest
 from websockets.exceptions import InvalidStatus

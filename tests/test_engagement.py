@@ -1,0 +1,82 @@
+"""Red-packet prompts, the points ledger and levels: the issue's scenarios, events in and actions out."""
+
+from datetime import timedelta
+
+from bot.model import MemberJoined, MessageReceived
+from bot.store.points import recompute_totals, standing
+from tests.conftest import Chat, at, reasons, texts
+from tests.test_idiom_chain import follower, start
+
+
+async def daily(engine, until):
+    fired = []
+    engine.sink = lambda actions, when: fired.extend(actions)
+    await engine.scheduler.run_due(until)
+    return fired
+
+
+async def test_a_deal_prompts_once_within_the_cooldown(chat: Chat):
+    first = await chat.say("今天签单了！", user="u1", name="小王")
+    assert reasons(first) == ["deal_prompt"] and first[0].mentions == ("u1",) and "小王" in first[0].text
+    assert await chat.say("又成交一单", user="u1", name="小王") == []  # same day: cooldown
+    assert reasons(await chat.say("我也开单了", user="u2", name="小李")) == ["deal_prompt"]  # someone else
+    later = await chat.say("今天又签单了", user="u1", name="小王", when=chat.now + timedelta(hours=25))
+    assert reasons(later) == ["deal_prompt"]
+
+
+async def test_a_red_packet_is_thanked_counted_and_earns_points(chat: Chat):
+    def packet(n):
+        chat.now += timedelta(minutes=1)
+        return MessageReceived(at=chat.now, platform="qq", group="g1", user="u1", name="小王", id=f"rp{n}", kind="red_packet")
+
+    first = await chat.engine.handle(packet(1))
+    assert reasons(first) == ["red_packet_thanked"] and "第 1 个红包" in first[0].text
+    second = await chat.engine.handle(packet(2))
+    assert "第 2 个红包" in second[0].text
+    assert (await chat.engine.store.run(standing, "qq:g1", "u1"))["points"] == 20
+    assert "发过红包 2 次" in texts(await chat.say("/me", user="u1", name="小王"))[0]
+
+
+async def test_birthday_prompt_on_the_right_morning(chat: Chat):
+    assert reasons(await chat.say("/生日 11-25", user="u1", name="小王")) == ["birthday_saved"]
+    assert reasons(await chat.say("/生日 13-40", user="u2")) == ["usage"]
+    fired = await daily(chat.engine, at("2026-11-26 12:00"))
+    birthday = [a for a in fired if a.reason == "birthday_prompt"]
+    assert len(birthday) == 1 and birthday[0].mentions == ("u1",)
+    assert chat.engine.clock.now() >= at("2026-11-25 09:00")
+    assert [a.reason for a in fired].count("birthday_prompt") == 1
+
+
+async def test_a_streak_milestone_and_a_member_milestone(rules_dir, make_engine):
+    (rules_dir / "red_packet.toml").write_text("streak_milestones = [3]\nmember_milestones = [100]\n", encoding="utf-8")
+    chat = Chat(await make_engine(rules_dir))
+    for day in ("21", "22"):
+        assert "streak_prompt" not in reasons(await chat.say("签到", when=at(f"2026-11-{day} 08:00")))
+    third = await chat.say("/签到", when=at("2026-11-23 08:00"))
+    assert reasons(third) == ["checked_in", "streak_prompt"] and "连续签到 3 天" in third[1].text
+    joined = await chat.engine.handle(MemberJoined(at=at("2026-11-23 09:00"), platform="qq", group="g1", user="n1", name="新人", member_count=100))
+    assert reasons(joined) == ["member_milestone_prompt"] and joined[0].mentions == ("n1",)
+
+
+async def test_join_anniversary_and_festival_prompts(make_engine):
+    engine = await make_engine(start=at("2025-09-20 10:00"))
+    await engine.handle(MemberJoined(at=at("2025-09-20 10:00"), platform="qq", group="g1", user="old", name="老成员"))
+    fired = await daily(engine, at("2026-09-26 00:00"))
+    anniversary = [a for a in fired if a.reason == "anniversary_prompt"]
+    assert len(anniversary) == 1 and "整整 1 年" in anniversary[0].text and anniversary[0].mentions == ("old",)
+    festivals = [a.text.split("，")[0].removeprefix("🧧 今天是") for a in fired if a.reason == "festival_prompt"]
+    # 2025-10-06, 2026-02-17, 2026-03-03, 2026-06-19, 2026-09-25: the festivals in the rules, once each
+    assert festivals == ["中秋", "春节", "元宵", "端午", "中秋"]
+
+
+async def test_me_after_a_week_of_checkins_and_a_game(chat: Chat):
+    for day in range(16, 23):  # 7 days: 7 x 10 + the 7-day bonus of 20
+        await chat.say("签到", user="u1", name="小王", when=at(f"2026-11-{day} 08:00"))
+    first = await start(chat, user="u2")
+    await chat.say(follower(first, True), user="u1", name="小王")  # +5
+    me = texts(await chat.say("/me", user="u1", name="小王"))[0]
+    assert "积分 95" in me and "Lv2「活跃成员」" in me and "再得 105 分升级为「资深成员」" in me
+    assert "累计 7 天，连续 7 天" in me
+    assert await chat.engine.store.run(recompute_totals, "qq:g1") == {"u1": 95}
+    board = texts(await chat.say("/积分榜", user="u2"))[0]
+    assert "1. 小王「活跃成员」— 95 分" in board
