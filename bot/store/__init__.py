@@ -76,6 +76,7 @@ class Store:
         self.dialect = make_url(self.url).get_backend_name()
         self.sync_engine: Engine | None = None
         self.async_engine: AsyncEngine | None = None
+        self._sqlite: Connection | None = None
         if self.dialect == "sqlite":
             database = make_url(self.url).database
             if database and database != ":memory:":
@@ -106,12 +107,19 @@ class Store:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(connection, *args)`` in one transaction: committed if it returns, rolled back if it raises."""
         if self.sync_engine is not None:
-            with self.sync_engine.begin() as conn:
-                return fn(conn, *args)
+            # One connection for the process: transactions run one at a time in the loop thread anyway,
+            # and checking a connection out of the pool for each one cost more than a small commit.
+            if self._sqlite is None:
+                self._sqlite = self.sync_engine.connect()
+            with self._sqlite.begin():
+                return fn(self._sqlite, *args)
         async with self.async_engine.begin() as conn:
             return await conn.run_sync(fn, *args)
 
     async def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
         if self.sync_engine is not None:
             self.sync_engine.dispose()
         if self.async_engine is not None:
