@@ -3,8 +3,9 @@
     python -m benchmarks.replay_bench [--events 100000] [--groups 200] [--members 50] [--seed 1]
 
 Prints events per second and the p50 / p99 / max time per event (parse, scheduled jobs, bus, plugins,
-database, outbox planning and JSON output — everything `qunbot replay` does for a line). A figure,
-not a test: nothing here asserts a target.
+database, outbox planning and JSON output — everything `qunbot replay` does for a line), with the shipped
+rules and, in the same run, with the insights plugin switched off. Figures, not a test: nothing here
+asserts a target.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import io
 import json
 import random
+import shutil
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -48,10 +50,18 @@ def generate(n: int, groups: int, members: int, seed: int) -> list[str]:
     return lines
 
 
-async def run(lines: list[str]) -> tuple[float, list[float], int]:
+def rules_without(plugin: str, folder: Path) -> Path:
+    """A copy of the shipped rules with ``plugin`` switched off."""
+    shutil.copytree(SHIPPED_RULES, folder)
+    path = folder / f"{plugin}.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("enabled = true", "enabled = false"), encoding="utf-8")
+    return folder
+
+
+async def run(lines: list[str], rules: Path = SHIPPED_RULES) -> tuple[float, list[float], int]:
     with tempfile.TemporaryDirectory(prefix="qunbot-bench-") as scratch:
         first = parse_event(lines[0])
-        engine = await Engine.create(QunbotConfig(), SHIPPED_RULES, db_url=f"sqlite:///{Path(scratch) / 'bench.db'}",
+        engine = await Engine.create(QunbotConfig(), rules, db_url=f"sqlite:///{Path(scratch) / 'bench.db'}",
                                      clock=VirtualClock(first.at))
         out = io.StringIO()
         writer = engine.sink = ActionWriter(engine, out, Path(scratch) / "images")
@@ -78,12 +88,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     lines = generate(args.events, args.groups, args.members, args.seed)
-    total, per_event, actions = asyncio.run(run(lines))
-    per_event.sort()
-    pick = lambda q: per_event[min(len(per_event) - 1, int(q * len(per_event)))] * 1e6  # noqa: E731
     print(f"replay benchmark: {len(lines)} events ({args.groups} groups x {args.members} members, ~10% check-ins), SQLite file")
-    print(f"  {len(lines) / total:,.0f} events/s   total {total:.2f} s   actions written {actions}")
-    print(f"  per event: p50 {pick(0.50):.0f} us   p99 {pick(0.99):.0f} us   max {per_event[-1] * 1e6:.0f} us")
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="qunbot-bench-rules-") as scratch:
+        for label, rules in (("shipped rules", SHIPPED_RULES), ("without insights", rules_without("insights", Path(scratch) / "r"))):
+            total, per_event, actions = asyncio.run(run(lines, rules))
+            per_event.sort()
+            pick = lambda q: per_event[min(len(per_event) - 1, int(q * len(per_event)))] * 1e6  # noqa: E731
+            rates[label] = len(lines) / total
+            print(f"  {label:17} {rates[label]:>8,.0f} events/s   total {total:.2f} s   actions {actions}   "
+                  f"p50 {pick(0.50):.0f} us   p99 {pick(0.99):.0f} us   max {per_event[-1] * 1e6:.0f} us")
+    print(f"  insights costs {100 * (1 - rates['shipped rules'] / rates['without insights']):.1f}% of the rate")
 
 
 if __name__ == "__main__":

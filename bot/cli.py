@@ -142,6 +142,30 @@ def cmd_db(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """The /stats chart and the stage assessment for one group, from the configured database."""
+    from datetime import datetime
+
+    config = _config_or_exit(args.config)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    async def report() -> str:
+        engine = await Engine.create(config, default_rules_dir(args.rules))
+        try:
+            from plugins import insights
+
+            rules = engine.rules_for(insights.plugin, args.group) or insights.InsightsRules()
+            today = datetime.now(engine.tz_for(args.group)).date()
+            _, series = await insights.chart(engine, args.group, args.days or rules.chart_days, today, Path(args.out))
+            verdict = await insights.assess(engine, args.group, rules, today)
+            return engine.templates.render("insights/report", group=args.group, series=series, a=verdict, out=args.out)
+        finally:
+            await engine.close()
+
+    print(asyncio.run(report()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qunbot", description="Qunbot: the community operator's group bot (社群运营机器人).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -170,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="TIME", help="after the last event, fire scheduled jobs up to this ISO 8601 time")
     p.add_argument("--out", metavar="FILE", help="write actions here instead of standard output")
     p.set_defaults(fn=cmd_replay)
+
+    p = sub.add_parser("report", help="a group's activity chart and stage", description="Draw a group's activity chart (PNG) from the configured database and print its figures and lifecycle stage.")
+    p.add_argument("--group", required=True, metavar="PLATFORM:ID", help='the group, like "qq:123456"')
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the PNG chart")
+    p.add_argument("--days", type=int, metavar="N", help="how many days the chart shows (default: rules/insights.toml chart_days)")
+    p.add_argument("--config", metavar="FILE", help=config_help)
+    p.add_argument("--rules", metavar="DIR", help=rules_help)
+    p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")

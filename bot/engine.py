@@ -197,7 +197,10 @@ class Engine:
         self.stats.observe(event)
         if self.stats.pending > FLUSH_AT:
             await self.stats.flush()
-        return await self.bus.dispatch(event)
+        actions = await self.bus.dispatch(event)
+        if actions:
+            self.stats.observe_actions(event, actions)
+        return actions
 
     async def handle_and_send(self, event: Event) -> None:
         """Handle an event and pass its actions on to the sink (delivery, or replay's output)."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Table, bindparam, func, select
 
-from bot.model import Event, MemberJoined, MemberLeft, MessageReceived
+from bot.model import DeleteMessage, Event, KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember
 from bot.store.repos import counters_t, dialect_insert, prepared
 from bot.store.tables import MemberDaily
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from bot.engine import Engine
 
 member_daily_t: Table = MemberDaily.__table__
+
+# Actions that count as moderation (a mute only when it mutes, not when it lifts one).
+MODERATION = (DeleteMessage, KickMember)
 
 # Pending keys that trigger a flush on the hot path (live mode also flushes on a timer).
 FLUSH_AT = 20_000
@@ -67,6 +70,8 @@ def day_figures(conn: Connection, group: str, day: date, top: int) -> dict:
     return {
         "messages": counts.get("messages", 0), "active_members": active, "joins": counts.get("joins", 0),
         "leaves": counts.get("leaves", 0), "checkins": counts.get("checkin", 0),
+        "game_turns": counts.get("game_turns", 0), "moderation": counts.get("moderation", 0),
+        "red_packets": counts.get("red_packets", 0),
         "top": [{"user": t.user_id, "name": t.name or t.user_id, "messages": t.messages} for t in talkers],
     }
 
@@ -79,10 +84,12 @@ class Stats:
         self._names: dict[tuple[str, str], str] = {}
 
     def observe(self, event: Event) -> None:
-        """Count one event (synchronous and cheap: two dictionary increments at most)."""
+        """Count one event (synchronous and cheap: a few dictionary increments at most)."""
         kind = type(event)
         if kind is MessageReceived:
             counter = "messages"
+            if event.kind == "red_packet":
+                self._groups[(event.group_key, self._day(event), "red_packets")] += 1
         elif kind is MemberJoined:
             counter = "joins"
         elif kind is MemberLeft:
@@ -90,11 +97,25 @@ class Stats:
         else:
             return
         group = event.group_key
-        day = event.at.astimezone(self.engine.tz_for(group)).date()
+        day = self._day(event)
         self._groups[(group, day, counter)] += 1
         if kind is MessageReceived:
             self._members[(group, day, event.user)] += 1
             self._names[(group, event.user)] = event.user_name
+
+    def observe_actions(self, event: Event, actions: list) -> None:
+        """Count what the bot did about an event: game turns and moderation (deletions, mutes, removals)."""
+        for action in actions:
+            if action.reason == "idiom_accepted":
+                counter = "game_turns"
+            elif type(action) in MODERATION or (type(action) is MuteMember and action.seconds > 0):
+                counter = "moderation"
+            else:
+                continue
+            self._groups[(event.group_key, self._day(event), counter)] += 1
+
+    def _day(self, event: Event) -> date:
+        return event.at.astimezone(self.engine.tz_for(event.group_key)).date()
 
     @property
     def pending(self) -> int:

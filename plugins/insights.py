@@ -1,0 +1,163 @@
+"""The operator's view: a group's lifecycle stage with its reasoning, a dead-group (死群) alert, member layers,
+an activity chart and a weekly report.
+
+Counting happens on the hot path in bot.stats (memory, flushed in batches); this plugin only reads the
+series, once a day, once a week, or when an admin asks. Activity, not head-count, is what it looks at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import Field, field_validator
+
+from bot.bus import Context, Plugin
+from bot.charts import activity_chart
+from bot.rules import PluginRules
+from bot.store.insights import daily_series, distinct_speakers, first_seen, member_activity
+from bot.store.profiles import claim_prompt
+
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class InsightsRules(PluginRules):
+    introduction_days: int = Field(14, ge=0, le=365)  # a younger group is still being introduced
+    growth_ratio: float = Field(0.2, ge=0, le=10)  # active members up this much week over week: growth
+    decline_ratio: float = Field(0.4, gt=0, lt=1)  # active members down this much over two weeks: decline
+    silent_days: int = Field(3, ge=1, le=90)  # this many days without a message: decline
+    alert_cooldown_days: int = Field(30, ge=1, le=365)  # one dead-group alert, then quiet for this long
+    evaluate_time: str = "21:00"
+    weekly_report: bool = True
+    weekly_day: Weekday = "mon"
+    weekly_time: str = "09:00"
+    chart_days: int = Field(30, ge=7, le=180)
+    layer_window_days: int = Field(30, ge=7, le=365)
+    core_messages: int = Field(100, ge=1)  # messages in the window: core members
+    active_messages: int = Field(20, ge=1)  # active members; at least one message: quiet; none: dormant
+
+    @field_validator("evaluate_time", "weekly_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _TIME.match(value):
+            raise ValueError('must be a time of day like "09:00"')
+        return value
+
+
+plugin = Plugin("insights", InsightsRules, priority=400)
+
+
+@dataclass
+class Assessment:
+    stage: str  # introduction | growth | maturity | decline
+    reasons: list[str] = field(default_factory=list)  # template keys with their figures, shown to operators
+    figures: dict = field(default_factory=dict)
+
+
+def _trigger(time: str, tz, **kw) -> CronTrigger:
+    hour, minute = time.split(":")
+    return CronTrigger(hour=int(hour), minute=int(minute), timezone=tz, **kw)
+
+
+def _jobs(rules: InsightsRules, tz) -> dict:
+    jobs = {"evaluate": _trigger(rules.evaluate_time, tz)}
+    if rules.weekly_report:
+        jobs["weekly"] = _trigger(rules.weekly_time, tz, day_of_week=rules.weekly_day)
+    return jobs
+
+
+async def assess(engine, group: str, rules: InsightsRules, today: date) -> Assessment:
+    """The group's stage from the last three weeks ending ``today``, with the figures that decided it."""
+    await engine.stats.flush()
+    store = engine.store
+    week = [await store.run(distinct_speakers, group, today - timedelta(days=7 * k + 6), today - timedelta(days=7 * k))
+            for k in range(3)]
+    series = await store.run(daily_series, group, today - timedelta(days=20), today)
+    born = await store.run(first_seen, group) or today
+    silent = next((i for i, row in enumerate(reversed(series)) if row["messages"]), len(series))
+    net = sum(row["joins"] - row["leaves"] for row in series[-14:])
+    figures = {"active": week, "messages": [sum(r["messages"] for r in series[-7 * (k + 1):len(series) - 7 * k]) for k in range(3)],
+               "age": (today - born).days, "silent": silent, "net_joins": net}
+    if figures["age"] < rules.introduction_days:
+        return Assessment("introduction", ["young"], figures)
+    declining = [reason for reason, holds in (
+        ("active_down", bool(week[2]) and week[0] <= week[2] * (1 - rules.decline_ratio)),
+        ("silent", silent >= rules.silent_days),
+    ) if holds]
+    if declining:
+        return Assessment("decline", declining, figures)
+    if week[0] and (not week[1] or week[0] >= week[1] * (1 + rules.growth_ratio)) and net >= 0:
+        return Assessment("growth", ["active_up"], figures)
+    return Assessment("maturity", ["stable"], figures)
+
+
+def _today(ctx: Context) -> date:
+    return ctx.now.astimezone(ctx.tz).date()
+
+
+async def chart(engine, group: str, days: int, today: date, path: Path | None = None) -> tuple[str, list[dict]]:
+    """Draw the group's last ``days`` days into ``path`` (default: a temporary file); return it and the series."""
+    await engine.stats.flush()
+    series = await engine.store.run(daily_series, group, today - timedelta(days=days - 1), today)
+    if path is None:
+        safe = re.sub(r"[^\w.-]", "_", group)
+        path = Path(tempfile.gettempdir()) / "qunbot-charts" / f"{safe}-{today.isoformat()}.png"
+    title = engine.templates.render("insights/chart_title", days=days, today=today)
+    # Drawing takes a fifth of a second: off the loop's thread, so the bot keeps answering meanwhile.
+    return str(await asyncio.to_thread(activity_chart, series, title, path)), series
+
+
+@plugin.schedule(_jobs)
+async def scheduled(ctx: Context):
+    job = ctx.event.job.split(".", 1)[1]
+    today = ctx.event.slot.astimezone(ctx.tz).date()
+    verdict = await assess(ctx.engine, ctx.group, ctx.rules, today)
+    if job == "weekly":
+        image, series = await chart(ctx.engine, ctx.group, ctx.rules.chart_days, today)
+        layers = await _layers(ctx, today)
+        return _with_image(ctx.send("insights/weekly", "weekly_report", a=verdict, week=series[-7:], layers=layers), image)
+    if verdict.stage != "decline":
+        return None
+    cooldown = timedelta(days=ctx.rules.alert_cooldown_days)
+    if not await ctx.store.run(claim_prompt, ctx.group, "", "dead_group_alert", ctx.event.slot, cooldown):
+        return None
+    return ctx.send("insights/alert", "dead_group_alert", a=verdict)
+
+
+def _with_image(message, image: str):
+    return message.model_copy(update={"image": image})
+
+
+@plugin.command("stage", "阶段", "群健康", role="admin")
+async def show_stage(ctx: Context):
+    return ctx.reply("insights/stage", "stage", a=await assess(ctx.engine, ctx.group, ctx.rules, _today(ctx)))
+
+
+@plugin.command("stats", "统计", "数据", role="admin")
+async def show_stats(ctx: Context):
+    image, series = await chart(ctx.engine, ctx.group, ctx.rules.chart_days, _today(ctx))
+    return _with_image(ctx.reply("insights/stats", "stats_chart", series=series, days=len(series)), image)
+
+
+async def _layers(ctx: Context, today: date) -> dict[str, list[dict]]:
+    rules: InsightsRules = ctx.rules
+    await ctx.engine.stats.flush()
+    members = await ctx.store.run(member_activity, ctx.group, today - timedelta(days=rules.layer_window_days - 1))
+    layers: dict[str, list[dict]] = {"core": [], "active": [], "quiet": [], "dormant": []}
+    for member in sorted(members, key=lambda m: (-m["messages"], m["user_id"])):
+        n = member["messages"]
+        name = "core" if n >= rules.core_messages else "active" if n >= rules.active_messages else "quiet" if n else "dormant"
+        layers[name].append(member)
+    return layers
+
+
+@plugin.command("layers", "分层", role="admin")
+async def show_layers(ctx: Context):
+    return ctx.reply("insights/layers", "member_layers", layers=await _layers(ctx, _today(ctx)), window=ctx.rules.layer_window_days)
