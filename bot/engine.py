@@ -19,7 +19,7 @@ from bot.config import QunbotConfig
 from bot.model import Action, Event, SendMessage
 from bot.outbox import Outbox
 from bot.rules import RuleBook, RuleError, fingerprint, load_rule_file
-from bot.scheduler import Scheduler, SystemClock
+from bot.scheduler import Scheduler, SystemClock, VirtualClock
 from bot.stats import FLUSH_AT, Stats
 from bot.store import Store
 from bot.store.repos import known_groups, load_settings, remember_group
@@ -190,6 +190,8 @@ class Engine:
     async def handle(self, event: Event) -> list[Action]:
         """Run one event through the bus and return the resulting actions."""
         key = event.group_key
+        if isinstance(self.clock, VirtualClock):
+            self.clock.set(event.at)  # on a virtual clock an event's time is "now" (it never moves back)
         if key not in self.known_groups:
             self.known_groups.add(key)
             await self.store.run(remember_group, key, event.at)

@@ -69,6 +69,13 @@ class MemberJoined(MemberEvent):
     member_count: int | None = None  # the group's size after the join, where the platform reports it
 
 
+class MemberRenamed(MemberEvent):
+    """A member changed their display name in the group (QQ's group card …); ``name`` is the new one."""
+
+    name: ClassVar[str] = "member_renamed"
+    role: Role = "member"
+
+
 class MemberLeft(MemberEvent):
     name: ClassVar[str] = "member_left"
 
@@ -88,7 +95,7 @@ class ScheduleFired(Event):
 
 
 # Events that come from platforms (and replay lines); ScheduleFired only ever comes from the scheduler.
-PLATFORM_EVENTS: dict[str, type[Event]] = {cls.name: cls for cls in (MessageReceived, MemberJoined, MemberLeft, JoinRequested)}
+PLATFORM_EVENTS: dict[str, type[Event]] = {cls.name: cls for cls in (MessageReceived, MemberJoined, MemberLeft, JoinRequested, MemberRenamed)}
 
 
 # ----------------------------------------------------------------------------- actions

@@ -44,6 +44,7 @@ class Chat:
 
     async def join(self, user: str, name: str | None = None):
         self.now += timedelta(seconds=1)
+        self.engine.clock.set(self.now)
         return await self.engine.handle(MemberJoined(at=self.now, platform=self.platform, group=self.group, user=user, name=name or user))
 
 

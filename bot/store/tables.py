@@ -164,4 +164,45 @@ class PromptCooldown(Base):
     last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class AdmissionCase(Base):
+    """Something a member still owes the group (admission plugins): a quiz answer, an admin's decision on
+    a held join request, an introduction; or a group's pending combined welcome (``user_id`` empty).
+    Stored so that a restart neither forgets a deadline nor lets anyone through."""
+
+    __tablename__ = "admission_cases"
+    __table_args__ = (Index("ix_admission_cases_deadline", "kind", "deadline"),)
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class AdmissionStrike(Base):
+    """How often a user failed a group's joining threshold; at the rules' limit they are turned away."""
+
+    __tablename__ = "admission_strikes"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MemberTag(Base):
+    """One field of a member's introduction (city, industry …), queryable by operators (/who, /tags)."""
+
+    __tablename__ = "member_tags"
+    __table_args__ = (Index("ix_member_tags_value", "group_key", "tag", "value"),)
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 metadata = Base.metadata

@@ -1,0 +1,330 @@
+"""Joining threshold (入群门槛): open, an answer, an invite code, or an admin's review.
+
+Join requests (Telegram, QQ) are decided on the applicant's answer: approved, declined with a reason, or
+held for an admin (/通过, /拒绝). A newcomer who did not come through a request we approved (invited,
+or on WeChat, which has no join requests) gets a quiz after joining: a deadline and a number of
+attempts, ending in removal (the outbox's fallback where the bot cannot remove). Every open case is a
+row with its deadline, so a restart neither forgets a deadline nor lets anyone through; failures are
+counted per user, and after ``block_after`` of them the user is turned away at once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bot.bus import Context, Plugin, Stop
+from bot.model import DecideJoin, DeleteMessage, JoinRequested, KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember, ScheduleFired
+from bot.rules import PluginRules
+from bot.store.admission import (Case, add_strike, close_case, forget_member, get_case, group_cases, open_cases,
+                                 save_case, strikes)
+from plugins.welcome import enqueue
+
+DEADLINE_JOB = "join_threshold.deadline"
+QUIZ, REVIEW, REQUEST, PASSED = "quiz", "review", "request", "passed"
+PENDING = (QUIZ, REVIEW)  # joined members whose messages this plugin takes first
+SHOWN = (REQUEST, QUIZ, REVIEW, "intro")  # what /pending lists (intro cases belong to self_intro)
+PASSED_FOR = timedelta(days=1)  # how long an approved request waits for its join event
+
+
+def normalise(text: str) -> str:
+    """Case- and width-insensitive form: NFKC folds full-width letters and digits, casefold the case."""
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ask: str = Field(min_length=1, max_length=500)
+    keywords: list[str] = []  # accepted when the answer contains one of these
+    patterns: list[str] = []  # or when one of these regular expressions is found in it
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"{p!r} is not a regular expression: {exc}") from None
+        return patterns
+
+    @model_validator(mode="after")
+    def _answerable(self):
+        if not any(k.strip() for k in self.keywords) and not self.patterns:
+            raise ValueError("a question needs keywords or patterns, or nobody can answer it")
+        return self
+
+    def accepts(self, answer: str) -> bool:
+        text = normalise(answer)
+        return any(normalise(k) in text for k in self.keywords if k.strip()) or any(
+            re.search(normalise(p), text) for p in self.patterns)
+
+
+class JoinThresholdRules(PluginRules):
+    mode: Literal["open", "answer", "invite_code", "review"] = "answer"
+    questions: list[Question] = [Question(ask="你是从哪里知道本群的？", keywords=["公众号", "朋友", "介绍"])]
+    invite_codes: list[str] = []
+    wrong_answer: Literal["decline", "review"] = "decline"  # a wrong answer to a join request
+    quiz_after_join: bool = True  # newcomers who did not come through a request we approved
+    quiz_minutes: int = Field(10, ge=1, le=10_080)
+    quiz_attempts: int = Field(3, ge=1, le=20)
+    while_pending: Literal["answer_only", "free"] = "answer_only"
+    review_mute_minutes: int = Field(1440, ge=0, le=43_200)  # a joined member awaiting review is muted
+    block_after: int = Field(3, ge=0, le=100)  # failures before a user is turned away at once; 0: never
+
+    @model_validator(mode="after")
+    def _usable(self):
+        if self.mode == "answer" and not self.questions:
+            raise ValueError('mode "answer" needs at least one question')
+        if self.mode == "invite_code" and not any(c.strip() for c in self.invite_codes):
+            raise ValueError('mode "invite_code" needs invite_codes')
+        return self
+
+
+plugin = Plugin("join_threshold", JoinThresholdRules, priority=10)
+
+
+def _question(rules: JoinThresholdRules, user: str) -> Question:
+    """The quiz question for ``user``: from the bank, the same one every time (stable across restarts)."""
+    if rules.mode == "invite_code":
+        return Question(ask="请发送你的邀请码", keywords=rules.invite_codes)
+    return rules.questions[zlib.crc32(user.encode()) % len(rules.questions)]
+
+
+def _right(rules: JoinThresholdRules, answer: str) -> bool:
+    if rules.mode == "invite_code":
+        return _question(rules, "").accepts(answer)
+    return any(q.accepts(answer) for q in rules.questions)
+
+
+def _blocked(rules: JoinThresholdRules, failures: int) -> bool:
+    return rules.block_after > 0 and failures >= rules.block_after
+
+
+def _pending(ctx: Context) -> set:
+    return ctx.memory.setdefault(ctx.group, set())
+
+
+async def _arm(engine, group: str) -> None:
+    """Point the group's one deadline timer at its earliest open quiz."""
+    cases = await engine.store.run(group_cases, group, (QUIZ,))
+    deadlines = [c.deadline for c in cases if c.deadline]
+    if deadlines:
+        engine.scheduler.set_timer(group, DEADLINE_JOB, min(deadlines).astimezone(engine.tz_for(group)))
+    else:
+        engine.scheduler.cancel_timer(group, DEADLINE_JOB)
+
+
+# ----------------------------------------------------------------------------- join requests
+
+
+@plugin.on(JoinRequested)
+async def decide(ctx: Context):
+    rules: JoinThresholdRules = ctx.rules
+    ev = ctx.event
+    decline = lambda reason, **v: DecideJoin(platform=ev.platform, group=ev.group, request=ev.id, user=ev.user, approve=False,  # noqa: E731
+                                             note=ctx.render(f"join_threshold/note_{reason}", **v), reason=reason)
+    if _blocked(rules, await ctx.store.run(strikes, ctx.group, ev.user)):
+        return decline("blocked")
+    if rules.mode == "review" or (rules.mode != "open" and not _right(rules, ev.answer) and rules.wrong_answer == "review"):
+        held = Case(ctx.group, ev.user, REQUEST, ev.user_name or ev.user, ev.at, request_id=ev.id, data={"answer": ev.answer})
+        await ctx.store.run(save_case, held)
+        return ctx.send("join_threshold/held", "held_for_review", name=held.name, user=ev.user, answer=ev.answer)
+    if rules.mode != "open" and not _right(rules, ev.answer):
+        failures = await ctx.store.run(add_strike, ctx.group, ev.user, ev.at)
+        return decline("wrong_answer", left=max(rules.block_after - failures, 0) if rules.block_after else None)
+    await ctx.store.run(save_case, Case(ctx.group, ev.user, PASSED, ev.user_name, ev.at, ev.at + PASSED_FOR, request_id=ev.id))
+    return DecideJoin(platform=ev.platform, group=ev.group, request=ev.id, user=ev.user, approve=True,
+                      reason="open" if rules.mode == "open" else "right_answer")
+
+
+# ----------------------------------------------------------------------------- newcomers
+
+
+@plugin.on(MemberJoined)
+async def screen(ctx: Context):
+    rules: JoinThresholdRules = ctx.rules
+    ev = ctx.event
+    name = ev.user_name or ev.user
+
+    def admit(conn):
+        passed = get_case(conn, ctx.group, ev.user, PASSED)
+        close_case(conn, ctx.group, ev.user, PASSED)
+        if passed and passed.deadline and passed.deadline >= ev.at:
+            return "passed"
+        if _blocked(rules, strikes(conn, ctx.group, ev.user)):
+            return "blocked"
+        if rules.mode == "open" or not rules.quiz_after_join:
+            return "open"
+        kind = REVIEW if rules.mode == "review" else QUIZ
+        deadline = None if kind == REVIEW else ev.at + timedelta(minutes=rules.quiz_minutes)
+        save_case(conn, Case(ctx.group, ev.user, kind, name, ev.at, deadline))
+        return kind
+
+    outcome = await ctx.store.run(admit)
+    if outcome == "blocked":
+        return [ctx.send("join_threshold/blocked", "blocked", mentions=[ev.user], name=name),
+                KickMember(platform=ev.platform, group=ev.group, user=ev.user, reason="blocked")]
+    if outcome == QUIZ:
+        _pending(ctx).add(ev.user)
+        await _arm(ctx.engine, ctx.group)
+        return ctx.send("join_threshold/quiz", "quiz_started", mentions=[ev.user], name=name,
+                        question=_question(rules, ev.user).ask, minutes=rules.quiz_minutes, attempts=rules.quiz_attempts)
+    if outcome == REVIEW:
+        _pending(ctx).add(ev.user)
+        mute = [MuteMember(platform=ev.platform, group=ev.group, user=ev.user, seconds=rules.review_mute_minutes * 60,
+                           reason="awaiting_review")] if rules.review_mute_minutes else []
+        return [ctx.send("join_threshold/awaiting_review", "awaiting_review", mentions=[ev.user], name=name), *mute]
+    return None
+
+
+@plugin.on(MemberLeft)
+async def forget(ctx: Context):
+    if ctx.event.user in _pending(ctx):
+        _pending(ctx).discard(ctx.event.user)
+        await ctx.store.run(forget_member, ctx.group, ctx.event.user, PENDING)
+        await _arm(ctx.engine, ctx.group)
+
+
+def _fail(ctx: Context, user: str, name: str, why: str) -> list:
+    ev = ctx.event
+    _pending(ctx).discard(user)
+    return [ctx.send("join_threshold/failed", why, mentions=[user], name=name, why=why),
+            KickMember(platform=ev.platform, group=ev.group, user=user, reason=why)]
+
+
+def _fail_in_db(conn, group: str, user: str, at: datetime) -> None:
+    # Whatever else they still owed (an introduction …) goes with them.
+    forget_member(conn, group, user, (QUIZ, REVIEW, "intro"))
+    add_strike(conn, group, user, at)
+
+
+@plugin.on(MessageReceived)
+async def answer(ctx: Context):
+    """A pending newcomer's message: the quiz answer (or, awaiting review, nothing they may say yet)."""
+    ev = ctx.event
+    if ev.user not in _pending(ctx):
+        return None
+    rules: JoinThresholdRules = ctx.rules
+    hold = rules.while_pending == "answer_only"
+    delete = DeleteMessage(platform=ev.platform, group=ev.group, message=ev.id, reason="pending") if ev.id else None
+    right = _question(rules, ev.user).accepts(ev.text)
+
+    def attempt(conn):
+        case = get_case(conn, ctx.group, ev.user, QUIZ) or get_case(conn, ctx.group, ev.user, REVIEW)
+        if case is None or case.kind == REVIEW:
+            return case, "waiting" if case else "gone"
+        if right:
+            close_case(conn, ctx.group, ev.user, QUIZ)
+            return case, "passed"
+        case.attempts += 1
+        if case.attempts >= rules.quiz_attempts:
+            _fail_in_db(conn, ctx.group, ev.user, ev.at)
+            return case, "failed"
+        save_case(conn, case)
+        return case, "wrong"
+
+    case, outcome = await ctx.store.run(attempt)
+    if outcome == "gone":
+        _pending(ctx).discard(ev.user)
+        return None
+    stop = [Stop("pending")] if hold else []
+    if outcome == "passed":
+        _pending(ctx).discard(ev.user)
+        await enqueue(ctx.engine, ctx.group, [{"user": ev.user, "name": case.name}], ev.at)
+        await _arm(ctx.engine, ctx.group)
+        return [ctx.reply("join_threshold/passed", "quiz_passed", name=case.name), *stop]
+    if outcome == "failed":
+        await _arm(ctx.engine, ctx.group)
+        return [*([delete] if hold and delete else []), *_fail(ctx, ev.user, case.name, "quiz_failed"), *stop]
+    if outcome == "waiting":
+        return [*([delete] if hold and delete else []), *stop]
+    left = rules.quiz_attempts - case.attempts
+    return [*([delete] if hold and delete else []), ctx.reply("join_threshold/wrong", "wrong_answer", left=left,
+            question=_question(rules, ev.user).ask), *stop]
+
+
+@plugin.on(ScheduleFired, when=lambda ev, _r: ev.job == DEADLINE_JOB)
+async def expire(ctx: Context):
+    """Quizzes past their deadline: the newcomer is removed (or, where the bot cannot, the fallback)."""
+    slot = ctx.event.slot
+
+    def take(conn):
+        due = [c for c in group_cases(conn, ctx.group, (QUIZ,)) if c.deadline and c.deadline <= slot]
+        for case in due:
+            _fail_in_db(conn, ctx.group, case.user, slot)
+        return due
+
+    due = await ctx.store.run(take)
+    await _arm(ctx.engine, ctx.group)
+    return [action for case in due for action in _fail(ctx, case.user, case.name, "quiz_timeout")]
+
+
+# ----------------------------------------------------------------------------- admins
+
+
+def _find(cases: list[Case], who: str) -> Case | None:
+    who = who.lstrip("@")
+    return next((c for c in cases if c.user == who), None) or next((c for c in cases if c.name == who), None)
+
+
+async def _decide_case(ctx: Context, approve: bool):
+    if not ctx.call.args:
+        return ctx.reply("join_threshold/decide_usage", "usage")
+    who, note = ctx.call.args[0], " ".join(ctx.call.args[1:])
+    found = _find(await ctx.store.run(group_cases, ctx.group, (REQUEST, QUIZ, REVIEW)), who)
+    if found is None or not await ctx.store.run(close_case, ctx.group, found.user, found.kind):
+        return ctx.reply("join_threshold/nobody_pending", "not_pending", who=who)
+    ev = ctx.event
+    _pending(ctx).discard(found.user)
+    await _arm(ctx.engine, ctx.group)
+    done = ctx.reply("join_threshold/decided", "admin_approved" if approve else "admin_declined",
+                     name=found.name, approve=approve, request=found.kind == REQUEST)
+    if found.kind == REQUEST:
+        if approve:
+            await ctx.store.run(save_case, Case(ctx.group, found.user, PASSED, found.name, ev.at, ev.at + PASSED_FOR))
+        else:
+            await ctx.store.run(add_strike, ctx.group, found.user, ev.at)
+        return [DecideJoin(platform=ev.platform, group=ev.group, request=found.request_id, user=found.user, approve=approve,
+                           note=note or ctx.render("join_threshold/note_declined"), reason=done.reason), done]
+    if not approve:
+        await ctx.store.run(_fail_in_db, ctx.group, found.user, ev.at)
+        return [done, KickMember(platform=ev.platform, group=ev.group, user=found.user, reason="admin_declined")]
+    await enqueue(ctx.engine, ctx.group, [{"user": found.user, "name": found.name}], ev.at)
+    unmute = [MuteMember(platform=ev.platform, group=ev.group, user=found.user, seconds=0, reason="admin_approved")]
+    return [done, *(unmute if found.kind == REVIEW else [])]
+
+
+@plugin.command("approve", "通过", role="admin")
+async def approve(ctx: Context):
+    return await _decide_case(ctx, True)
+
+
+@plugin.command("decline", "拒绝", role="admin")
+async def decline(ctx: Context):
+    return await _decide_case(ctx, False)
+
+
+@plugin.command("pending", "待审核", role="admin")
+async def show_pending(ctx: Context):
+    cases = await ctx.store.run(group_cases, ctx.group, SHOWN)
+    rows = [{"kind": c.kind, "name": c.name, "user": c.user, "since": c.started_at.astimezone(ctx.tz),
+             "deadline": c.deadline.astimezone(ctx.tz) if c.deadline else None, "attempts": c.attempts} for c in cases]
+    return ctx.reply("join_threshold/pending", "pending_listed", rows=rows)
+
+
+@plugin.on_start
+async def resume(engine) -> None:
+    """After a restart: who is still pending, and each group's next deadline."""
+    groups = set()
+    for case in await engine.store.run(open_cases, PENDING):
+        if engine.serves(case.group):
+            engine.memory(plugin.name).setdefault(case.group, set()).add(case.user)
+            groups.add(case.group)
+    for group in groups:
+        await _arm(engine, group)

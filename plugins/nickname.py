@@ -1,0 +1,144 @@
+"""Nickname rules (群昵称格式): a pattern per group such as ``{city}-{industry}-{nickname}``.
+
+Checked on join, on a rename and when the member speaks. When the member's introduction tags fill the
+pattern and the rules allow it, the bot asks to set the card itself (QQ does; elsewhere the outbox turns
+it into a reminder with the suggested name); otherwise it reminds, after a grace period and at most once
+per interval. Owners and admins are exempt unless the rules say otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime, timedelta, timezone
+
+from pydantic import Field, field_validator
+
+from bot.bus import Context, Plugin
+from bot.model import MemberJoined, MemberRenamed, MessageReceived, SetCard
+from bot.rules import PluginRules
+from bot.store.admission import last_prompt, mark_prompt, member_tags
+
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+SEEN, REMINDED = "nickname_seen", "nickname"
+NEVER = datetime.max.replace(tzinfo=timezone.utc)  # until a rename or restart: not a member we watch
+
+
+class NicknameRules(PluginRules):
+    pattern: str = Field("{city}-{industry}-{nickname}", max_length=100)
+    labels: dict[str, str] = {"city": "城市", "industry": "行业", "nickname": "称呼"}  # how {keys} read in reminders
+    separators: str = Field("-_|/·", min_length=1)  # any of these may stand where the pattern has one
+    max_part_length: int = Field(20, ge=1, le=60)
+    set_card: bool = True  # fill the name from the member's introduction (QQ sets the card itself)
+    grace_minutes: int = Field(60, ge=0, le=43_200)  # no reminder this soon after joining
+    remind_every_minutes: int = Field(720, ge=1, le=43_200)  # at most one reminder per member per interval
+    exempt_admins: bool = True
+    newcomers_only: bool = True  # only members the bot saw join (old members are not nagged at deployment)
+
+    @field_validator("pattern")
+    @classmethod
+    def _has_parts(cls, pattern: str) -> str:
+        if not _PLACEHOLDER.search(pattern):
+            raise ValueError("the pattern needs at least one {field}, like {city}-{industry}-{nickname}")
+        return pattern
+
+    def hint(self) -> str:
+        """The pattern as people read it: ``城市-行业-称呼``."""
+        return _PLACEHOLDER.sub(lambda m: self.labels.get(m.group(1), m.group(1)), self.pattern)
+
+    def regex(self) -> re.Pattern:
+        seps = re.escape(unicodedata.normalize("NFKC", self.separators))
+        out, last = "", 0
+        for m in _PLACEHOLDER.finditer(self.pattern):
+            out += _literal(self.pattern[last:m.start()], seps) + rf"[^{seps}\s]{{1,{self.max_part_length}}}"
+            last = m.end()
+        return re.compile(out + _literal(self.pattern[last:], seps))
+
+    def fill(self, tags: dict[str, str]) -> str | None:
+        """The name the pattern gives with these tags, or None when one is missing."""
+        keys = _PLACEHOLDER.findall(self.pattern)
+        if not all(tags.get(k) for k in keys):
+            return None
+        strip = re.compile(rf"[{re.escape(self.separators)}\s]+")
+        return _PLACEHOLDER.sub(lambda m: strip.sub("", tags[m.group(1)])[: self.max_part_length], self.pattern)
+
+
+def _literal(text: str, seps: str) -> str:
+    """Pattern text between fields: a separator matches any separator, anything else itself."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(rf"\s*[{seps}]\s*" if re.fullmatch(f"[{seps}]", c) else re.escape(c) for c in text)
+
+
+plugin = Plugin("nickname", NicknameRules, priority=40)
+
+
+def fits(rules: NicknameRules, name: str, cache: dict) -> bool:
+    key = (rules.pattern, rules.separators, rules.max_part_length)
+    regex = cache.get(key)
+    if regex is None:
+        regex = cache[key] = rules.regex()
+    return regex.fullmatch(unicodedata.normalize("NFKC", name).strip()) is not None
+
+
+def _decide(rules: NicknameRules, group: str, user: str, now: datetime, joining: bool):
+    """In one transaction: what to do about a name that does not fit, and when to look again."""
+    def run(conn):
+        seen = last_prompt(conn, group, user, SEEN)
+        if seen is None:
+            if rules.newcomers_only and not joining:
+                return None, None, NEVER
+            seen = mark_prompt(conn, group, user, SEEN, now, keep_first=True)
+        last = last_prompt(conn, group, user, REMINDED)
+        card = rules.fill(member_tags(conn, group, user)) if rules.set_card else None
+        quiet_until = last + timedelta(minutes=rules.remind_every_minutes) if last else now
+        if not card:
+            quiet_until = max(quiet_until, seen + timedelta(minutes=rules.grace_minutes))
+        if quiet_until > now:
+            return None, None, quiet_until
+        mark_prompt(conn, group, user, REMINDED, now)
+        return ("card" if card else "remind"), card, now + timedelta(minutes=rules.remind_every_minutes)
+    return run
+
+
+async def check(ctx: Context, user: str, name: str, role: str, joining: bool = False):
+    rules: NicknameRules = ctx.rules
+    if rules.exempt_admins and role != "member":
+        return None
+    memory = ctx.memory
+    now = ctx.event.at
+    # Per member: the name last looked at and when to look again. A name that fits, or one that does not
+    # but is not due, costs a dictionary look-up; the database is asked at most once per due time.
+    seen = memory.get((ctx.group, user))
+    if not joining and seen is not None and seen[0] == name and seen[1] > now:
+        return None
+    if fits(rules, name, memory.setdefault("regex", {})):
+        memory[(ctx.group, user)] = (name, NEVER)
+        return None
+    what, card, next_due = await ctx.store.run(_decide(rules, ctx.group, user, now, joining))
+    memory[(ctx.group, user)] = (name, next_due)
+    ev = ctx.event
+    if what == "card":
+        return SetCard(platform=ev.platform, group=ev.group, user=user, card=card, reason="card_from_intro")
+    if what == "remind":
+        return ctx.send("nickname/remind", "nickname_reminder", mentions=[user], name=name, hint=rules.hint(),
+                        every=rules.remind_every_minutes)
+    return None
+
+
+@plugin.on(MessageReceived)
+async def on_message(ctx: Context):
+    ev = ctx.event
+    return await check(ctx, ev.user, ev.user_name, ev.role)
+
+
+@plugin.on(MemberRenamed)
+async def on_rename(ctx: Context):
+    ev = ctx.event
+    ctx.memory.pop((ctx.group, ev.user), None)  # a new name deserves a fresh look
+    return await check(ctx, ev.user, ev.user_name, ev.role)
+
+
+@plugin.on(MemberJoined)
+async def on_join(ctx: Context):
+    ev = ctx.event
+    return await check(ctx, ev.user, ev.user_name or "", "member", joining=True)

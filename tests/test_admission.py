@@ -1,0 +1,120 @@
+"""Admission: join requests, the quiz after joining, review, blocking, the combined welcome, /群规 and /pending,
+through the Chat harness on the shipped rules."""
+
+from datetime import timedelta
+
+from bot.model import JoinRequested, MemberJoined, MemberLeft
+from bot.store.admission import open_cases, strikes
+from tests.conftest import Chat, reasons, texts
+
+
+async def request(chat: Chat, user: str, answer: str, rid: str = "r1"):
+    chat.now += timedelta(seconds=1)
+    return await chat.engine.handle(JoinRequested(at=chat.now, platform=chat.platform, group=chat.group, user=user,
+                                                  name=user, id=rid, answer=answer))
+
+
+async def joined(chat: Chat, user: str, name: str | None = None, inviter: str | None = None, count: int | None = None):
+    chat.now += timedelta(seconds=1)
+    return await chat.engine.handle(MemberJoined(at=chat.now, platform=chat.platform, group=chat.group, user=user,
+                                                 name=name or user, inviter=inviter, member_count=count))
+
+
+def fire_into(engine) -> list:
+    fired: list = []
+    engine.sink = lambda actions, when: fired.extend(actions)
+    return fired
+
+
+async def test_a_right_answer_is_approved_and_a_wrong_one_declined_with_a_reason(chat: Chat):
+    ok = await request(chat, "u4", "在ＷＸ公众号看到的", "r1")  # full-width text still matches
+    assert [(a.name, a.approve, a.reason) for a in ok] == [("decide_join", True, "right_answer")]
+    no = await request(chat, "u5", "随便看看", "r2")
+    assert [(a.name, a.approve, a.reason) for a in no] == [("decide_join", False, "wrong_answer")]
+    assert "回答不正确" in no[0].note and no[0].request == "r2"
+    # The approved applicant's join is not quizzed; it only joins the welcome.
+    assert reasons(await joined(chat, "u4")) == []
+
+
+async def test_an_invited_newcomer_on_wechat_is_quizzed_and_removed_after_the_deadline(make_engine):
+    chat = Chat(await make_engine(), platform="wechat")
+    asked = await joined(chat, "u7", "新人", inviter="u1")
+    assert reasons(asked) == ["quiz_started"] and asked[0].mentions == ("u7",) and "10 分钟" in asked[0].text
+    # While pending, other plugins do not see their messages: no check-in.
+    assert reasons(await chat.say("签到", user="u7")) == ["pending", "wrong_answer"]
+    fired = fire_into(chat.engine)
+    await chat.engine.scheduler.run_due(chat.now + timedelta(minutes=9))
+    assert fired == []
+    await chat.engine.scheduler.run_due(chat.now + timedelta(minutes=11))
+    assert [(a.name, a.reason) for a in fired] == [("send", "quiz_timeout"), ("kick", "quiz_timeout")]
+    assert await chat.engine.store.run(strikes, "wechat:g1", "u7") == 1
+    assert await chat.engine.store.run(open_cases, ("quiz", "intro")) == []
+
+
+async def test_a_right_quiz_answer_passes_and_earns_the_welcome(chat: Chat):
+    await joined(chat, "u7", "新人", inviter="u1")
+    assert reasons(await chat.say("不知道", user="u7")) == ["pending", "wrong_answer"]
+    passed = await chat.say("朋友介绍的", user="u7")
+    assert reasons(passed) == ["quiz_passed"]
+    assert reasons(await chat.say("签到", user="u7")) == ["checked_in"]  # a member like any other now
+    fired = fire_into(chat.engine)
+    await chat.engine.scheduler.run_due(chat.now + timedelta(minutes=30))
+    assert reasons(fired) == ["welcome"] and fired[0].mentions == ("u7",)  # the quiz timer was cancelled
+
+
+async def test_three_wrong_answers_remove_and_repeated_failures_block(chat: Chat):
+    for round_ in range(3):
+        await joined(chat, "u8", inviter="u1")
+        for _ in range(2):
+            assert reasons(await chat.say("不知道", user="u8"))[-1] == "wrong_answer"
+        assert [a.name for a in await chat.say("还是不知道", user="u8")] == ["delete", "send", "kick"]
+    assert await chat.engine.store.run(strikes, "qq:g1", "u8") == 3
+    turned_away = await request(chat, "u8", "公众号")
+    assert [(a.name, a.approve, a.reason) for a in turned_away] == [("decide_join", False, "blocked")]
+    assert [a.name for a in await joined(chat, "u8", inviter="u1")] == ["send", "kick"]
+
+
+async def test_review_holds_requests_for_an_admin(make_engine, rules_dir):
+    text = (rules_dir / "join_threshold.toml").read_text(encoding="utf-8").replace('mode = "answer"', 'mode = "review"')
+    (rules_dir / "join_threshold.toml").write_text(text, encoding="utf-8")
+    chat = Chat(await make_engine(rules_dir))
+    held = await request(chat, "u4", "公众号", "r9")
+    assert reasons(held) == ["held_for_review"] and "/通过 u4" in held[0].text
+    assert reasons(await chat.say("/通过 u4", user="u1")) == ["not_permitted"]
+    listed = texts(await chat.say("/pending", user="boss", role="admin"))[0]
+    assert "u4" in listed and "入群申请待审核" in listed
+    done = await chat.say("/通过 u4", user="boss", role="admin")
+    assert [(a.name, getattr(a, "approve", None), getattr(a, "request", None)) for a in done] == [
+        ("decide_join", True, "r9"), ("send", None, None)]
+    assert reasons(await chat.say("/拒绝 u4", user="boss", role="admin")) == ["not_pending"]
+    # A member who joined without a request waits muted, until an admin lets them in.
+    waiting = await joined(chat, "u6", inviter="u1")
+    assert [(a.name, a.reason) for a in waiting] == [("send", "awaiting_review"), ("mute", "awaiting_review")]
+    assert [a.name for a in await chat.say("hello", user="u6")] == ["delete"]
+    let_in = await chat.say("/通过 u6", user="boss", role="admin")
+    assert [(a.name, getattr(a, "seconds", None)) for a in let_in] == [("send", None), ("mute", 0)]
+
+
+async def test_twenty_joins_within_a_minute_get_one_combined_welcome(make_engine, rules_dir):
+    (rules_dir / "join_threshold.toml").write_text('mode = "open"\n', encoding="utf-8")
+    chat = Chat(await make_engine(rules_dir))
+    fired = fire_into(chat.engine)
+    for i in range(20):
+        chat.now += timedelta(seconds=2)
+        await chat.engine.scheduler.run_due(chat.now)
+        chat.engine.clock.set(chat.now)
+        await chat.engine.handle(MemberJoined(at=chat.now, platform="qq", group="g1", user=f"n{i}", name=f"新人{i}",
+                                              member_count=100 + i))
+    await chat.engine.handle(MemberLeft(at=chat.now, platform="qq", group="g1", user="n3"))
+    await chat.engine.scheduler.run_due(chat.now + timedelta(minutes=5))
+    welcomes = [a for a in fired if a.reason == "welcome"]
+    assert len(welcomes) == 1
+    assert len(welcomes[0].mentions) == 19 and "n3" not in welcomes[0].mentions
+    assert "新人19" in welcomes[0].text and "119 位成员" in welcomes[0].text and "群规" in welcomes[0].text
+    assert "城市 / 行业 / 称呼" in welcomes[0].text and "城市-行业-称呼" in welcomes[0].text
+
+
+async def test_group_rules_command(chat: Chat):
+    shown = texts(await chat.say("/群规"))[0]
+    assert "不发广告" in shown
+    assert texts(await chat.say("/grouprules")) == [shown]

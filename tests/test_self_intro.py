@@ -1,0 +1,109 @@
+"""Self-introduction and nickname rules: recognition by label and position, tags and /who, reminders and the
+deadline's consequence, the QQ card from the introduction, reminders without nagging."""
+
+import re
+from datetime import timedelta
+
+from bot.model import MemberJoined
+from plugins.self_intro import SelfIntroRules, by_label, by_position
+from bot.store.admission import member_tags
+from tests.conftest import Chat, reasons, texts
+from tests.test_admission import fire_into
+
+
+def open_rules(rules_dir, **intro):
+    (rules_dir / "join_threshold.toml").write_text('mode = "open"\n', encoding="utf-8")
+    text = (rules_dir / "self_intro.toml").read_text(encoding="utf-8")
+    for key, value in intro.items():
+        text = re.sub(rf"^{key} = .*$", f"{key} = {value}", text, flags=re.M)
+    (rules_dir / "self_intro.toml").write_text(text, encoding="utf-8")
+    return rules_dir
+
+
+async def newcomer(chat: Chat, user: str, name: str):
+    chat.now += timedelta(seconds=1)
+    chat.engine.clock.set(chat.now)
+    return await chat.engine.handle(MemberJoined(at=chat.now, platform=chat.platform, group=chat.group, user=user, name=name))
+
+
+def test_fields_by_label_and_by_position():
+    rules = SelfIntroRules()
+    assert by_label(rules, "大家好！城市：上海\n行业: 电商，称呼 小王") == {"city": "上海", "industry": "电商", "nickname": "小王"}
+    assert by_label(rules, "坐标ＢＪ 职业 IT") == {"city": "BJ", "industry": "IT"}  # two labels, width folded
+    assert by_label(rules, "今天工作很忙") == {}  # one label without a colon is chat, not an introduction
+    assert by_position(rules, "上海 电商 小王") == {"city": "上海", "industry": "电商", "nickname": "小王"}
+    assert by_position(rules, "上海-电商-小王-朋友介绍")["source"] == "朋友介绍"
+    assert by_position(rules, "大家好") == {}
+
+
+async def test_an_intro_is_confirmed_lands_in_tags_and_sets_the_qq_card(make_engine, rules_dir):
+    chat = Chat(await make_engine(open_rules(rules_dir)))
+    await newcomer(chat, "u3", "小王")
+    assert reasons(await chat.say("大家好", user="u3", name="小王")) == []  # chat is not an introduction
+    partial = await chat.say("城市：上海", user="u3", name="小王")
+    assert reasons(partial) == ["intro_incomplete"] and "行业、称呼" in partial[0].text
+    done = await chat.say("行业：电商 称呼：小王", user="u3", name="小王")
+    assert [(a.name, a.reason) for a in done] == [("send", "intro_confirmed"), ("set_card", "card_from_intro")]
+    assert done[1].card == "上海-电商-小王" and "城市：上海" in done[0].text
+    assert await chat.engine.store.run(member_tags, "qq:g1", "u3") == {"city": "上海", "industry": "电商", "nickname": "小王"}
+    # Once the card is set, the member's messages fit and nothing more is said.
+    assert reasons(await chat.say("谢谢", user="u3", name="上海-电商-小王")) == []
+    found = texts(await chat.say("/who 上海", user="boss", role="admin"))[0]
+    assert "小王（u3）" in found and "行业：电商" in found
+    assert "上海（1）" in texts(await chat.say("/tags", user="boss", role="admin"))[0]
+    fired = fire_into(chat.engine)
+    await chat.engine.scheduler.run_due(chat.now + timedelta(days=2))
+    assert [a for a in fired if a.plugin == "self_intro"] == []  # no reminder for someone who introduced themselves
+
+
+async def test_a_member_who_never_introduces_is_reminded_then_removed(make_engine, rules_dir):
+    chat = Chat(await make_engine(open_rules(rules_dir, on_deadline='"remove"')))
+    joined_at = chat.now + timedelta(seconds=1)
+    await newcomer(chat, "u5", "潜水员")
+    assert "u5" in texts(await chat.say("/pending", user="boss", role="admin"))[0]
+    fired = fire_into(chat.engine)
+    mine = lambda: [a for a in fired if a.plugin == "self_intro"]  # noqa: E731 (the welcome and daily posts come too)
+    await chat.engine.scheduler.run_due(joined_at + timedelta(hours=18, minutes=1))
+    assert reasons(mine()) == ["intro_reminder"] and mine()[0].mentions == ("u5",)
+    await chat.engine.scheduler.run_due(joined_at + timedelta(hours=23, minutes=1))
+    assert reasons(mine()) == ["intro_reminder"] * 2
+    await chat.engine.scheduler.run_due(joined_at + timedelta(hours=25))
+    assert [(a.name, a.reason) for a in mine()[2:]] == [("send", "intro_overdue_remove"), ("kick", "intro_overdue_remove")]
+    assert "潜水员" in mine()[2].text
+
+
+async def test_restrict_at_the_deadline_and_a_late_intro_still_counts(make_engine, rules_dir):
+    chat = Chat(await make_engine(open_rules(rules_dir, on_deadline='"restrict"', deadline_hours=1)), platform="telegram")
+    await newcomer(chat, "u5", "小李")
+    fired = fire_into(chat.engine)
+    await chat.engine.scheduler.run_due(chat.now + timedelta(hours=2))
+    fired = [a for a in fired if a.plugin == "self_intro"]
+    # The 6-hour reminder cannot come before a 1-hour deadline; the 1-hour one would be at the join itself.
+    assert [(a.name, a.reason) for a in fired] == [("send", "intro_overdue_restrict"), ("mute", "intro_overdue_restrict")]
+    late = await chat.say("北京 教育 小李", user="u5", name="小李", when=chat.now + timedelta(days=1, hours=2))
+    assert reasons(late) == ["intro_confirmed", "card_from_intro"]
+
+
+async def test_a_photo_intro(make_engine, rules_dir):
+    (rules_dir / "self_intro.toml").write_text("photo = true\nfields = []\n", encoding="utf-8")
+    chat = Chat(await make_engine(open_rules(rules_dir)))
+    await newcomer(chat, "u6", "阿花")
+    chat.now += timedelta(seconds=1)
+    from bot.model import MessageReceived
+    photo = MessageReceived(at=chat.now, platform="qq", group="g1", user="u6", name="阿花", id="p1", kind="image")
+    assert reasons(await chat.engine.handle(photo)) == ["intro_confirmed"]
+
+
+async def test_nickname_reminders_wait_for_the_grace_period_and_do_not_nag(make_engine, rules_dir):
+    chat = Chat(await make_engine(open_rules(rules_dir)), platform="telegram")
+    await newcomer(chat, "u9", "Alice")
+    assert "nickname_reminder" not in reasons(await chat.say("hi", user="u9", name="Alice"))  # grace
+    later = chat.now + timedelta(minutes=61)
+    first = await chat.say("hi again", user="u9", name="Alice", when=later)
+    assert reasons(first) == ["nickname_reminder"] and "城市-行业-称呼" in first[0].text
+    for minutes in (1, 60, 600):
+        assert reasons(await chat.say("…", user="u9", name="Alice", when=later + timedelta(minutes=minutes))) == []
+    assert reasons(await chat.say("…", user="u9", name="Alice", when=later + timedelta(minutes=721))) == ["nickname_reminder"]
+    assert reasons(await chat.say("ok", user="u9", name="上海－电商－Alice")) == []  # full-width separators fit
+    assert reasons(await chat.say("hi", user="boss", name="Boss", role="admin")) == []  # admins are exempt
+    assert reasons(await chat.say("hi", user="old", name="OldTimer")) == []  # not seen joining: left alone
