@@ -214,6 +214,10 @@ class Bus:
                 break
         return actions
 
+    def is_keyword(self, text: str) -> bool:
+        """Whether some included plugin handles exactly this text as a keyword (like ``签到``)."""
+        return text.strip() in self._by_keyword
+
     def commands_for(self, group: str) -> list[tuple[Plugin, Command]]:
         """The commands offered in ``group`` (their plugins enabled there), in priority order."""
         return [(p, c) for p in self.plugins if self.engine.rules_for(p, group) is not None for c in p.commands]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -203,6 +203,62 @@ class MemberTag(Base):
     value: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(200), default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Offence(Base):
+    """One moderation offence by a member (an ad, a flood), counted by the ladder until it decays."""
+
+    __tablename__ = "mod_offences"
+    __table_args__ = (Index("ix_mod_offences_member", "group_key", "user_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_key: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str] = mapped_column(String(200))
+    detector: Mapped[str] = mapped_column(String(50))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModSample(Base):
+    """A text an admin marked: an ad (``/ad``, near-copies are caught) or an exception (``/notad``)."""
+
+    __tablename__ = "mod_samples"
+    __table_args__ = (Index("ix_mod_samples_group", "group_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))  # "ad" | "notad"
+    text: Mapped[str] = mapped_column(Text)  # the compact (normalised) text
+    message_id: Mapped[str] = mapped_column(String(200))
+    added_by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModLogEntry(Base):
+    """Every moderation decision: who, which detector fired, what matched, what was done."""
+
+    __tablename__ = "mod_log"
+    __table_args__ = (Index("ix_mod_log_group", "group_key", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    group_key: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str] = mapped_column(String(200))
+    plugin: Mapped[str] = mapped_column(String(100))
+    detector: Mapped[str] = mapped_column(String(50))
+    matched: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    decision: Mapped[str] = mapped_column(String(50))  # warn, mute 600, kick, undone, dry_run …
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MuteWindowState(Base):
+    """What the mute windows did to a group: whether the bot's mute-all is on, an ad-hoc /quiet, a hold."""
+
+    __tablename__ = "mute_window_state"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    adhoc_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)  # muted by an admin by hand: never lifted by a window
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 metadata = Base.metadata

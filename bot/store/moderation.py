@@ -1,0 +1,104 @@
+"""Moderation storage: offences (the ladder counts them), admin-marked samples, the decision log, and
+the mute-window state of each group."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Table, delete, func, select, update
+
+from bot.store.repos import dialect_insert, utc
+from bot.store.tables import ModLogEntry, ModSample, MuteWindowState, Offence
+
+offences_t: Table = Offence.__table__
+samples_t: Table = ModSample.__table__
+log_t: Table = ModLogEntry.__table__
+windows_t: Table = MuteWindowState.__table__
+
+
+def add_offence(conn: Connection, group: str, user: str, message: str, detector: str, at: datetime, since: datetime) -> int:
+    """Record an offence and return how many the member has since ``since`` (this one included)."""
+    conn.execute(offences_t.insert().values(group_key=group, user_id=user, message_id=message, detector=detector, at=utc(at)))
+    where = (offences_t.c.group_key == group) & (offences_t.c.user_id == user) & (offences_t.c.at >= utc(since))
+    return conn.execute(select(func.count()).select_from(offences_t).where(where)).scalar_one()
+
+
+def drop_offence(conn: Connection, group: str, user: str, message: str | None) -> int:
+    """Forget the offence for ``message`` (or the member's latest one); how many rows went."""
+    where = (offences_t.c.group_key == group) & (offences_t.c.user_id == user)
+    if message:
+        where &= offences_t.c.message_id == message
+    else:
+        latest = select(func.max(offences_t.c.id)).where(where).scalar_subquery()
+        where = offences_t.c.id == latest
+    return conn.execute(delete(offences_t).where(where)).rowcount
+
+
+def add_sample(conn: Connection, group: str, kind: str, text: str, message: str, by: str, at: datetime) -> int:
+    row = dict(group_key=group, kind=kind, text=text, message_id=message, added_by=by, at=utc(at))
+    return conn.execute(samples_t.insert().values(**row).returning(samples_t.c.id)).scalar_one()
+
+
+def drop_samples(conn: Connection, group: str, kind: str, message: str) -> list[int]:
+    where = (samples_t.c.group_key == group) & (samples_t.c.kind == kind) & (samples_t.c.message_id == message)
+    ids = list(conn.scalars(select(samples_t.c.id).where(where)))
+    conn.execute(delete(samples_t).where(where))
+    return ids
+
+
+def load_samples(conn: Connection, group: str) -> list[dict]:
+    rows = conn.execute(select(samples_t).where(samples_t.c.group_key == group).order_by(samples_t.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def log_decision(conn: Connection, **entry) -> None:
+    entry["at"] = utc(entry["at"])
+    conn.execute(log_t.insert().values(**entry))
+
+
+def decisions(conn: Connection, group: str) -> list[dict]:
+    rows = conn.execute(select(log_t).where(log_t.c.group_key == group).order_by(log_t.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def last_decision(conn: Connection, group: str, message: str | None, user: str | None) -> dict | None:
+    """The latest punishing decision about ``message`` (or else about ``user``) that was not undone."""
+    where = (log_t.c.group_key == group) & ~log_t.c.decision.startswith("undone") & (log_t.c.dry_run.is_(False))
+    where &= (log_t.c.message_id == message) if message else (log_t.c.user_id == user)
+    row = conn.execute(select(log_t).where(where).order_by(log_t.c.id.desc()).limit(1)).first()
+    return dict(row._mapping) if row else None
+
+
+def undo_decision(conn: Connection, entry: int) -> None:
+    """Mark a decision as undone (``/notad``); the row stays, for the record."""
+    conn.execute(update(log_t).where(log_t.c.id == entry).values(decision="undone " + log_t.c.decision))
+
+
+# ----------------------------------------------------------------------------- mute windows
+
+
+def window_state(conn: Connection, group: str) -> dict:
+    """The group's mute-window state, locked for this transaction (a fresh default if none)."""
+    row = conn.execute(select(windows_t).where(windows_t.c.group_key == group).with_for_update()).first()
+    if row is None:
+        return {"group_key": group, "muted": False, "adhoc_until": None, "held": False}
+    return dict(row._mapping)
+
+
+def save_window_state(conn: Connection, state: dict, at: datetime) -> None:
+    values = {k: state[k] for k in ("muted", "adhoc_until", "held")}
+    if values["adhoc_until"] is not None:
+        values["adhoc_until"] = utc(values["adhoc_until"])
+    values["changed_at"] = utc(at)
+    stmt = dialect_insert(conn, windows_t).values(group_key=state["group_key"], **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["group_key"], set_=values))
+
+
+def adhoc_windows(conn: Connection) -> dict[str, datetime]:
+    """Every group's pending ad-hoc /quiet end (to re-arm timers after a restart)."""
+    rows = conn.execute(select(windows_t.c.group_key, windows_t.c.adhoc_until).where(windows_t.c.adhoc_until.is_not(None)))
+    return {r.group_key: r.adhoc_until for r in rows}
+
+
+def clear_adhoc(conn: Connection, group: str) -> None:
+    conn.execute(update(windows_t).where(windows_t.c.group_key == group).values(adhoc_until=None))

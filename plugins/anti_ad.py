@@ -1,0 +1,338 @@
+"""Anti-ad and flood control: messages are normalised and scored by bot.adscan; an ad or a flood brings
+the ladder (warn → mute → remove), every decision is written to the moderation log (and the admin log).
+
+Admins teach the group: ``/ad`` in reply to a message deletes it, punishes the sender and remembers the
+text, so near-copies are caught; ``/notad`` undoes a wrong call and remembers the exception. Offences and
+samples live in the database; the scanner, recent messages and flood counters are per-process caches
+(a group is served by one process, so its flood counters are whole).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.adscan import ListSpec, NearIndex, Scanner, Signal, Verdict, Weights, compact, fold
+from bot.bus import Context, Plugin, Stop
+from bot.model import DeleteMessage, KickMember, MemberJoined, MessageReceived, MuteMember
+from bot.rules import PluginRules
+from bot.store.moderation import add_offence, add_sample, drop_offence, drop_samples, last_decision, load_samples, log_decision, undo_decision
+
+RECENT_PER_GROUP = 500  # messages kept per group so that /ad can find the one it replies to
+_STEP = re.compile(r"^(warn|kick|mute (\d+)([mhd]))$")
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WordList(_Strict):
+    words: list[str] = []  # matched after normalisation, anywhere in the message
+    patterns: list[str] = []  # regular expressions over the normalised text (no spaces, simplified, lower case)
+    weight: int = Field(1, ge=0, le=10)  # what each distinct hit adds to the score
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
+        return value
+
+
+class WeightRules(_Strict):
+    contact: int = Field(2, ge=0, le=10)  # a WeChat id or QQ number after a (disguised) cue
+    phone: int = Field(2, ge=0, le=10)
+    invite: int = Field(2, ge=0, le=10)  # a group number or a group-invite link
+    suspicious_link: int = Field(2, ge=0, le=10)  # short links, IP addresses, throwaway top-level domains
+    other_link: int = Field(1, ge=0, le=10)  # a link to a domain not on the allow-list
+    near_copy: int = Field(2, ge=0, le=10)  # near-identical to an ad an admin marked
+
+
+class FloodRules(_Strict):
+    enabled: bool = True
+    max_messages: int = Field(8, ge=2, le=1000)  # more than this many messages …
+    seconds: int = Field(10, ge=1, le=3600)  # … within this many seconds is a flood
+    max_repeats: int = Field(5, ge=2, le=1000)  # the same message this many times in a row …
+    repeat_seconds: int = Field(120, ge=1, le=86_400)  # … within this many seconds
+
+
+def step_seconds(step: str) -> int:
+    m = _STEP.match(step)
+    return int(m.group(2)) * _UNITS[m.group(3)] if m and m.group(2) else 0
+
+
+def _check_ladder(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("needs at least one step")
+    for step in value:
+        if not _STEP.match(step):
+            raise ValueError(f'step {step!r}: use "warn", "mute <n>m|h|d" or "kick"')
+    return value
+
+
+class AntiAdRules(PluginRules):
+    dry_run: bool = False  # decide and log, but touch nobody
+    delete: bool = True  # delete the offending message
+    threshold: int = Field(2, ge=1, le=100)  # score at which a message is an ad
+    newcomer_threshold: int = Field(1, ge=1, le=100)  # … for a newcomer
+    newcomer_messages: int = Field(5, ge=0, le=1000)  # a member who joined is a newcomer for this many messages …
+    newcomer_hours: int = Field(24, ge=0, le=24 * 365)  # … or this many hours, whichever ends later
+    ladder: list[str] = ["warn", "mute 30m", "kick"]
+    newcomer_ladder: list[str] = ["mute 1h", "kick"]
+    decay_hours: int = Field(72, ge=1, le=24 * 365)  # offences older than this no longer count
+    exempt_users: list[str] = []  # user ids ("12345" or "qq:12345") never screened
+    allow_domains: list[str] = []  # links to these domains (and their subdomains) are fine
+    near_copy_similarity: float = Field(0.6, ge=0.3, le=1.0)
+    weights: WeightRules = WeightRules()
+    lists: dict[str, WordList] = {}  # detector name → words and patterns
+    flood: FloodRules = FloodRules()
+
+    @field_validator("ladder", "newcomer_ladder")
+    @classmethod
+    def _ladder_steps(cls, value: list[str]) -> list[str]:
+        return _check_ladder(value)
+
+
+plugin = Plugin("anti_ad", AntiAdRules, priority=10)
+
+
+# ----------------------------------------------------------------------------- caches
+
+
+def scanner_for(ctx: Context) -> Scanner:
+    """The compiled scanner for this group's rules, shared by every group with the same lists."""
+    rules: AntiAdRules = ctx.rules
+    memory = ctx.memory
+    cached = memory.get(("scanner", ctx.group))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    spec = json.dumps([rules.model_dump(mode="json", include={"lists", "allow_domains", "weights"})], sort_keys=True)
+    shared = memory.setdefault("scanners", {})
+    scanner = shared.get(spec)
+    if scanner is None:
+        lists = [ListSpec(name, tuple(w.words), tuple(w.patterns), w.weight) for name, w in rules.lists.items()]
+        weights = Weights(**rules.weights.model_dump(exclude={"near_copy"}))
+        scanner = shared[spec] = Scanner(lists, tuple(rules.allow_domains), weights)
+    memory[("scanner", ctx.group)] = (rules, scanner)
+    return scanner
+
+
+async def samples_for(ctx: Context) -> dict[str, NearIndex]:
+    """The group's admin-marked ads and exceptions, loaded once from the database."""
+    key = ("samples", ctx.group)
+    indexes = ctx.memory.get(key)
+    if indexes is None:
+        indexes = {"ad": NearIndex(ctx.rules.near_copy_similarity), "notad": NearIndex(ctx.rules.near_copy_similarity)}
+        for row in await ctx.store.run(load_samples, ctx.group):
+            indexes[row["kind"]].add(row["id"], row["text"])
+        ctx.memory[key] = indexes
+    return indexes
+
+
+def recent(ctx: Context) -> OrderedDict:
+    return ctx.memory.setdefault(("recent", ctx.group), OrderedDict())
+
+
+@dataclass
+class FloodTrack:
+    times: deque = field(default_factory=deque)
+    last: str = ""
+    repeats: int = 0
+    first_at: datetime | None = None
+
+
+# ----------------------------------------------------------------------------- screening
+
+
+def is_exempt(ctx: Context, user: str, role: str) -> bool:
+    exempt = ctx.rules.exempt_users
+    return role in ("admin", "owner") or user in exempt or f"{ctx.event.platform}:{user}" in exempt
+
+
+def is_newcomer(ctx: Context, user: str, at: datetime) -> bool:
+    joined = ctx.memory.get(("joined", ctx.group, user))
+    if joined is None:
+        return False  # never seen joining: a member from before the bot came
+    rules: AntiAdRules = ctx.rules
+    return joined[1] < rules.newcomer_messages or at - joined[0] < timedelta(hours=rules.newcomer_hours)
+
+
+@plugin.on(MemberJoined)
+async def note_join(ctx: Context):
+    ctx.memory[("joined", ctx.group, ctx.event.user)] = [ctx.event.at, 0]
+
+
+async def assess(ctx: Context, text: str, newcomer: bool) -> Verdict | None:
+    """The verdict when ``text`` is an ad for this group, else None."""
+    rules: AntiAdRules = ctx.rules
+    verdict = scanner_for(ctx).scan(text)
+    indexes = await samples_for(ctx)
+    if indexes["notad"].match(verdict.text):
+        return None  # an admin said a message like this is fine
+    near = indexes["ad"].match(verdict.text)
+    if near is not None:
+        verdict.signals.append(Signal("near_copy", f"sample {near[0]} ({near[1]:.0%})", rules.weights.near_copy))
+        verdict.score += rules.weights.near_copy
+    return verdict if verdict.score >= (rules.newcomer_threshold if newcomer else rules.threshold) else None
+
+
+def flood_check(ctx: Context, text: str, at: datetime) -> str | None:
+    """"flood" or "repeat" when this message crosses the group's limits (the counters start again then)."""
+    limits: FloodRules = ctx.rules.flood
+    if not limits.enabled:
+        return None
+    track = ctx.memory.setdefault(("flood", ctx.group, ctx.event.user), FloodTrack())
+    track.times.append(at)
+    while track.times and at - track.times[0] > timedelta(seconds=limits.seconds):
+        track.times.popleft()
+    norm = compact(fold(text)) or text
+    if norm == track.last and track.first_at and at - track.first_at <= timedelta(seconds=limits.repeat_seconds):
+        track.repeats += 1
+    else:
+        track.last, track.repeats, track.first_at = norm, 1, at
+    if track.repeats >= limits.max_repeats:
+        kind = "repeat"
+    elif len(track.times) > limits.max_messages:
+        kind = "flood"
+    else:
+        return None
+    track.times.clear()
+    track.repeats, track.last = 0, ""
+    return kind
+
+
+@plugin.on(MessageReceived)
+async def screen(ctx: Context):
+    ev = ctx.event
+    kept = recent(ctx)
+    kept[ev.id] = (ev.user, ev.user_name, ev.text, ev.role)
+    if len(kept) > RECENT_PER_GROUP:
+        kept.popitem(last=False)
+    text = ev.text.strip()
+    if not text or text[0] in "/／" or is_exempt(ctx, ev.user, ctx.role):
+        return None
+    newcomer = is_newcomer(ctx, ev.user, ev.at)
+    if newcomer:
+        ctx.memory[("joined", ctx.group, ev.user)][1] += 1
+    verdict = await assess(ctx, text, newcomer)
+    if verdict is not None:
+        top = verdict.top
+        matched = "; ".join(f"{s.detector}={s.matched}" for s in verdict.signals)
+        return await punish(ctx, ev.user, ev.id, top.detector, matched, verdict.text, newcomer)
+    # A bot keyword (签到 …) is answered by its plugin, however often it comes: not a flood.
+    kind = None if ctx.engine.bus.is_keyword(text) else flood_check(ctx, text, ev.at)
+    if kind is not None:
+        return await punish(ctx, ev.user, ev.id, kind, text[:100], compact(fold(text)), newcomer)
+    return None
+
+
+# ----------------------------------------------------------------------------- the ladder
+
+
+async def punish(ctx: Context, user: str, message: str, detector: str, matched: str, text: str, newcomer: bool):
+    """Delete, then the ladder's step for this member's offence count; log the decision."""
+    rules: AntiAdRules = ctx.rules
+    at = ctx.event.at
+    ladder = rules.newcomer_ladder if newcomer else rules.ladder
+    entry = dict(at=at, group_key=ctx.group, user_id=user, message_id=message, plugin=plugin.name,
+                 detector=detector, matched=matched[:500], text=text[:1000], dry_run=rules.dry_run)
+
+    def record(conn):
+        count = 1 if rules.dry_run else add_offence(conn, ctx.group, user, message, detector, at, at - timedelta(hours=rules.decay_hours))
+        step = ladder[min(count, len(ladder)) - 1]
+        log_decision(conn, decision=step, **entry)
+        return count, step
+
+    count, step = await ctx.store.run(record)
+    ctx.engine.report(f"anti_ad {ctx.group}: {'[dry run] ' if rules.dry_run else ''}{step} for {user} "
+                      f"(offence {count}, {detector}: {matched[:200]!r})", to_chat=True)
+    if rules.dry_run:
+        return None
+    ev = ctx.event
+    reason = f"{detector}" if count == 1 else f"offence_{count}"
+    actions: list = []
+    if rules.delete and message:
+        actions.append(DeleteMessage(platform=ev.platform, group=ev.group, message=message, reason=detector))
+    values = dict(detector=detector, count=count, newcomer=newcomer)
+    if step == "kick":
+        actions.append(KickMember(platform=ev.platform, group=ev.group, user=user, reason=reason))
+        actions.append(ctx.send("anti_ad/kicked", reason, mentions=(user,), **values))
+    elif step.startswith("mute"):
+        seconds = step_seconds(step)
+        actions.append(MuteMember(platform=ev.platform, group=ev.group, user=user, seconds=seconds, reason=reason))
+        actions.append(ctx.send("anti_ad/muted", reason, mentions=(user,), minutes=seconds // 60, **values))
+    else:
+        actions.append(ctx.send("anti_ad/warned", reason, mentions=(user,), **values))
+    return [*actions, Stop(detector)]
+
+
+# ----------------------------------------------------------------------------- admin feedback
+
+
+@plugin.command("ad", "广告", role="admin")
+async def mark_ad(ctx: Context):
+    ev = ctx.event
+    found = recent(ctx).get(ev.reply_to) if ev.reply_to else None
+    if found is None:
+        return ctx.reply("anti_ad/mark_usage", "usage")
+    user, name, text, role = found
+    norm = compact(fold(text))
+    indexes = await samples_for(ctx)
+    sample = await ctx.store.run(add_sample, ctx.group, "ad", norm, ev.reply_to, ev.user, ev.at)
+    taught = indexes["ad"].add(sample, norm)
+    confirm = ctx.send("anti_ad/marked", "marked_ad", name=name or user, taught=taught)
+    if is_exempt(ctx, user, role):
+        return [confirm, Stop("marked_ad")]
+    punished = await punish(ctx, user, ev.reply_to, "admin_marked", text[:200], norm, is_newcomer(ctx, user, ev.at))
+    return [confirm, *(punished or [Stop("marked_ad")])]
+
+
+def _target(ctx: Context) -> tuple[str | None, str | None]:
+    """(message id, user id) that /notad is about: the message replied to, or a mentioned / named member."""
+    ev = ctx.event
+    if ev.reply_to:
+        return ev.reply_to, None
+    if ev.mentions:
+        return None, ev.mentions[0]
+    return None, (ctx.call.args[0].lstrip("@") if ctx.call.args else None)
+
+
+@plugin.command("notad", "不是广告", role="admin")
+async def not_an_ad(ctx: Context):
+    message, user = _target(ctx)
+    if message is None and user is None:
+        return ctx.reply("anti_ad/notad_usage", "usage")
+    indexes = await samples_for(ctx)
+    ev = ctx.event
+
+    def undo(conn):
+        found = last_decision(conn, ctx.group, message, user)
+        if found is None:
+            return None, None, []
+        drop_offence(conn, ctx.group, found["user_id"], found["message_id"])
+        undo_decision(conn, found["id"])
+        dropped = drop_samples(conn, ctx.group, "ad", found["message_id"])
+        sample = add_sample(conn, ctx.group, "notad", found["text"], found["message_id"], ev.user, ev.at)
+        return found, sample, dropped
+
+    found, sample, dropped = await ctx.store.run(undo)
+    if found is None:
+        return ctx.reply("anti_ad/notad_nothing", "nothing_to_undo")
+    for key in dropped:
+        indexes["ad"].remove(key)
+    indexes["notad"].add(sample, found["text"])
+    ctx.engine.report(f"anti_ad {ctx.group}: {found['decision']} for {found['user_id']} undone by {ev.user}")
+    actions = []
+    if found["decision"].startswith("mute"):
+        actions.append(MuteMember(platform=ev.platform, group=ev.group, user=found["user_id"], seconds=0, reason="undone"))
+    actions.append(ctx.send("anti_ad/undone", "undone", mentions=(found["user_id"],), decision=found["decision"]))
+    return actions

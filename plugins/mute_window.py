@@ -1,0 +1,323 @@
+"""Mute windows (quiet hours): the group is muted during windows set by weekday, time and date, aware of
+China's public holidays and 调休 make-up workdays, in the group's timezone; ``/quiet 30m`` adds one.
+
+The windows of a group are one trigger whose fire times are the edges of the merged windows (overlapping
+windows merge), plus a "sync" slot whenever the group is (re)planned: at start, when a group is first
+seen, when rules change. Every slot reconciles: the state the group should be in *now* against the
+state stored in the database, so a bot started inside a window mutes, a window that ended while it was
+down is closed, and repeated slots change nothing. The bot lifts only the mute it put on itself; an
+admin's ``/quiet on`` holds the group muted until ``/quiet off``, whatever the windows say.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from bot import almanac
+from bot.adapters import CAPABILITIES
+from bot.bus import Context, Plugin
+from bot.model import MessageReceived, MuteAll
+from bot.rules import PluginRules
+from bot.store.moderation import adhoc_windows, save_window_state, window_state
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_DURATION = re.compile(r"^(\d{1,4})([mhd]|分钟|小时|天)?$")
+_UNITS = {"m": 60, "分钟": 60, "h": 3600, "小时": 3600, "d": 86400, "天": 86400, None: 60}
+ADHOC_JOB = "mute_window.adhoc"
+
+
+class WindowRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    time: str  # "09:00-10:00"; an end at or before the start runs past midnight ("23:00-07:00")
+    # every day; official workdays (调休 included); non-workdays; or the listed weekdays ([] = dates only)
+    days: Literal["every", "workdays", "weekends"] | list[Weekday] = "every"
+    dates: list[date] = []  # extra dates on which the window also applies
+    holidays: Literal["skip", "apply"] = "skip"  # on an official public holiday (off day)
+    makeup_workdays: Literal["skip", "apply"] = "skip"  # on a 调休 make-up workday (a weekend day worked)
+
+    @field_validator("time")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        if not _SPAN.match(value):
+            raise ValueError('must be a span like "09:00-10:00" or "23:00-07:00"')
+        return value
+
+
+class MuteWindowRules(PluginRules):
+    windows: dict[str, WindowRules] = {}
+    extra_holidays: list[date] = []  # dates that count as public holidays whatever the calendar says
+    extra_workdays: list[date] = []  # dates that count as (make-up) workdays
+    announce: bool = True  # announce the start and end of a window
+    remind: bool = True  # where the platform cannot mute all: remind members who speak in a window
+
+
+plugin = Plugin("mute_window", MuteWindowRules, priority=20)
+
+
+# ----------------------------------------------------------------------------- the calendar
+
+
+def _day_kind(rules: MuteWindowRules, day: date, unknown: set[int]) -> tuple[bool, bool, bool | None]:
+    """(public holiday, make-up workday, workday or None when the year's calendar is not published)."""
+    info = almanac.describe(day, frozenset(rules.extra_holidays), frozenset(rules.extra_workdays))
+    if info.workday is None:
+        unknown.add(day.year)
+    holiday = info.workday is False and (info.holiday is not None or day in rules.extra_holidays)
+    return holiday, info.makeup_workday, info.workday
+
+
+def applies(window: WindowRules, rules: MuteWindowRules, day: date, unknown: set[int]) -> bool:
+    """Whether ``window`` starts on ``day``."""
+    if not window.enabled:
+        return False
+    if day in window.dates:
+        return True
+    holiday, makeup, workday = _day_kind(rules, day, unknown)
+    if holiday and window.holidays == "skip":
+        return False
+    if makeup and window.makeup_workdays == "apply":
+        return True
+    if isinstance(window.days, list):
+        return WEEKDAYS[day.weekday()] in window.days and not makeup
+    if window.days == "every":
+        return True
+    if workday is None:  # not published yet: no guess about 调休, plain Monday to Friday (and reported)
+        workday = day.weekday() < 5
+    return workday if window.days == "workdays" else not workday
+
+
+def intervals(rules: MuteWindowRules, tz, first: date, last: date, unknown: set[int]) -> list[tuple[datetime, datetime]]:
+    """The merged windows starting between ``first`` and ``last`` (inclusive), in time order."""
+    spans = []
+    day = first
+    while day <= last:
+        for window in rules.windows.values():
+            if applies(window, rules, day, unknown):
+                h1, m1, h2, m2 = map(int, _SPAN.match(window.time).groups())
+                start = datetime.combine(day, time(h1, m1), tzinfo=tz)
+                end = datetime.combine(day, time(0), tzinfo=tz) + timedelta(hours=h2, minutes=m2)
+                if end <= start:
+                    end += timedelta(days=1)
+                spans.append((start, end))
+        day += timedelta(days=1)
+    spans.sort()
+    merged: list[list[datetime]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(s, e) for s, e in merged]
+
+
+class WindowEdges:
+    """An APScheduler-style trigger: the first call gives a sync slot, later ones the next window edge."""
+
+    HORIZONS = (8, 40, 400)  # days looked ahead, growing until an edge is found
+
+    def __init__(self, rules: MuteWindowRules, tz, unknown: set[int]):
+        self.rules, self.tz, self.unknown = rules, tz, unknown
+
+    def get_next_fire_time(self, previous: datetime | None, now: datetime) -> datetime | None:
+        if previous is None:
+            return now
+        today = now.astimezone(self.tz).date()
+        for ahead in self.HORIZONS:
+            spans = intervals(self.rules, self.tz, today - timedelta(days=2), today + timedelta(days=ahead), self.unknown)
+            horizon = datetime.combine(today + timedelta(days=ahead), time(0), tzinfo=self.tz)
+            edges = sorted(t for span in spans for t in span if now <= t < horizon)
+            if edges:
+                return edges[0]
+        return None
+
+
+def in_window(rules: MuteWindowRules, tz, now: datetime, unknown: set[int]) -> tuple[datetime, datetime] | None:
+    today = now.astimezone(tz).date()
+    for start, end in intervals(rules, tz, today - timedelta(days=2), today + timedelta(days=1), unknown):
+        if start <= now < end:
+            return start, end
+    return None
+
+
+def _unknown_years(engine) -> set[int]:
+    return engine.memory(plugin.name).setdefault("unknown_years", set())
+
+
+def _report_unknown(ctx: Context, unknown: set[int]) -> None:
+    reported = ctx.memory.setdefault("reported_years", set())
+    for year in sorted(unknown - reported):
+        reported.add(year)
+        ctx.engine.report(f"mute_window: the {year} holiday calendar is not published in chinese-calendar yet; "
+                          "windows run by weekday there, without holidays or 调休 (extra_holidays / extra_workdays fill the gap)")
+
+
+def _jobs(rules: MuteWindowRules, tz) -> dict:
+    return {"edge": WindowEdges(rules, tz, set())} if rules.windows else {}
+
+
+# ----------------------------------------------------------------------------- reconciling
+
+
+def _can_mute_all(ctx: Context) -> bool:
+    return "mute_all" in CAPABILITIES.get(ctx.event.platform, frozenset())
+
+
+async def reconcile(ctx: Context, now: datetime) -> list:
+    """Bring the group to the state it should be in at ``now``; the actions that takes."""
+    rules: MuteWindowRules = ctx.rules
+    unknown = _unknown_years(ctx.engine)
+    window = in_window(rules, ctx.tz, now, unknown)
+    _report_unknown(ctx, unknown)
+
+    def change(conn):
+        state = window_state(conn, ctx.group)
+        until = _aware(state["adhoc_until"])
+        expired = until is not None and until <= now
+        if expired:
+            state["adhoc_until"] = until = None
+        want = bool(window) or until is not None or state["held"]
+        if want == state["muted"]:
+            if expired:
+                save_window_state(conn, state, now)
+            return None
+        state["muted"] = want
+        save_window_state(conn, state, now)
+        ends = window[1] if window else until
+        return {"on": want, "ends": ends.astimezone(ctx.tz) if ends and want else None}
+
+    changed = await ctx.store.run(change)
+    if changed is None:
+        return []
+    return mute_actions(ctx, changed["on"], changed["ends"])
+
+
+def mute_actions(ctx: Context, on: bool, ends: datetime | None) -> list:
+    ev = ctx.event
+    reason = "window_start" if on else "window_end"
+    actions = []
+    if _can_mute_all(ctx):
+        actions.append(MuteAll(platform=ev.platform, group=ev.group, on=on, reason=reason))
+    if ctx.rules.announce or not _can_mute_all(ctx):
+        actions.append(ctx.send("mute_window/start" if on else "mute_window/end", reason, ends=ends,
+                                fallback=not _can_mute_all(ctx)))
+    return actions
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
+    from datetime import timezone
+
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+@plugin.schedule(_jobs)
+async def on_edge(ctx: Context):
+    """A window edge, a sync slot or the end of a /quiet (all "mute_window.*" jobs): reconcile."""
+    return await reconcile(ctx, ctx.now)
+
+
+@plugin.on_start
+async def rearm_adhoc(engine) -> None:
+    """After a restart: the ad-hoc windows still pending get their end timers back."""
+    for group, until in (await engine.store.run(adhoc_windows)).items():
+        if engine.serves(group) and engine.rules_for(plugin, group) is not None:
+            engine.scheduler.set_timer(group, ADHOC_JOB, _aware(until))
+
+
+# ----------------------------------------------------------------------------- members and admins
+
+
+@plugin.on(MessageReceived, when=lambda _ev, rules: bool(rules.windows))
+async def first_sight(ctx: Context):
+    """The first message this process sees from a group settles its state at once (a replay that starts
+    inside a window begins muted), before the scheduler's sync slot comes round."""
+    synced = ctx.memory.setdefault("synced", set())
+    if ctx.group in synced:
+        return None
+    synced.add(ctx.group)
+    return await reconcile(ctx, ctx.event.at)
+
+
+def _remind_filter(event, rules: MuteWindowRules) -> bool:
+    return rules.remind and event.role == "member" and "mute_all" not in CAPABILITIES.get(event.platform, frozenset())
+
+
+@plugin.on(MessageReceived, when=_remind_filter)
+async def remind(ctx: Context):
+    """No mute-all on this platform: a member who speaks in a window is reminded, once per window."""
+    if ctx.role != "member":
+        return None
+    now = ctx.event.at
+    window = in_window(ctx.rules, ctx.tz, now, _unknown_years(ctx.engine))
+    state = await ctx.store.run(window_state, ctx.group)
+    until = _aware(state["adhoc_until"])
+    ends = window[1] if window else (until if until and until > now else None)
+    if ends is None and not state["held"]:
+        return None
+    key = ("reminded", ctx.group, ctx.event.user)
+    if ctx.memory.get(key) == ends:
+        return None
+    ctx.memory[key] = ends
+    return ctx.reply("mute_window/remind", "window_reminder", ends=ends.astimezone(ctx.tz) if ends else None)
+
+
+@plugin.command("mute_window", "安静时段", role="admin")
+async def show_windows(ctx: Context):
+    now = ctx.event.at
+    unknown = _unknown_years(ctx.engine)
+    today = now.astimezone(ctx.tz).date()
+    spans = [s for s in intervals(ctx.rules, ctx.tz, today - timedelta(days=1), today + timedelta(days=14), unknown) if s[1] > now]
+    _report_unknown(ctx, unknown)
+    state = await ctx.store.run(window_state, ctx.group)
+    shown = [{"start": s.astimezone(ctx.tz), "end": e.astimezone(ctx.tz), "now": s <= now} for s, e in spans[:5]]
+    return ctx.reply("mute_window/list", "windows_shown", windows=shown, held=state["held"],
+                     adhoc=_aware(state["adhoc_until"]), unknown=sorted(unknown))
+
+
+def _parse_quiet(args: tuple[str, ...]) -> int | str | None:
+    """Seconds of an ad-hoc window, "on" (hold), "off", or None when the argument is not understood."""
+    arg = args[0].lower() if args else ""
+    if arg in ("on", "off", "开", "关"):
+        return {"开": "on", "关": "off"}.get(arg, arg)
+    m = _DURATION.match(arg)
+    if not m or int(m.group(1)) == 0:
+        return None
+    seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    return seconds if seconds <= 7 * 86400 else None
+
+
+@plugin.command("quiet", "安静", "全员禁言", role="admin")
+async def quiet(ctx: Context):
+    """``/quiet 30m`` a window from now; ``/quiet on`` hold the group muted; ``/quiet off`` end both."""
+    what = _parse_quiet(ctx.call.args)
+    if what is None:
+        return ctx.reply("mute_window/quiet_usage", "usage")
+    now = ctx.event.at
+
+    def set_quiet(conn):
+        state = window_state(conn, ctx.group)
+        if what == "off":
+            state.update(adhoc_until=None, held=False)
+        elif what == "on":
+            state["held"] = True
+        else:
+            state["adhoc_until"] = now + timedelta(seconds=what)
+        save_window_state(conn, state, now)
+        return state
+
+    state = await ctx.store.run(set_quiet)
+    if state["adhoc_until"] is not None:
+        ctx.engine.scheduler.set_timer(ctx.group, ADHOC_JOB, state["adhoc_until"])
+    else:
+        ctx.engine.scheduler.cancel_timer(ctx.group, ADHOC_JOB)
+    actions = await reconcile(ctx, now)
+    return actions or ctx.reply("mute_window/quiet_noted", "quiet_noted", what=what if isinstance(what, str) else "adhoc")

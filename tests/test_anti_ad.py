@@ -1,0 +1,136 @@
+"""Anti-ad and flood control with the shipped rules: disguised contacts, the ladder, exemptions, admin
+feedback (/ad, /notad), newcomers, dry run, flood and repeats, the normaliser itself."""
+
+from datetime import timedelta
+
+import pytest
+
+from bot.adscan import NearIndex, compact, fold
+from bot.store.moderation import decisions
+from tests.conftest import Chat, reasons
+
+SPLIT_AD = "加 V 💰 x i a o m e i ❤ 8 8 6 6，带你赚钱"
+
+
+def kinds(actions) -> list[tuple[str, str]]:
+    return [(a.name, a.reason) for a in actions]
+
+
+async def test_a_disguised_ad_is_deleted_then_the_ladder_mutes_then_removes(chat: Chat):
+    first = await chat.say(SPLIT_AD, user="u7")
+    assert kinds(first) == [("delete", "contact_id"), ("send", "contact_id")]
+    assert first[0].message == "m1" and first[1].mentions == ("u7",) and "疑似广告" in first[1].text
+    second = await chat.say("薇信：xiaomei8866 日賺300元", user="u7")
+    assert [a.name for a in second] == ["delete", "mute", "send"]
+    assert second[1].seconds == 30 * 60 and second[1].user == "u7"
+    third = await chat.say("ｑｑ：１２３４５６７８ 兼职日结", user="u7")
+    assert [a.name for a in third] == ["delete", "kick", "send"] and third[1].user == "u7"
+    log = await chat.engine.store.run(decisions, "qq:g1")
+    assert [(row["detector"], row["decision"]) for row in log] == [
+        ("contact_id", "warn"), ("contact_id", "mute 30m"), ("qq_number", "kick")]
+    assert "微信xiaomei8866" in log[0]["matched"]
+
+
+async def test_an_ad_stops_the_chain(chat: Chat):
+    actions = await chat.say("签到 刷单日结 加V abc12345", user="u7")
+    assert "checked_in" not in reasons(actions)
+
+
+@pytest.mark.parametrize("text", [
+    "今天微信又更新了，真难用", "我QQ号被盗了怎么办", "这个多少钱？100块可以吗", "有人在招前端开发吗？月薪两万",
+    "推荐一篇文章 https://mp.weixin.qq.com/s/abcdef 写得很好", "加我微信吧，回头聊", "公司报销需要开发票吗",
+    "今晚一起上分", "比分1比1", "明天9点开会，会议号 123 456 789", "红包领取了吗",
+])
+async def test_ordinary_talk_about_wechat_prices_jobs_and_links_is_left_alone(chat: Chat, text):
+    assert await chat.say(text, user="u5") == []
+
+
+async def test_admins_owners_and_exempt_members_are_not_screened(make_engine, rules_dir):
+    path = rules_dir / "anti_ad.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("exempt_users = []", 'exempt_users = ["qq:u8"]'), encoding="utf-8")
+    chat = Chat(await make_engine(rules_dir))
+    assert await chat.say(SPLIT_AD, user="boss", role="admin") == []
+    assert await chat.say(SPLIT_AD, user="own", role="owner") == []
+    assert await chat.say(SPLIT_AD, user="u8") == []
+    assert reasons(await chat.say(SPLIT_AD, user="u9")) == ["contact_id", "contact_id"]
+
+
+async def test_an_admins_ad_mark_catches_a_near_copy_from_another_member(chat: Chat):
+    ad = "本店新到一批进口奶粉，质量保证，有兴趣的朋友可以来店里看看，地址在人民路88号"
+    assert await chat.say(ad, user="u3") == []  # a new kind of ad: nothing in the lists
+    chat.now += timedelta(seconds=5)
+    mark = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m1"))
+    assert [a.name for a in mark] == ["send", "delete", "send"] and mark[1].message == "m1"
+    copy = "本店新到一批进口奶粉，质量有保证，有兴趣的可以来店里看看，地址：人民路99号"
+    caught = await chat.say(copy, user="u4")
+    assert kinds(caught)[0] == ("delete", "near_copy")
+    assert await chat.say("我家孩子喝的进口奶粉挺好的", user="u5") == []
+
+
+async def test_notad_undoes_a_mute_and_remembers_the_exception(chat: Chat):
+    await chat.say(SPLIT_AD, user="u7")
+    text = "我的新号是 微信 abc123456，旧号不用了"
+    muted = await chat.say(text, user="u7")
+    assert [a.name for a in muted] == ["delete", "mute", "send"]
+    undo = await chat.engine.handle(_reply(chat, "/notad", "boss", "admin", reply_to=f"m{chat._ids}"))
+    assert [(a.name, getattr(a, "seconds", None)) for a in undo] == [("mute", 0), ("send", None)]
+    assert await chat.say("我的新号是 微信 abc123456，旧号不用了！", user="u2") == []  # the exception holds
+    log = await chat.engine.store.run(decisions, "qq:g1")
+    assert log[1]["decision"] == "undone mute 30m"
+
+
+async def test_newcomers_get_the_stricter_threshold_and_ladder(chat: Chat):
+    await chat.join("new")
+    actions = await chat.say("大家好，看看这个 https://example.com/x", user="new")
+    assert [a.name for a in actions] == ["delete", "mute", "send"] and actions[1].seconds == 3600
+    assert await chat.say("大家好，看看这个 https://example.com/x", user="old") == []
+
+
+async def test_dry_run_only_reports(make_engine, rules_dir):
+    path = rules_dir / "anti_ad.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("dry_run = false", "dry_run = true"), encoding="utf-8")
+    chat = Chat(await make_engine(rules_dir))
+    assert await chat.say(SPLIT_AD, user="u7") == []
+    log = await chat.engine.store.run(decisions, "qq:g1")
+    assert [(r["detector"], r["decision"], r["dry_run"]) for r in log] == [("contact_id", "warn", True)]
+
+
+async def test_ten_identical_messages_in_ten_seconds_trigger_flood_control(chat: Chat):
+    out = []
+    for _ in range(10):
+        out += await chat.say("顶顶顶", user="u6")
+    assert kinds(out) == [("delete", "repeat"), ("send", "repeat"), ("delete", "repeat"), ("mute", "offence_2"), ("send", "offence_2")]
+
+
+async def test_many_different_messages_in_a_burst_are_a_flood(chat: Chat):
+    out = []
+    for i in range(9):
+        out += await chat.say(f"第{i}句话", user="u6")
+    assert kinds(out) == [("delete", "flood"), ("send", "flood")]
+    slow = Chat(chat.engine, group="g2")
+    for i in range(9):
+        assert await slow.say(f"第{i}句话", user="u6", when=slow.now + timedelta(seconds=5)) == []
+
+
+def test_the_normaliser_undoes_common_disguises():
+    assert compact(fold("加 Ｖ ❤ ① ２ ③")) == "微信123"
+    assert compact(fold("薇 信 / 威信 / vx / 扣 扣 / 企鹅")) == "微信微信微信qqqq"
+    assert compact(fold("刷單賺錢")) == "刷单赚钱"
+
+
+def test_near_index_matches_similar_texts_only():
+    index = NearIndex(0.6)
+    assert index.add(1, compact(fold("本店新到一批进口奶粉质量保证欢迎来看")))
+    assert index.match(compact(fold("本店新到一批进口奶粉，质量保证，欢迎来看看"))) is not None
+    assert index.match(compact(fold("今天天气真不错我们去公园玩吧"))) is None
+    assert not index.add(2, "短")
+
+
+def _reply(chat: Chat, text: str, user: str, role: str, reply_to: str):
+    from bot.model import MessageReceived
+
+    chat.now += timedelta(seconds=1)
+    chat._ids += 1
+    chat.engine.clock.set(chat.now)
+    return MessageReceived(at=chat.now, platform=chat.platform, group=chat.group, user=user, name=user, role=role,
+                           id=f"m{chat._ids}", text=text, reply_to=reply_to)
