@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.adapters import ADAPTER_NAMES
 from bot.adapters.qq.config import QQConfig
 from bot.adapters.telegram.config import TelegramConfig
+from bot.adapters.wechat.config import WechatConfig
 from bot.model import Role
 from bot.rules import RuleError, validation_errors
 from bot.store import normalise_url
@@ -62,6 +63,7 @@ class QunbotConfig(_Strict):
     console: ConsoleConfig = ConsoleConfig()
     qq: QQConfig | None = None
     telegram: TelegramConfig | None = None
+    wechat: WechatConfig | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -29,8 +29,10 @@ GROUP_WINDOW_SECONDS = 60.0
 MAX_FLOOD_WAITS = 20
 
 
-def plan(action: Action, capabilities: frozenset[str], templates: Templates) -> list[Action]:
-    """What to deliver for ``action`` on a platform with ``capabilities``: itself, a fallback, or nothing."""
+def plan(action: Action, capabilities: frozenset[str], templates: Templates, owner: str | None = None) -> list[Action]:
+    """What to deliver for ``action`` on a platform with ``capabilities``: itself, a fallback, or nothing.
+    ``owner``, where the adapter knows the group's owner, is mentioned in a removal's fallback, so the
+    person who can remove the member hears of it."""
     if action.name in capabilities:
         return [action]
     text: str | None = None
@@ -40,7 +42,8 @@ def plan(action: Action, capabilities: frozenset[str], templates: Templates) -> 
     elif isinstance(action, MuteAll):
         text = templates.render("core/fallback_mute_all", on=action.on)
     elif isinstance(action, KickMember):
-        text, mentions = templates.render("core/fallback_kick"), (action.user,)
+        text = templates.render("core/fallback_kick")
+        mentions = (action.user, owner) if owner and owner != action.user else (action.user,)
     elif isinstance(action, SetCard):
         text, mentions = templates.render("core/fallback_set_card", card=action.card), (action.user,)
     if text is None:
@@ -84,7 +87,9 @@ class Outbox:
             if adapter is None:
                 log.warning("no adapter for platform %s; dropped %s", action.platform, describe(action))
                 continue
-            for item in plan(action, adapter.capabilities(action.group), self.engine.templates):
+            owner = getattr(adapter, "owner_of", None)  # adapters that know the group's owner (WeChat)
+            owner = owner(action.group) if owner is not None and isinstance(action, KickMember) else None
+            for item in plan(action, adapter.capabilities(action.group), self.engine.templates, owner):
                 key = item.group_key
                 self._queues.setdefault(key, deque()).append(item)
                 if key not in self._workers:

@@ -10,6 +10,8 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 # The Telegram tests' peer: telegram-test-api (pinned in tests/telegram_peer/package-lock.json).
 (cd tests/telegram_peer && npm ci --no-audit --no-fund --loglevel=error)
+# The WeChat tests' peer: wechaty-puppet-service + wechaty-puppet-mock (pinned in tests/wechat_peer/package-lock.json).
+(cd tests/wechat_peer && npm ci --no-audit --no-fund --loglevel=error)
 
 if [ -z "${QUNBOT_TEST_PG_URL:-}" ] && command -v psql >/dev/null \
    && psql -h 127.0.0.1 -U postgres -d postgres -qtAc 'select 1' >/dev/null 2>&1; then

@@ -65,11 +65,17 @@ def build_adapter(name: str, config) -> "Adapter":
         from bot.adapters.telegram.config import TelegramConfig
 
         return TelegramAdapter(config.telegram or TelegramConfig())
+    if name == "wechat":
+        if config.wechat is None:
+            raise AdapterStartError("config.toml lists the wechat adapter but has no [wechat] section (endpoint, token_env)")
+        from bot.adapters.wechat.adapter import WechatAdapter
+
+        return WechatAdapter(config.wechat)
     raise ValueError(f"unknown adapter {name!r}")
 
 
 # Adapter names config.toml may list (each must be buildable by build_adapter).
-ADAPTER_NAMES = ("console", "qq", "telegram")
+ADAPTER_NAMES = ("console", "qq", "telegram", "wechat")
 
 
 class Adapter(Protocol):

@@ -1,0 +1,1 @@
+"""WeChat rooms through a Wechaty puppet service (gRPC, spoken directly; see adapter.py)."""

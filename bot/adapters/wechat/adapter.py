@@ -1,0 +1,194 @@
+"""The WeChat adapter: the Wechaty puppet-service gRPC protocol, spoken directly (see README, "WeChat").
+
+Connects to the provider's endpoint, starts the puppet, reads its event stream and reconnects with a
+backoff from 0.5 s when the stream ends, fails or goes quiet without answering a ding. The only module
+tree that imports grpc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import grpc
+
+from bot.adapters import AdapterStartError
+from bot.adapters.wechat.actions import Performer
+from bot.adapters.wechat.client import PuppetClient, first_line
+from bot.adapters.wechat.config import WechatConfig
+from bot.adapters.wechat.events import PLATFORM, Rooms, Translator
+from bot.adapters.wechat.protocol import EVENT, PAYLOAD_ROOM
+from bot.model import Action
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+log = logging.getLogger(__name__)
+
+FIRST_BACKOFF_SECONDS = 0.5
+
+
+class StreamLost(Exception):
+    """The event stream stopped delivering (ended, failed, or a ding went unanswered)."""
+
+
+class WechatAdapter:
+    platform = PLATFORM
+
+    def __init__(self, config: WechatConfig, environ: dict[str, str] | None = None):
+        environ = os.environ if environ is None else environ
+        token = environ.get(config.token_env, "").strip()
+        if not token:
+            raise AdapterStartError(f"wechat: the environment variable {config.token_env} (wechat.token_env) holds no puppet-service token")
+        self.config = config
+        self.client = PuppetClient(config.endpoint, token, config.tls, config.call_timeout)
+        self.rooms = Rooms(self.client, config.room_cache_seconds)
+        self.translator = Translator(self.client, self.rooms, config)
+        self.performer = Performer(self.client, self.rooms, config, lambda: self.translator.self_id, self._report)
+        self.engine: Engine | None = None
+        self._last_event = 0.0
+        self._lost = ""  # why the watchdog ended the current stream
+        self._delivered = False  # whether the current stream delivered anything
+
+    def capabilities(self, group: str) -> frozenset[str]:
+        room = self.rooms.known(group)
+        # Only the owner of a room can remove members; elsewhere a kick becomes the outbox's warning.
+        if room is not None and self.translator.self_id and room.owner == self.translator.self_id:
+            return frozenset({"send", "kick"})
+        return frozenset({"send"})
+
+    def owner_of(self, group: str) -> str | None:
+        """The room's owner, whom a fallback for a removal the bot cannot make mentions."""
+        room = self.rooms.known(group)
+        return room.owner if room is not None and room.owner else None
+
+    async def perform(self, action: Action) -> None:
+        await self.performer.perform(action)
+
+    def _report(self, text: str) -> None:
+        if self.engine is not None:
+            self.engine.report(text)
+        else:
+            log.warning("%s", text)
+
+    # ------------------------------------------------------------------ connecting
+
+    async def connect(self) -> None:
+        """Open the channel and start the puppet; raises AdapterStartError naming the problem."""
+        self.client.open()
+        try:
+            await self.client.call("Start")
+        except grpc.aio.AioRpcError as exc:
+            await self.client.close()
+            where = self.config.endpoint
+            if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                raise AdapterStartError(f"wechat: the puppet service at {where} refused the token in {self.config.token_env}") from None
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise AdapterStartError(f"wechat: cannot reach the puppet service at {where} ({exc.code().name})") from None
+            raise AdapterStartError(f"wechat: the puppet service at {where} refused to start: {first_line(exc.details())}") from None
+        log.info("wechat: connected to the puppet service at %s", self.config.endpoint)
+
+    async def run(self, engine: "Engine") -> None:
+        self.engine = engine
+        if self.client.channel is None:
+            await self.connect()
+        backoff = FIRST_BACKOFF_SECONDS
+        try:
+            while True:
+                try:
+                    await self._stream()
+                    reason = "the event stream ended"
+                except StreamLost as exc:
+                    reason = str(exc)
+                except grpc.aio.AioRpcError as exc:
+                    reason = f"{exc.code().name}: {first_line(exc.details())}"
+                if self._delivered:  # the stream worked: this is a new outage, start the backoff over
+                    backoff = FIRST_BACKOFF_SECONDS
+                log.warning("wechat: connection lost (%s); reconnecting in %.1fs", reason, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.config.reconnect_max_seconds)
+        finally:
+            await self.client.close()
+
+    async def _stream(self) -> None:
+        """Read one event stream until it ends. The puppet is started again on every connection: a
+        restarted service comes back with its puppet stopped (starting a running one does nothing)."""
+        call = self.client.events()
+        self._lost, self._delivered = "", False
+        self._last_event = asyncio.get_running_loop().time()
+        watchdog = asyncio.create_task(self._watch(call))
+        try:
+            await self.client.call("Start")
+            async for response in call:
+                self._last_event, self._delivered = asyncio.get_running_loop().time(), True
+                await self._dispatch(EVENT.get(response.type, str(response.type)), response.payload)
+        except asyncio.CancelledError:
+            if self._lost:  # the watchdog cancelled the call, not someone cancelling us
+                raise StreamLost(self._lost) from None
+            raise
+        finally:
+            watchdog.cancel()
+            call.cancel()
+
+    async def _watch(self, call) -> None:
+        """After ``idle_seconds`` without events, ding the service; no answer ends the stream."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.idle_seconds / 2)
+            if loop.time() - self._last_event < self.config.idle_seconds:
+                continue
+            try:
+                await self.client.call("Ding", data="qunbot", timeout=min(10.0, self.config.call_timeout))
+            except grpc.aio.AioRpcError as exc:
+                self._lost = f"no events for {self.config.idle_seconds:g}s and the ding failed ({exc.code().name})"
+                call.cancel()
+                return
+            self._last_event = loop.time()
+
+    # ------------------------------------------------------------------ events
+
+    async def _dispatch(self, kind: str, raw: str) -> None:
+        try:
+            payload = json.loads(raw) if raw else {}
+            events = await self._translate(kind, payload if isinstance(payload, dict) else {})
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED):
+                raise  # the connection itself is gone: reconnect
+            log.warning("wechat: %s event skipped: the service refused a lookup (%s: %s)", kind, exc.code().name, first_line(exc.details()))
+            return
+        except Exception:
+            log.exception("wechat: malformed %s event skipped: %.200r", kind, raw)
+            return
+        for event in events:
+            try:
+                await self.engine.handle_and_send(event)
+            except Exception:  # a store or plugin failure must not end the stream
+                log.exception("wechat: %s could not be handled", event.name)
+
+    async def _translate(self, kind: str, payload: dict) -> list:
+        t = self.translator
+        if kind == "message":
+            event = await t.message(payload["messageId"])
+            return [event] if event else []
+        if kind == "room_join":
+            return await t.joined(payload)
+        if kind == "room_leave":
+            return await t.left(payload)
+        if kind == "room_topic":
+            t.topic(payload)
+        elif kind == "login":
+            t.self_id = payload["contactId"]
+            log.info("wechat: logged in as %s", t.self_id)
+        elif kind == "logout":
+            self._report(f"wechat: the account {payload.get('contactId', '')} logged out ({payload.get('data', '')}); "
+                         "log in again at the puppet-service provider")
+        elif kind == "scan":
+            self._report("wechat: the puppet service waits for a QR-code login; scan it at the provider")
+        elif kind == "error":
+            log.warning("wechat: the service reported an error: %.300s", payload.get("data", payload))
+        elif kind == "dirty" and payload.get("payloadType") == PAYLOAD_ROOM:
+            self.rooms.forget(str(payload.get("payloadId", "")))
+        return []

@@ -1,0 +1,131 @@
+// Test harness: a Wechaty puppet-service gateway (wechaty-puppet-service's PuppetServer) over
+// wechaty-puppet-mock, on loopback with TLS disabled and a fixed token, plus a small HTTP control API.
+//
+//   node gateway.js <grpc port> <control port> <world.json>     (token: GATEWAY_TOKEN)
+//
+// world.json: {"self": {"id", "name"}, "contacts": [{"id", "name"}], "rooms": [{"id", "topic", "ownerId",
+// "memberIds": []}]}. The mock logs in as `self` when the client calls Start, so a restarted gateway
+// comes back with the same world.
+//
+// The stock mock only logs room removal, topic, alias and announcement calls and drops the mention
+// list of a sent text: this harness records every call the bot makes (GET /calls) and imitates the
+// effect of a removal (the member leaves, with the room-leave event a real room would emit).
+import fs from 'node:fs'
+import http from 'node:http'
+
+import * as PUPPET from 'wechaty-puppet'
+import { PuppetServer } from 'wechaty-puppet-service'
+import { PuppetMock, mock } from 'wechaty-puppet-mock'
+
+const [grpcPort, controlPort, worldFile] = process.argv.slice(2)
+const world = JSON.parse(fs.readFileSync(worldFile, 'utf8'))
+const calls = []
+const inert = new Set() // methods that answer ok and do nothing, as the stock mock's do
+
+function record (method, args) {
+  calls.push({ method, args, at: Date.now() })
+}
+
+class RecordingPuppet extends PuppetMock {
+  async messageSendText (conversationId, text, mentionIdList) {
+    record('messageSendText', { conversationId, text, mentionIdList: mentionIdList || [] })
+    return super.messageSendText(conversationId, text)
+  }
+
+  async roomDel (roomId, contactId) {
+    record('roomDel', { roomId, contactId })
+    if (inert.has('roomDel')) return
+    const room = this.mocker.RoomMock.load(roomId)
+    if (room.payload.ownerId !== this.currentUserId) {
+      throw new Error('only the room owner can remove members')
+    }
+    if (room.payload.memberIdList.includes(contactId)) {
+      room.remove(this.mocker.ContactMock.load(contactId)).by(this.mocker.ContactMock.load(this.currentUserId))
+    }
+  }
+
+  async roomTopic (roomId, topic) {
+    if (topic !== undefined) record('roomTopic', { roomId, topic })
+    return super.roomTopic(roomId, topic)
+  }
+
+  async roomAnnounce (roomId, text) {
+    if (text !== undefined) record('roomAnnounce', { roomId, text })
+    return super.roomAnnounce(roomId, text)
+  }
+
+  async contactAlias (contactId, alias) {
+    if (alias !== undefined) record('contactAlias', { contactId, alias })
+    return super.contactAlias(contactId, alias)
+  }
+
+  async messageRecall (messageId) {
+    record('messageRecall', { messageId })
+    return super.messageRecall(messageId)
+  }
+}
+
+const mocker = new mock.Mocker()
+const contact = c => mocker.createContact({ id: c.id, name: c.name, type: PUPPET.types.Contact.Individual })
+const self = contact(world.self)
+for (const c of world.contacts) contact(c)
+for (const r of world.rooms) {
+  mocker.createRoom({ id: r.id, topic: r.topic, ownerId: r.ownerId, adminIdList: [], memberIdList: [world.self.id, ...r.memberIds] })
+}
+mocker.use(m => { m.login(self); return () => {} })
+
+const puppet = new RecordingPuppet({ mocker })
+let streamsOpened = 0 // the server's stream manager subscribes to 'message' once per client event stream
+puppet.on('newListener', event => { if (event === 'message') streamsOpened++ })
+const server = new PuppetServer({ endpoint: `127.0.0.1:${grpcPort}`, puppet, token: process.env.GATEWAY_TOKEN, tls: { disable: true } })
+
+// A message of any puppet type from a member (the mock's own say() only makes text and files).
+function speak ({ room, from, text = '', type = 'Text', mentions = [], to }) {
+  const payload = { id: `msg-${calls.length}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+    talkerId: from, timestamp: Date.now(), type: PUPPET.types.Message[type], text }
+  if (room) Object.assign(payload, { roomId: room, mentionIdList: mentions })
+  else payload.listenerId = to || world.self.id
+  mocker.MessageMock.create(payload)
+  puppet.emit('message', { messageId: payload.id })
+  return { id: payload.id }
+}
+
+const load = {
+  room: id => mocker.RoomMock.load(id),
+  contact: id => mocker.ContactMock.load(id),
+}
+
+const routes = {
+  'GET /calls': () => calls,
+  'POST /say': body => speak(body),
+  'POST /join': ({ room, members, inviter }) => { load.room(room).add(...members.map(load.contact)).by(load.contact(inviter)); return {} },
+  'POST /leave': ({ room, members, remover }) => { load.room(room).remove(...members.map(load.contact)).by(load.contact(remover || members[0])); return {} },
+  'POST /topic': ({ room, topic, by }) => { load.room(room).topic(topic).by(load.contact(by)); return {} },
+  'POST /inert': ({ method }) => { inert.add(method); return {} },
+  // A raw puppet event, as a provider might send it (malformed ones included).
+  'POST /emit': ({ event, payload }) => { puppet.emit(event, payload); return {} },
+  'GET /room': (_, query) => mocker.roomPayload(query.get('id')),
+  // How many client event streams were opened, while one is attached (0 when none is).
+  'GET /streaming': () => puppet.listenerCount('message') > 0 ? streamsOpened : 0,
+}
+
+const control = http.createServer((req, res) => {
+  let raw = ''
+  req.on('data', chunk => { raw += chunk })
+  req.on('end', () => {
+    const url = new URL(req.url, 'http://x')
+    const route = routes[`${req.method} ${url.pathname}`]
+    try {
+      if (!route) throw new Error(`no route ${req.method} ${url.pathname}`)
+      const result = route(raw ? JSON.parse(raw) : {}, url.searchParams)
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ result }))
+    } catch (e) {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(e.message || e) }))
+    }
+  })
+})
+
+await server.start()
+control.listen(Number(controlPort), '127.0.0.1', () => {
+  process.stdout.write(JSON.stringify({ ready: Number(grpcPort) }) + '\n')
+})
