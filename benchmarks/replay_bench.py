@@ -4,7 +4,7 @@
 
 Prints events per second and the p50 / p99 / max time per event (parse, scheduled jobs, bus, plugins,
 database, outbox planning and JSON output — everything `qunbot replay` does for a line), with the shipped
-rules and, in the same run, with the insights plugin switched off. Figures, not a test: nothing here
+rules, and in the same run with check-ins alone (the foundation's figure) and without the insights plugin. Figures, not a test: nothing here
 asserts a target.
 """
 
@@ -50,11 +50,18 @@ def generate(n: int, groups: int, members: int, seed: int) -> list[str]:
     return lines
 
 
+def rules_only(plugins: tuple[str, ...], folder: Path) -> Path:
+    """A rules folder with just these shipped rule files."""
+    folder.mkdir(parents=True)
+    for name in plugins:
+        shutil.copy(SHIPPED_RULES / f"{name}.toml", folder)
+    return folder
+
+
 def rules_without(plugin: str, folder: Path) -> Path:
     """A copy of the shipped rules with ``plugin`` switched off."""
     shutil.copytree(SHIPPED_RULES, folder)
-    path = folder / f"{plugin}.toml"
-    path.write_text(path.read_text(encoding="utf-8").replace("enabled = true", "enabled = false"), encoding="utf-8")
+    (folder / f"{plugin}.toml").unlink()
     return folder
 
 
@@ -91,7 +98,10 @@ def main() -> None:
     print(f"replay benchmark: {len(lines)} events ({args.groups} groups x {args.members} members, ~10% check-ins), SQLite file")
     rates = {}
     with tempfile.TemporaryDirectory(prefix="qunbot-bench-rules-") as scratch:
-        for label, rules in (("shipped rules", SHIPPED_RULES), ("without insights", rules_without("insights", Path(scratch) / "r"))):
+        setups = (("check-ins only", rules_only(("checkin",), Path(scratch) / "c")),
+                  ("shipped rules", SHIPPED_RULES),
+                  ("without insights", rules_without("insights", Path(scratch) / "r")))
+        for label, rules in setups:
             total, per_event, actions = asyncio.run(run(lines, rules))
             per_event.sort()
             pick = lambda q: per_event[min(len(per_event) - 1, int(q * len(per_event)))] * 1e6  # noqa: E731
