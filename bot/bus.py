@@ -102,15 +102,17 @@ class Plugin:
 class Context:
     """What a handler gets: the event, its plugin's effective rules for the group, and the engine's services."""
 
-    __slots__ = ("event", "rules", "plugin", "engine", "call", "role")
+    __slots__ = ("event", "rules", "plugin", "engine", "call", "role", "group")
 
-    def __init__(self, event: Event, rules: Any, plugin: Plugin, engine: "Engine", call: CommandCall | None, role: str):
+    def __init__(self, event: Event, rules: Any, plugin: Plugin, engine: "Engine", call: CommandCall | None, role: str,
+                 group: str | None = None):
         self.event = event
         self.rules = rules
         self.plugin = plugin
         self.engine = engine
         self.call = call
         self.role = role
+        self.group = group or event.group_key  # "<platform>:<group>", computed once per event
 
     @property
     def now(self) -> datetime:
@@ -123,10 +125,6 @@ class Context:
     @property
     def tz(self) -> tzinfo:
         return self.engine.tz_for(self.event.group_key)
-
-    @property
-    def group(self) -> str:
-        return self.event.group_key
 
     @property
     def memory(self) -> dict:
@@ -201,7 +199,7 @@ class Bus:
                 rules = engine.rules_for(h.plugin, group)
                 if rules is None or (h.when is not None and not h.when(event, rules)):
                     continue
-                ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role)
+                ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role, group)
                 if h.command and not permits(role, h.command.role):
                     actions.append(ctx.reply("core/refused", "not_permitted", command=h.command.primary, needed=h.command.role))
                     continue
