@@ -166,6 +166,28 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """/export members from the command line: one group's member roster as CSV."""
+    from datetime import datetime
+
+    config = _config_or_exit(args.config)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    async def export() -> int:
+        engine = await Engine.create(config, default_rules_dir(args.rules))
+        try:
+            from plugins import insights
+
+            rules = engine.rules_for(insights.plugin, args.group) or insights.InsightsRules()
+            today = datetime.now(engine.tz_for(args.group)).date()
+            return await insights.export_members(engine, args.group, rules, today, Path(args.out))
+        finally:
+            await engine.close()
+
+    print(f"{args.group}: {asyncio.run(export())} members written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qunbot", description="Qunbot: the community operator's group bot (社群运营机器人).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -202,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help=config_help)
     p.add_argument("--rules", metavar="DIR", help=rules_help)
     p.set_defaults(fn=cmd_report)
+
+    p = sub.add_parser("export", help="a group's member roster as CSV", description="Write one group's members (layer, recent messages, points, check-ins, join day, introduction tags) from the configured database as CSV, as /export members does.")
+    p.add_argument("--group", required=True, metavar="PLATFORM:ID", help='the group, like "qq:123456"')
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the CSV")
+    p.add_argument("--config", metavar="FILE", help=config_help)
+    p.add_argument("--rules", metavar="DIR", help=rules_help)
+    p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -118,7 +118,8 @@ class SendMessage(Action):
     text: str
     mentions: tuple[str, ...] = ()
     reply_to: str | None = None
-    image: str | None = None
+    image: str | None = None  # a picture to show with the text (a chart)
+    file: str | None = None  # a document to attach (a CSV export); adapters that cannot attach report it
 
 
 class DeleteMessage(Action):

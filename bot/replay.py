@@ -89,12 +89,14 @@ class ActionWriter:
         for action in actions:
             for item in plan(action, CAPABILITIES[action.platform], self.engine.templates):
                 record = action_record(item, at)
-                if isinstance(item, SendMessage) and item.image:
-                    record["image"] = self._keep_image(item.image)
+                if isinstance(item, SendMessage):
+                    for attachment in ("image", "file"):  # kept beside --out: a temporary file may be gone later
+                        if record.get(attachment):
+                            record[attachment] = self._keep(record[attachment])
                 self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 self.count += 1
 
-    def _keep_image(self, path: str) -> str:
+    def _keep(self, path: str) -> str:
         self.images.mkdir(parents=True, exist_ok=True)
         target = self.images / f"{self.count:06d}_{Path(path).name}"
         shutil.copyfile(path, target)

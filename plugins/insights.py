@@ -8,6 +8,7 @@ series, once a day, once a week, or when an admin asks. Activity, not head-count
 from __future__ import annotations
 
 import asyncio
+import csv
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pydantic import Field, field_validator
 from bot.bus import Context, Plugin
 from bot.charts import activity_chart
 from bot.rules import PluginRules
-from bot.store.insights import daily_series, distinct_speakers, first_seen, member_activity
+from bot.store.insights import daily_series, distinct_speakers, first_seen, member_activity, member_roster
 from bot.store.profiles import claim_prompt
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -146,18 +147,53 @@ async def show_stats(ctx: Context):
     return _with_image(ctx.reply("insights/stats", "stats_chart", series=series, days=len(series)), image)
 
 
+def layer_of(messages: int, rules: InsightsRules) -> str:
+    """core / active / quiet / dormant by messages in the layer window."""
+    if messages >= rules.core_messages:
+        return "core"
+    return "active" if messages >= rules.active_messages else "quiet" if messages else "dormant"
+
+
 async def _layers(ctx: Context, today: date) -> dict[str, list[dict]]:
     rules: InsightsRules = ctx.rules
     await ctx.engine.stats.flush()
     members = await ctx.store.run(member_activity, ctx.group, today - timedelta(days=rules.layer_window_days - 1))
     layers: dict[str, list[dict]] = {"core": [], "active": [], "quiet": [], "dormant": []}
     for member in sorted(members, key=lambda m: (-m["messages"], m["user_id"])):
-        n = member["messages"]
-        name = "core" if n >= rules.core_messages else "active" if n >= rules.active_messages else "quiet" if n else "dormant"
-        layers[name].append(member)
+        layers[layer_of(member["messages"], rules)].append(member)
     return layers
 
 
 @plugin.command("layers", "分层", role="admin")
 async def show_layers(ctx: Context):
     return ctx.reply("insights/layers", "member_layers", layers=await _layers(ctx, _today(ctx)), window=ctx.rules.layer_window_days)
+
+
+async def export_members(engine, group: str, rules: InsightsRules, today: date, path: Path) -> int:
+    """Write the group's member roster as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese);
+    return how many members it holds. Only this group's own rows go in."""
+    await engine.stats.flush()
+    roster = await engine.store.run(member_roster, group, today - timedelta(days=rules.layer_window_days - 1))
+    tags = sorted({tag for member in roster for tag in member["tags"]})
+    header = engine.templates.render("insights/export_header", window=rules.layer_window_days).split(",")
+    layer_names = dict(zip(("core", "active", "quiet", "dormant"), engine.templates.render("insights/layer_names").split(",")))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow([*header, *tags])
+        for m in roster:
+            writer.writerow([m["user_id"], m["name"], layer_names[layer_of(m["messages"], rules)], m["messages"],
+                             m["last_seen"] or "", m["points"], m["checkin_days"], m["joined_on"] or "",
+                             *(m["tags"].get(tag, "") for tag in tags)])
+    return len(roster)
+
+
+@plugin.command("export", "导出", role="owner")
+async def export(ctx: Context):
+    if ctx.call.rest.strip() not in ("members", "成员"):
+        return ctx.reply("insights/export_usage", "usage")
+    today = _today(ctx)
+    safe = re.sub(r"[^\w.-]", "_", ctx.group)
+    path = Path(tempfile.gettempdir()) / "qunbot-exports" / f"{safe}-members-{today.isoformat()}.csv"
+    count = await export_members(ctx.engine, ctx.group, ctx.rules, today, path)
+    return ctx.reply("insights/exported", "members_exported", count=count).model_copy(update={"file": str(path)})

@@ -65,6 +65,7 @@ class OneBotSim:
         self.faults = Faults()
         self.calls: list[tuple[str, dict]] = []
         self.sent: list[dict] = []  # {"group_id", "message_id", "message"} the bot sent
+        self.files: list[dict] = []  # {"group_id", "name", "content"} the bot uploaded
         self.messages: dict[int, dict] = {}
         self.requests: dict[str, tuple[int, int]] = {}
         self.clients: set = set()
@@ -246,6 +247,13 @@ class OneBotSim:
         self.messages[message_id] = {"group_id": group_id, "user_id": self.self_id}
         self.sent.append({"group_id": group_id, "message_id": message_id, "message": message})
         return self._ok({"message_id": message_id})
+
+    def _do_upload_group_file(self, group_id, file, name, folder=None):
+        if not isinstance(group_id, int) or group_id not in self.groups:
+            raise ValueError("unknown group_id")
+        with open(file, "rb") as uploaded:  # the implementation reads the path on its own side
+            self.files.append({"group_id": group_id, "name": name, "content": uploaded.read()})
+        return self._ok()
 
     def _do_delete_msg(self, message_id):
         if not isinstance(message_id, int) or message_id not in self.messages:

@@ -151,6 +151,7 @@ def order(ev: MessageReceived, verb: str, args: list[str]) -> Action | None:
         "card": lambda: SetCard(**common, user=args[0], card=args[1]),
         "echo": lambda: SendMessage(**common, text=" ".join(args), mentions=(ev.user,)),
         "chart": lambda: SendMessage(**common, text="本周图表 <1>", image=args[0]),
+        "attach": lambda: SendMessage(**common, text="成员名单", file=args[0]),
     }.get(verb)
     return build() if build else None
 

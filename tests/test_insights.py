@@ -97,3 +97,46 @@ def test_report_command_draws_the_chart(tmp_path):
                             env={"PATH": "", "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
     assert "qq:stable：近 90 天消息" in result.stdout and png_size(str(out))[0] > 400
+    roster = tmp_path / "members.csv"
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "export", "--group", "qq:stable", "--out", str(roster),
+                             "--config", str(config)], capture_output=True, text=True, cwd=tmp_path,
+                            env={"PATH": "", "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "qq:stable: 10 members written" in result.stdout and roster.read_text(encoding="utf-8-sig").count("\n") == 11
+
+
+async def test_export_members_writes_the_groups_roster_as_csv_for_owners_only(make_engine):
+    import csv
+
+    engine = await make_engine()
+    chat, elsewhere = Chat(engine), Chat(engine, group="g2")
+    await chat.join("u1", "小王")
+    await chat.say("朋友介绍", user="u1", name="小王")  # the join quiz's answer
+    await chat.say("城市：上海\n行业：电商\n称呼：小王", user="u1", name="小王")
+    for n in range(3):
+        await chat.say(f"聊天{n}", user="u2", name="老张")
+    await elsewhere.say("别的群的人", user="stranger", name="路人")
+    assert reasons(await chat.say("/export members", user="u2", name="老张")) == ["not_permitted"]
+    assert reasons(await chat.say("/导出 成员", user="adm", role="admin")) == ["not_permitted"]
+    assert reasons(await chat.say("/export", user="boss", role="owner")) == ["usage"]
+    [answer] = await chat.say("/导出 成员", user="boss", role="owner")
+    assert answer.reason == "members_exported" and answer.file.endswith(".csv")
+    with open(answer.file, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    by_id = {row["成员ID"]: row for row in rows}
+    assert "stranger" not in by_id and {"u1", "u2", "boss", "adm"} <= set(by_id)
+    assert by_id["u2"]["昵称"] == "老张" and by_id["u2"]["近30天消息"] == "4" and by_id["u2"]["分层"] == "潜水"
+    assert by_id["u1"]["city"] == "上海" and by_id["u1"]["industry"] == "电商" and by_id["u1"]["入群日期"] == "2026-11-23"
+    assert f"{len(rows)} 位成员" in answer.text
+
+
+def test_replay_keeps_an_exported_file_beside_its_output(tmp_path):
+    events = write_events(tmp_path / "ev.jsonl", [
+        {"at": "2026-11-23T09:00:00+08:00", "event": "message", "group": "g1", "user": "u1", "id": "m1", "text": "签到"},
+        {"at": "2026-11-23T09:01:00+08:00", "event": "message", "group": "g1", "user": "boss", "role": "owner", "id": "m2",
+         "text": "/export members"}])
+    out = tmp_path / "actions.jsonl"
+    assert run_replay(str(events), "--out", str(out)).returncode == 0
+    [export] = [r for r in records(out.read_text(encoding="utf-8")) if r["reason"] == "members_exported"]
+    assert export["file"].startswith(str(tmp_path / "actions_images"))
+    assert "u1" in open(export["file"], encoding="utf-8-sig").read()

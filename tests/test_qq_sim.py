@@ -234,3 +234,16 @@ async def test_a_peer_silent_for_three_heartbeats_is_reconnected(sim, make_engin
         await wait_until(lambda: sim.connects == 2 and adapter.connections, "reconnected after the silence")
         mid = await sim.member_says(GROUP, MEMBER, text("签到"))
         await wait_until(lambda: replies_to(sim, mid), "the reply on the new connection")
+
+
+async def test_a_file_goes_up_as_a_group_file_after_its_text(sim, make_engine, tmp_path):
+    from bot.model import SendMessage
+
+    export = tmp_path / "members.csv"
+    export.write_text("成员ID,昵称\n1003,小王\n", encoding="utf-8-sig")
+    engine = await make_engine()
+    async with running(engine, await forward(sim), {TOKEN_ENV: TOKEN}) as (adapter, _):
+        await wait_until(lambda: adapter.connections, "connected")
+        await adapter.perform(SendMessage(platform="qq", group=str(GROUP), text="成员名单", file=str(export)))
+    assert texts_of(sim.sent[-1]["message"]) == "成员名单"
+    assert sim.files == [{"group_id": GROUP, "name": "members.csv", "content": export.read_bytes()}]

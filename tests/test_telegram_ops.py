@@ -166,6 +166,18 @@ async def test_an_image_is_sent_as_a_photo_with_its_caption(peer, tmp_path, extr
     assert [c["method"] for c in peer.calls() if c["method"].startswith("send")] == ["sendPhoto"]
 
 
+async def test_a_file_is_sent_as_a_document_with_its_caption(peer, tmp_path, extra_plugin):
+    export = tmp_path / "members.csv"
+    export.write_text("成员ID,昵称\n1,小王\n", encoding="utf-8-sig")
+    group(peer)
+    async with running_bot(peer, tmp_path, extra_plugin):
+        peer.say(G, ADMIN, f"!attach {export}")
+        [document] = await replies(peer)
+    assert document["text"] == "成员名单" and document["document"]["file_size"] == export.stat().st_size
+    assert document["document"]["file_name"] == "members.csv"
+    assert [c["method"] for c in peer.calls() if c["method"].startswith("send")] == ["sendDocument"]
+
+
 def test_only_the_telegram_package_imports_the_sdk():
     import re
 

@@ -7,6 +7,8 @@ from datetime import date, timedelta
 from sqlalchemy import Connection, and_, func, select
 
 from bot.stats import member_daily_t
+from bot.store.admission import tags_t
+from bot.store.profiles import profiles_t
 from bot.store.repos import counters_t, groups_t
 from bot.store.tables import Member
 
@@ -51,3 +53,31 @@ def member_activity(conn: Connection, group: str, since: date) -> list[dict]:
 def first_seen(conn: Connection, group: str) -> date | None:
     at = conn.execute(select(groups_t.c.first_seen).where(groups_t.c.group_key == group)).scalar_one_or_none()
     return at.date() if at else None
+
+
+def member_roster(conn: Connection, group: str, since: date) -> list[dict]:
+    """Every member this group knows of — spoke, checked in, joined or introduced themselves — with their
+    activity since ``since``, points, join day and introduction tags. Only this group's rows are read."""
+    roster: dict[str, dict] = {}
+
+    def entry(user: str) -> dict:
+        return roster.setdefault(user, {"user_id": user, "name": "", "messages": 0, "last_seen": None, "points": 0,
+                                        "checkin_days": 0, "joined_on": None, "tags": {}})
+
+    for m in member_activity(conn, group, since):
+        entry(m["user_id"]).update(name=m["name"], messages=m["messages"], last_seen=m["last_seen"])
+    for r in conn.execute(select(members_t.c.user_id, members_t.c.name, members_t.c.points, members_t.c.checkin_days)
+                          .where(members_t.c.group_key == group)):
+        e = entry(r.user_id)
+        e.update(points=r.points, checkin_days=r.checkin_days, name=e["name"] or r.name)
+    for r in conn.execute(select(profiles_t.c.user_id, profiles_t.c.name, profiles_t.c.joined_on)
+                          .where(profiles_t.c.group_key == group)):
+        e = entry(r.user_id)
+        e.update(joined_on=r.joined_on, name=e["name"] or r.name)
+    for r in conn.execute(select(tags_t.c.user_id, tags_t.c.name, tags_t.c.tag, tags_t.c.value).where(tags_t.c.group_key == group)):
+        e = entry(r.user_id)
+        e["tags"][r.tag] = r.value
+        e["name"] = e["name"] or r.name
+    for e in roster.values():
+        e["name"] = e["name"] or e["user_id"]
+    return sorted(roster.values(), key=lambda e: (-e["messages"], e["user_id"]))

@@ -124,6 +124,13 @@ const methods = {
     return deliver(peer, params, token, String(params.caption || ''), { photo });
   },
 
+  sendDocument: (peer, params, token) => {
+    if (!params.document || !params.document.size) throw new ApiError(400, 'Bad Request: there is no document in the request');
+    const document = { file_id: `doc${peer.sent.length}`, file_unique_id: `d${peer.sent.length}`, file_name: params.document.filename,
+      file_size: params.document.size };
+    return deliver(peer, params, token, String(params.caption || ''), { document });
+  },
+
   deleteMessage: (peer, params) => {
     const chat = chatOf(peer, params);
     const message = chat.messages.get(Number(params.message_id));

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -189,6 +190,11 @@ class QQAdapter:
         if isinstance(action, SendMessage):
             message = outgoing(action.text, action.mentions, action.reply_to, action.image)
             await conn.call("send_group_msg", group_id=group, message=message)
+            if action.file:
+                # upload_group_file is the implementations' common extension (NapCat, Lagrange, go-cqhttp); the
+                # path is read by the OneBot side, so it must run on this machine (or share the folder).
+                path = Path(action.file).resolve()
+                await conn.call("upload_group_file", group_id=group, file=str(path), name=path.name)
         elif isinstance(action, DeleteMessage):
             await conn.call("delete_msg", message_id=_num(action.message))
         elif isinstance(action, MuteMember):

@@ -131,6 +131,11 @@ class Performer:
                 await self.bot.send_photo(chat, photo, caption=text, parse_mode=ParseMode.HTML,
                                           reply_parameters=reply, message_thread_id=thread)
             return
+        if a.file:
+            with open(a.file, "rb") as document:
+                await self.bot.send_document(chat, document, caption=text, parse_mode=ParseMode.HTML,
+                                             reply_parameters=reply, message_thread_id=thread)
+            return
         await self.bot.send_message(chat, text, parse_mode=ParseMode.HTML, reply_parameters=reply, message_thread_id=thread)
 
     async def delete(self, a: DeleteMessage, chat: int) -> None:

@@ -68,8 +68,8 @@ class Performer:
             mentions = []  # a direct chat has nobody to mention (room ids end in "@chatroom" on WeChat)
         await self._pace()
         await self.client.call("MessageSendText", conversation_id=action.group, text=text, mentional_ids=mentions)
-        if action.image:
-            self.report(f"wechat: {action.group}: the image {action.image} was not sent "
+        for attachment in filter(None, (action.image, action.file)):
+            self.report(f"wechat: {action.group}: {attachment} was not sent "
                         f"(this adapter sends text only); the text was ({action.plugin}/{action.reason})")
 
     async def kick(self, action: KickMember) -> None:
