@@ -20,18 +20,22 @@ import ahocorasick
 # Look-alikes NFKC leaves alone: Cyrillic and Greek letters that pass for Latin ones, odd digit forms.
 _LOOKALIKES = {
     "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
-    "у": "y", "х": "x", "ν": "v", "ο": "o", "α": "a", "ϲ": "c", "〇": "0", "零": "0",
+    "у": "y", "х": "x", "ν": "v", "ο": "o", "α": "a", "ϲ": "c", "〇": "0", "零": "0", "➕": "+", "✚": "+",
 }
 # Chinese numerals spelled out to hide a number ("一三八…"); folded only in the contact view.
 _CN_DIGITS = str.maketrans("一二三四五六七八九壹贰叁肆伍陆柒捌玖幺两", "12345678912345678912")
 # Disguises of WeChat and QQ, after folding and removing separators.
-_WECHAT = re.compile(r"(?:[薇威徽维微围]|wei)(?:信|芯|心|x)|加[微薇]|(?:加|\+|＋)v|vx|wx|weixin|wechat|v信")
+# Repeated cues collapse into one: "+v：wx886688" is 加v then wx, one WeChat id after one cue.
+_WECHAT = re.compile(r"(?:(?:[薇威徽维微围]|wei)(?:信|芯|心|x)|加[微薇]|(?:加|\+|＋)v|vx|wx|weixin|wechat|v信)+")
+# "+v", and a lone "v:" introducing an id ("v：abc123"), are WeChat cues.
+_PLUS_V = re.compile(r"[+＋]\s*v|(?<![a-z0-9])v\s*[:：]")
 _QQ = re.compile(r"扣扣|抠抠|口口|企鹅号?|qq|q号|球球|扣号")
 # Kept in the compact view: letters, digits, CJK ideographs. Everything else (spaces, emoji,
 # punctuation, zero-width characters) is a possible separator inside a disguised id.
 _SEPARATORS = re.compile(r"[^0-9a-z\u4e00-\u9fff]+")
-_FILLER = r"[号码是为账户加搜私聊找我们的id]{0,4}"
-_WECHAT_ID = re.compile(rf"微信{_FILLER}((?=[a-z0-9]*\d)[a-z][a-z0-9]{{5,19}}|1[3-9]\d{{9}}|\d{{7,12}})(?![a-z0-9])")
+_FILLER = r"[信号码是为账户加搜私聊找我们的id]{0,4}"
+# A WeChat id: 6-20 letters, digits (and _ or -, gone in the compact view), starting with a letter.
+_WECHAT_ID = re.compile(rf"微信{_FILLER}([a-z][a-z0-9]{{5,19}}|1[3-9]\d{{9}}|\d{{6,12}})(?![a-z0-9])")
 _QQ_ID = re.compile(rf"qq{_FILLER}(\d{{5,11}})(?!\d)")
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
 _GROUP_NO = re.compile(r"群号?[号码是为:]{0,3}(\d{5,11})(?!\d)")
@@ -74,7 +78,7 @@ def fold(text: str) -> str:
 
 def compact(folded: str) -> str:
     """The folded text without separators, WeChat/QQ disguises spelled the one way (微信, qq)."""
-    text = re.sub(r"[+＋]\s*v", "加v", folded)
+    text = _PLUS_V.sub("加v", folded)
     text = _SEPARATORS.sub("", text)
     return _QQ.sub("qq", _WECHAT.sub("微信", text))
 
@@ -172,7 +176,9 @@ class Scanner:
 
     def scan(self, text: str) -> Verdict:
         folded = fold(text)
-        compacted = compact(folded)
+        # Links are judged by the link detector alone: inside a URL, "weixin" or a path of letters and
+        # digits is no contact (mp.weixin.qq.com/s/… is an article).
+        compacted = compact(_URL.sub(" ", folded) if "." in folded else folded)
         # Contacts and links first: on equal weight they name the decision (the concrete evidence).
         signals = self.contacts(compacted) + self.links(folded) + self.keywords(compacted)
         if self.patterns is not None:

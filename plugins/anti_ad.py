@@ -35,7 +35,7 @@ class _Strict(BaseModel):
 class WordList(_Strict):
     words: list[str] = []  # matched after normalisation, anywhere in the message
     patterns: list[str] = []  # regular expressions over the normalised text (no spaces, simplified, lower case)
-    weight: int = Field(1, ge=0, le=10)  # what each distinct hit adds to the score
+    weight: int = Field(1, ge=-5, le=10)  # what each distinct hit adds to the score (negative: takes away)
 
     @field_validator("patterns")
     @classmethod
