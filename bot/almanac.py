@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 import chinese_calendar
 from lunar_python import Solar
@@ -29,6 +32,17 @@ FESTIVALS = {
     "春节": "春节", "元宵节": "元宵", "端午节": "端午", "七夕节": "七夕", "中秋节": "中秋", "重阳节": "重阳",
     "除夕": "除夕", "元旦节": "元旦", "国庆节": "国庆", "劳动节": "劳动节", "清明": "清明",
 }
+
+
+def _known_festivals(value: list[str]) -> list[str]:
+    unknown = sorted(set(value) - set(FESTIVALS.values()))
+    if unknown:
+        raise ValueError(f"unknown festival {', '.join(unknown)} (known: {', '.join(FESTIVALS.values())})")
+    return value
+
+
+# A list of greeted festivals by the names the bot shows (春节, 中秋 …), for rule models.
+Festivals = Annotated[list[str], AfterValidator(_known_festivals)]
 
 
 @dataclass(frozen=True)

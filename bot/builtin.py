@@ -84,6 +84,9 @@ async def _change(ctx: Context, plugin: str, key: str, value: Any):
             layer = book.check_owner_value(plugin, ctx.group, key, value)
     except RuleValueError as exc:
         return ctx.reply("core/set_invalid", "invalid_value", plugin=plugin, key=key, problems=[e.problem for e in exc.errors])
+    level, guarded = book.level_for(plugin, ctx.group, layer)
+    if level == "file" or not permits(ctx.role, level):
+        return ctx.reply("core/set_guarded", f"{level}_only", plugin=plugin, key=key, level=level, keys=guarded)
     ev = ctx.event
 
     def write(conn):

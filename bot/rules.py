@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,121 @@ class PluginRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = True
+
+
+# ----------------------------------------------------------------------------- shared value types
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _clock_time(value: str) -> str:
+    if not _CLOCK.match(value):
+        raise ValueError('must be a time of day like "08:00" (24-hour HH:MM)')
+    return value
+
+
+# "08:00": a time of day in the group's timezone (posts, prompts, reports).
+ClockTime = Annotated[str, AfterValidator(_clock_time)]
+
+
+def hour_minute(value: str) -> tuple[int, int]:
+    """``"08:30"`` (a validated ClockTime) as ``(8, 30)``."""
+    hour, minute = value.split(":")
+    return int(hour), int(minute)
+
+
+def _clock_span(value: str) -> str:
+    start, _, end = value.partition("-")
+    if not (_CLOCK.match(start) and (_CLOCK.match(end) or end == "24:00")):
+        raise ValueError('must be a span of two times of day like "09:00-10:00" or "23:00-07:00"')
+    return value
+
+
+# "23:00-07:00": from one time of day to another (past midnight when the end is not after the start).
+ClockSpan = Annotated[str, AfterValidator(_clock_span)]
+
+
+def _compiles(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
+    return patterns
+
+
+# ----------------------------------------------------------------------------- who may change a key
+
+
+@dataclass(frozen=True)
+class SetBy:
+    """Field metadata (``Annotated[str, FILE_ONLY]``): who may change the key from the chat with ``/set``.
+    Unmarked keys: admins. ``owner``: the group owner only. ``file``: nobody in chat, only the rule files on
+    the server — for values that reach beyond one group (paths on the server, regular expressions that
+    every message of every group runs through)."""
+
+    level: Literal["owner", "file"]
+
+
+OWNER_ONLY = SetBy("owner")
+FILE_ONLY = SetBy("file")
+
+# Regular expressions that must compile; set only in rule files, since Python's re has no time limit and
+# every answer or message in the process runs through them.
+Patterns = Annotated[list[str], AfterValidator(_compiles), FILE_ONLY]
+_LEVELS = ("admin", "owner", "file")
+
+
+def _guarded(value: Any, path: str, out: dict[str, tuple[str, Any]]) -> None:
+    """Every guarded field's (level, value) in a validated rules object, by dotted path."""
+    if isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            child, sub = getattr(value, name), f"{path}.{name}" if path else name
+            mark = next((m for m in info.metadata if isinstance(m, SetBy)), None)
+            if mark is not None:
+                out[sub] = (mark.level, child)
+            _guarded(child, sub, out)
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            _guarded(child, f"{path}.{key}", out)
+    elif isinstance(value, (list, tuple)):
+        for index, child in enumerate(value):
+            _guarded(child, f"{path}[{index}]", out)
+
+
+def required_level(before: BaseModel, after: BaseModel) -> tuple[str, list[str]]:
+    """Who may turn rules ``before`` into ``after`` ("admin", "owner" or "file"), and the guarded keys that
+    change. Compared on effective values, so a key reached through a parent table (``/set p rotations {…}``)
+    or removed with ``/unset`` is caught as well as one set by its own path."""
+    old, new = {}, {}
+    _guarded(before, "", old)
+    _guarded(after, "", new)
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k, (None, None))[1] != new.get(k, (None, None))[1])
+    levels = [(old.get(k) or new[k])[0] for k in changed]
+    return max(levels, key=_LEVELS.index, default="admin"), changed
+
+
+def _relative_folder(value: str) -> str:
+    if not value:
+        return value
+    if any(p.is_absolute() or p.drive for p in (PurePosixPath(value), PureWindowsPath(value))) or value.startswith("~"):
+        raise ValueError("must be a folder inside the rules folder, relative to it (not an absolute path)")
+    if ".." in PureWindowsPath(value).parts:
+        raise ValueError("must be a folder inside the rules folder ('..' may not leave it)")
+    return value
+
+
+# A folder below the rules folder; set only in rule files. resolve_inside() checks it again at use (symlinks).
+RulesFolder = Annotated[str, AfterValidator(_relative_folder), FILE_ONLY]
+
+
+def resolve_inside(rules_dir: Path, folder: str) -> Path:
+    """``folder`` under ``rules_dir``, resolved; ValueError when it lands outside (a symlink, say)."""
+    base = Path(rules_dir).resolve()
+    target = (base / _relative_folder(folder)).resolve()
+    if not target.is_relative_to(base):
+        raise ValueError(f"{folder!r} resolves to {target}, outside the rules folder {base}")
+    return target
 
 
 @dataclass(frozen=True)
@@ -187,10 +304,15 @@ class RuleBook:
         runs on its file rules, and the log says why."""
         owner = self.owner.get((plugin, group), {})
         if owner:
+            model = self.models[plugin]
             try:
-                self.models[plugin].model_validate(self._merged(plugin, group, owner))
+                level, keys = required_level(model.model_validate(self._merged(plugin, group, {})),
+                                             model.model_validate(self._merged(plugin, group, owner)))
             except ValidationError as exc:
                 log.warning("%s: owner settings for %s ignored, they no longer validate: %s", group, plugin, exc)
+                return {}
+            if level == "file":  # stored before the key was guarded: the server's files decide it
+                log.warning("%s: owner settings for %s ignored, they change %s (rule files only)", group, plugin, keys)
                 return {}
         return owner
 
@@ -209,6 +331,12 @@ class RuleBook:
         except ValidationError as exc:
             raise RuleValueError(validation_errors(exc, model, f"{plugin}.toml")) from None
         return owner
+
+    def level_for(self, plugin: str, group: str, owner: dict[str, Any]) -> tuple[str, list[str]]:
+        """Who may replace the group's owner layer with ``owner`` (see ``required_level``)."""
+        model = self.models[plugin]
+        before = model.model_validate(self._merged(plugin, group, self._owner_in_force(plugin, group)))
+        return required_level(before, model.model_validate(self._merged(plugin, group, owner)))
 
     def set_owner_layer(self, plugin: str, group: str, values: dict[str, Any]) -> None:
         self.owner[(plugin, group)] = values

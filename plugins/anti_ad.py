@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot.adscan import ListSpec, NearIndex, Scanner, Signal, Verdict, Weights, compact, fold
 from bot.bus import Context, Plugin, Stop
 from bot.model import DeleteMessage, KickMember, MemberJoined, MessageReceived, MuteMember
-from bot.rules import PluginRules
+from bot.rules import Patterns, PluginRules
 from bot.store.moderation import add_offence, add_sample, drop_offence, drop_samples, last_decision, load_samples, log_decision, undo_decision
 
 RECENT_PER_GROUP = 500  # messages kept per group so that /ad can find the one it replies to
@@ -34,18 +34,8 @@ class _Strict(BaseModel):
 
 class WordList(_Strict):
     words: list[str] = []  # matched after normalisation, anywhere in the message
-    patterns: list[str] = []  # regular expressions over the normalised text (no spaces, simplified, lower case)
+    patterns: Patterns = []  # regular expressions over the normalised text (no spaces, simplified, lower case)
     weight: int = Field(1, ge=-5, le=10)  # what each distinct hit adds to the score (negative: takes away)
-
-    @field_validator("patterns")
-    @classmethod
-    def _compiles(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
-        return value
 
 
 class WeightRules(_Strict):

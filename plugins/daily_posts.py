@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot import almanac
 from bot.bus import Context, Plugin
-from bot.rules import PluginRules
+from bot.grace import too_late
+from bot.rules import ClockTime, PluginRules, RulesFolder, hour_minute, resolve_inside
 from bot.store.rotations import take_position
 
 log = logging.getLogger(__name__)
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 class _Strict(BaseModel):
@@ -37,7 +36,7 @@ class _Strict(BaseModel):
 
 class PostRules(_Strict):
     enabled: bool = True
-    time: str  # "08:00" in the group's timezone
+    time: ClockTime  # "08:00" in the group's timezone
     # every day; official workdays (调休 included); non-workdays; or the listed weekdays
     days: Literal["every", "workdays", "weekends"] | list[Weekday] = "every"
     dates: list[date] = []  # extra dates on which the post also goes out
@@ -45,18 +44,12 @@ class PostRules(_Strict):
     rotation: str = ""  # the name of a [rotations.<name>] list whose next item the post shows
     festival: Literal["replace", "join", "ignore"] = "replace"  # festival greeting: instead of, inside, or never
 
-    @field_validator("time")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _TIME.match(value):
-            raise ValueError('must be a time of day like "08:00"')
-        return value
-
 
 class RotationRules(_Strict):
     order: Literal["sequential", "random"] = "sequential"  # random: no repeats until the list is used up
     items: list[str] = []
-    folder: str = ""  # text files there (relative to the rules folder): one item per non-empty line
+    # Text files there, one item per non-empty line: a folder inside the rules folder, set in the file only.
+    folder: RulesFolder = ""
     dated: dict[date, str] = {}  # an item for a given date wins over the rotation
 
 
@@ -64,18 +57,10 @@ class DailyPostsRules(PluginRules):
     posts: dict[str, PostRules] = {}
     rotations: dict[str, RotationRules] = {}
     grace_minutes: int = Field(30, ge=0, le=24 * 60)
-    festivals: list[str] = ["春节", "元宵", "端午", "七夕", "中秋", "重阳", "元旦", "国庆"]
+    festivals: almanac.Festivals = ["春节", "元宵", "端午", "七夕", "中秋", "重阳", "元旦", "国庆"]
     extra_holidays: list[date] = []
     extra_workdays: list[date] = []
     top_contributors: int = Field(3, ge=0, le=20)
-
-    @field_validator("festivals")
-    @classmethod
-    def _known_festivals(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(almanac.FESTIVALS.values()))
-        if unknown:
-            raise ValueError(f"unknown festival {', '.join(unknown)} (known: {', '.join(almanac.FESTIVALS.values())})")
-        return value
 
 
 plugin = Plugin("daily_posts", DailyPostsRules, priority=200)
@@ -85,8 +70,8 @@ def _jobs(rules: DailyPostsRules, tz) -> dict:
     jobs = {}
     for name, post in rules.posts.items():
         if post.enabled:
-            hour, minute = post.time.split(":")
-            jobs[name] = CronTrigger(hour=int(hour), minute=int(minute), timezone=tz)
+            hour, minute = hour_minute(post.time)
+            jobs[name] = CronTrigger(hour=hour, minute=minute, timezone=tz)
     return jobs
 
 
@@ -116,10 +101,14 @@ def is_due(ctx: Context, post: PostRules, info: almanac.Day, festival: str | Non
     return workday if post.days == "workdays" else not workday
 
 
-def rotation_items(ctx: Context, rotation: RotationRules) -> list[str]:
+def rotation_items(ctx: Context, name: str, rotation: RotationRules) -> list[str]:
     items = list(rotation.items)
     if rotation.folder:
-        folder = Path(ctx.engine.rules_dir) / rotation.folder
+        try:
+            folder = resolve_inside(Path(ctx.engine.rules_dir), rotation.folder)
+        except ValueError as exc:  # validated as a relative path, but a symlink may still lead out
+            ctx.engine.report(f"daily_posts.toml: rotations.{name}.folder: {exc}; its files are not read")
+            return items
         for path in sorted(folder.glob("*.txt")):
             items += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return items
@@ -131,7 +120,7 @@ async def next_item(ctx: Context, name: str, day: date, advance: bool) -> str | 
         return None
     if day in rotation.dated:
         return rotation.dated[day]
-    items = rotation_items(ctx, rotation)
+    items = rotation_items(ctx, name, rotation)
     if not items:
         return None
     cycle, position = await ctx.store.run(take_position, ctx.group, name, len(items), advance)
@@ -171,10 +160,7 @@ async def post_scheduled(ctx: Context):
     post = rules.posts.get(name)
     if post is None or not post.enabled:
         return None
-    late = ctx.now - ctx.event.slot
-    if late > timedelta(minutes=rules.grace_minutes):
-        ctx.engine.report(f"{ctx.group}: {name} post due at {ctx.event.slot.isoformat()} skipped: "
-                          f"{int(late.total_seconds() // 60)} minutes late (grace {rules.grace_minutes})")
+    if too_late(ctx, f"{name} post", rules.grace_minutes):
         return None
     info = _calendar(rules, ctx.event.slot.astimezone(ctx.tz).date())
     festival = _festival(rules, info)

@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Literal
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bot.bus import Context, Plugin
 from bot.charts import activity_chart
-from bot.rules import PluginRules
+from bot.rules import ClockTime, PluginRules, hour_minute
 from bot.store.insights import daily_series, distinct_speakers, first_seen, member_activity, member_roster
 from bot.store.profiles import claim_prompt
 
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -35,22 +34,14 @@ class InsightsRules(PluginRules):
     decline_ratio: float = Field(0.4, gt=0, lt=1)  # active members down this much over two weeks: decline
     silent_days: int = Field(3, ge=1, le=90)  # this many days without a message: decline
     alert_cooldown_days: int = Field(30, ge=1, le=365)  # one dead-group alert, then quiet for this long
-    evaluate_time: str = "21:00"
+    evaluate_time: ClockTime = "21:00"
     weekly_report: bool = True
     weekly_day: Weekday = "mon"
-    weekly_time: str = "09:00"
+    weekly_time: ClockTime = "09:00"
     chart_days: int = Field(30, ge=7, le=180)
     layer_window_days: int = Field(30, ge=7, le=365)
     core_messages: int = Field(100, ge=1)  # messages in the window: core members
     active_messages: int = Field(20, ge=1)  # active members; at least one message: quiet; none: dormant
-
-    @field_validator("evaluate_time", "weekly_time")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _TIME.match(value):
-            raise ValueError('must be a time of day like "09:00"')
-        return value
-
 
 plugin = Plugin("insights", InsightsRules, priority=400)
 
@@ -63,8 +54,8 @@ class Assessment:
 
 
 def _trigger(time: str, tz, **kw) -> CronTrigger:
-    hour, minute = time.split(":")
-    return CronTrigger(hour=int(hour), minute=int(minute), timezone=tz, **kw)
+    hour, minute = hour_minute(time)
+    return CronTrigger(hour=hour, minute=minute, timezone=tz, **kw)
 
 
 def _jobs(rules: InsightsRules, tz) -> dict:

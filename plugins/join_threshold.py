@@ -14,15 +14,16 @@ import re
 import unicodedata
 import zlib
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.bus import Context, Plugin, Stop
 from bot.model import DecideJoin, DeleteMessage, JoinRequested, KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember, ScheduleFired
-from bot.rules import PluginRules
+from bot.rules import OWNER_ONLY, Patterns, PluginRules
 from bot.store.admission import (Case, add_strike, close_case, forget_member, get_case, group_cases, open_cases,
                                  save_case, strikes)
+from plugins.self_intro import start_window
 from plugins.welcome import enqueue
 
 DEADLINE_JOB = "join_threshold.deadline"
@@ -41,17 +42,7 @@ class Question(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     ask: str = Field(min_length=1, max_length=500)
     keywords: list[str] = []  # accepted when the answer contains one of these
-    patterns: list[str] = []  # or when one of these regular expressions is found in it
-
-    @field_validator("patterns")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        for p in patterns:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"{p!r} is not a regular expression: {exc}") from None
-        return patterns
+    patterns: Patterns = []  # or when one of these regular expressions is found in it
 
     @model_validator(mode="after")
     def _answerable(self):
@@ -66,9 +57,9 @@ class Question(BaseModel):
 
 
 class JoinThresholdRules(PluginRules):
-    mode: Literal["open", "answer", "invite_code", "review"] = "answer"
+    mode: Annotated[Literal["open", "answer", "invite_code", "review"], OWNER_ONLY] = "answer"  # who gets in: the owner's call
     questions: list[Question] = [Question(ask="你是从哪里知道本群的？", keywords=["公众号", "朋友", "介绍"])]
-    invite_codes: list[str] = []
+    invite_codes: Annotated[list[str], OWNER_ONLY] = []
     wrong_answer: Literal["decline", "review"] = "decline"  # a wrong answer to a join request
     quiz_after_join: bool = True  # newcomers who did not come through a request we approved
     quiz_minutes: int = Field(10, ge=1, le=10_080)
@@ -110,6 +101,13 @@ def _pending(ctx: Context) -> set:
     return ctx.memory.setdefault(ctx.group, set())
 
 
+async def _let_in(ctx: Context, user: str, name: str) -> list:
+    """A verified newcomer is in: the next welcome names them, and their introduction window starts now."""
+    at = ctx.event.at
+    await enqueue(ctx.engine, ctx.group, [{"user": user, "name": name}], at)
+    return await start_window(ctx.engine, ctx.event, user, name, at)
+
+
 async def _arm(engine, group: str) -> None:
     """Point the group's one deadline timer at its earliest open quiz."""
     cases = await engine.store.run(group_cases, group, (QUIZ,))
@@ -127,8 +125,9 @@ async def _arm(engine, group: str) -> None:
 async def decide(ctx: Context):
     rules: JoinThresholdRules = ctx.rules
     ev = ctx.event
-    decline = lambda reason, **v: DecideJoin(platform=ev.platform, group=ev.group, request=ev.id, user=ev.user, approve=False,  # noqa: E731
-                                             note=ctx.render(f"join_threshold/note_{reason}", **v), reason=reason)
+    # A declined applicant is nobody else's business: the chain ends with the decision.
+    decline = lambda reason, **v: [DecideJoin(platform=ev.platform, group=ev.group, request=ev.id, user=ev.user, approve=False,  # noqa: E731
+                                              note=ctx.render(f"join_threshold/note_{reason}", **v), reason=reason), Stop(reason)]
     if _blocked(rules, await ctx.store.run(strikes, ctx.group, ev.user)):
         return decline("blocked")
     if rules.mode == "review" or (rules.mode != "open" and not _right(rules, ev.answer) and rules.wrong_answer == "review"):
@@ -168,8 +167,9 @@ async def screen(ctx: Context):
 
     outcome = await ctx.store.run(admit)
     if outcome == "blocked":
+        # Removed at once: no welcome, no intro prompt, no nickname check for someone who is gone.
         return [ctx.send("join_threshold/blocked", "blocked", mentions=[ev.user], name=name),
-                KickMember(platform=ev.platform, group=ev.group, user=ev.user, reason="blocked")]
+                KickMember(platform=ev.platform, group=ev.group, user=ev.user, reason="blocked"), Stop("blocked")]
     if outcome == QUIZ:
         _pending(ctx).add(ev.user)
         await _arm(ctx.engine, ctx.group)
@@ -236,12 +236,13 @@ async def answer(ctx: Context):
     stop = [Stop("pending")] if hold else []
     if outcome == "passed":
         _pending(ctx).discard(ev.user)
-        await enqueue(ctx.engine, ctx.group, [{"user": ev.user, "name": case.name}], ev.at)
+        prompt = await _let_in(ctx, ev.user, case.name)
         await _arm(ctx.engine, ctx.group)
-        return [ctx.reply("join_threshold/passed", "quiz_passed", name=case.name), *stop]
+        return [ctx.reply("join_threshold/passed", "quiz_passed", name=case.name), *prompt, *stop]
     if outcome == "failed":
         await _arm(ctx.engine, ctx.group)
-        return [*([delete] if hold and delete else []), *_fail(ctx, ev.user, case.name, "quiz_failed"), *stop]
+        # Removed: the chain ends whatever while_pending says (no check-in for a member being kicked).
+        return [*([delete] if hold and delete else []), *_fail(ctx, ev.user, case.name, "quiz_failed"), Stop("quiz_failed")]
     if outcome == "waiting":
         return [*([delete] if hold and delete else []), *stop]
     left = rules.quiz_attempts - case.attempts
@@ -295,9 +296,9 @@ async def _decide_case(ctx: Context, approve: bool):
     if not approve:
         await ctx.store.run(_fail_in_db, ctx.group, found.user, ev.at)
         return [done, KickMember(platform=ev.platform, group=ev.group, user=found.user, reason="admin_declined")]
-    await enqueue(ctx.engine, ctx.group, [{"user": found.user, "name": found.name}], ev.at)
+    prompt = await _let_in(ctx, found.user, found.name)
     unmute = [MuteMember(platform=ev.platform, group=ev.group, user=found.user, seconds=0, reason="admin_approved")]
-    return [done, *(unmute if found.kind == REVIEW else [])]
+    return [done, *(unmute if found.kind == REVIEW else []), *prompt]
 
 
 @plugin.command("approve", "通过", role="admin")

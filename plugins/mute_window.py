@@ -15,18 +15,17 @@ import re
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
 from bot import almanac
 from bot.adapters import CAPABILITIES
 from bot.bus import Context, Plugin
 from bot.model import MessageReceived, MuteAll
-from bot.rules import PluginRules
+from bot.rules import ClockSpan, PluginRules, hour_minute
 from bot.store.moderation import adhoc_windows, save_window_state, window_state
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 _DURATION = re.compile(r"^(\d{1,4})([mhd]|分钟|小时|天)?$")
 _UNITS = {"m": 60, "分钟": 60, "h": 3600, "小时": 3600, "d": 86400, "天": 86400, None: 60}
 ADHOC_JOB = "mute_window.adhoc"
@@ -35,19 +34,12 @@ ADHOC_JOB = "mute_window.adhoc"
 class WindowRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = True
-    time: str  # "09:00-10:00"; an end at or before the start runs past midnight ("23:00-07:00")
+    time: ClockSpan  # "09:00-10:00"; an end at or before the start runs past midnight ("23:00-07:00")
     # every day; official workdays (调休 included); non-workdays; or the listed weekdays ([] = dates only)
     days: Literal["every", "workdays", "weekends"] | list[Weekday] = "every"
     dates: list[date] = []  # extra dates on which the window also applies
     holidays: Literal["skip", "apply"] = "skip"  # on an official public holiday (off day)
     makeup_workdays: Literal["skip", "apply"] = "skip"  # on a 调休 make-up workday (a weekend day worked)
-
-    @field_validator("time")
-    @classmethod
-    def _span(cls, value: str) -> str:
-        if not _SPAN.match(value):
-            raise ValueError('must be a span like "09:00-10:00" or "23:00-07:00"')
-        return value
 
 
 class MuteWindowRules(PluginRules):
@@ -100,7 +92,7 @@ def intervals(rules: MuteWindowRules, tz, first: date, last: date, unknown: set[
     while day <= last:
         for window in rules.windows.values():
             if applies(window, rules, day, unknown):
-                h1, m1, h2, m2 = map(int, _SPAN.match(window.time).groups())
+                (h1, m1), (h2, m2) = (hour_minute(t) for t in window.time.split("-"))
                 start = datetime.combine(day, time(h1, m1), tzinfo=tz)
                 end = datetime.combine(day, time(0), tzinfo=tz) + timedelta(hours=h2, minutes=m2)
                 if end <= start:
@@ -279,8 +271,9 @@ async def show_windows(ctx: Context):
     _report_unknown(ctx, unknown)
     state = await ctx.store.run(window_state, ctx.group)
     shown = [{"start": s.astimezone(ctx.tz), "end": e.astimezone(ctx.tz), "now": s <= now} for s, e in spans[:5]]
+    adhoc = _aware(state["adhoc_until"])  # stored in UTC; shown in the group's time, and only while it lasts
     return ctx.reply("mute_window/list", "windows_shown", windows=shown, held=state["held"],
-                     adhoc=_aware(state["adhoc_until"]), unknown=sorted(unknown))
+                     adhoc=adhoc.astimezone(ctx.tz) if adhoc and adhoc > now else None, unknown=sorted(unknown))
 
 
 def _parse_quiet(args: tuple[str, ...]) -> int | str | None:

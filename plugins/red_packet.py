@@ -8,51 +8,40 @@ A cooldown per member and kind of prompt (claimed atomically in the database) ke
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bot import almanac
 from bot.bus import Context, Plugin
 from bot.commands import COMMAND_PREFIXES, parse_command
+from bot.grace import too_late
 from bot.model import MemberJoined, MessageReceived
-from bot.rules import PluginRules
+from bot.rules import ClockTime, PluginRules, hour_minute
 from bot.store.points import award, standing
-from bot.store.profiles import add_red_packet, anniversaries_on, birthdays_on, claim_prompt, record_join, set_birthday
+from bot.store.profiles import (add_red_packet, anniversaries_on, birthdays_on, claim_prompt, first_sight, record_join,
+                                set_birthday)
 
 # The check-in plugin's words and commands: a streak milestone is celebrated right after a check-in.
 CHECKIN_WORDS = ("签到", "打卡")
 CHECKIN_COMMANDS = ("checkin", "签到", "打卡")
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _MONTH_DAY = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})日?$")
+# A negation right before a deal word ("没成交", "还没有签单", "未能开单", "不会出单"): no deal to celebrate.
+_NEGATED = re.compile(r"(没|未|不|别|无|非)(有|能|会|曾|再|太|法|要)?$")
 
 
 class RedPacketRules(PluginRules):
     deal_keywords: list[str] = ["签单", "成交", "开单", "出单", "爆单"]
     cooldown_hours: int = Field(24, ge=0, le=24 * 365)  # per member and kind of prompt
-    prompt_time: str = "09:00"  # when birthday, anniversary and festival prompts go out
+    prompt_time: ClockTime = "09:00"  # when birthday, anniversary and festival prompts go out
     birthdays: bool = True
     anniversaries: bool = True
     streak_milestones: list[int] = [30, 100, 365]  # check-in streaks worth a red packet
     member_milestones: list[int] = [100, 200, 500, 1000]  # group sizes worth a red packet
-    festivals: list[str] = ["春节", "元宵", "端午", "中秋"]
+    festivals: almanac.Festivals = ["春节", "元宵", "端午", "中秋"]
     thank_points: int = Field(10, ge=0, le=10_000)  # points for sending a red packet
-
-    @field_validator("prompt_time")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _TIME.match(value):
-            raise ValueError('must be a time of day like "09:00"')
-        return value
-
-    @field_validator("festivals")
-    @classmethod
-    def _known_festivals(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(almanac.FESTIVALS.values()))
-        if unknown:
-            raise ValueError(f"unknown festival {', '.join(unknown)} (known: {', '.join(almanac.FESTIVALS.values())})")
-        return value
+    grace_minutes: int = Field(30, ge=0, le=24 * 60)  # the daily prompts, caught up after downtime, at most this late
 
 
 plugin = Plugin("red_packet", RedPacketRules, priority=150)
@@ -63,16 +52,39 @@ async def _may_prompt(ctx: Context, user: str, kind: str) -> bool:
     return await ctx.store.run(claim_prompt, ctx.group, user, kind, ctx.event.at, cooldown)
 
 
+def deal_mentioned(text: str, words: list[str]) -> bool:
+    """Whether ``text`` reports a deal: a deal word not negated by what comes right before it."""
+    text = re.sub(r"\s+", "", text)
+    for word in words:
+        start = text.find(word) if word else -1
+        while start >= 0:
+            if not _NEGATED.search(text[max(0, start - 3):start]):
+                return True
+            start = text.find(word, start + 1)
+    return False
+
+
 def _mentions_deal(event, rules: RedPacketRules) -> bool:
-    return event.kind == "text" and any(word in event.text for word in rules.deal_keywords)
+    return event.kind == "text" and deal_mentioned(event.text, rules.deal_keywords)
 
 
 @plugin.on(MessageReceived, when=lambda ev, _rules: ev.kind == "red_packet")
 async def thank(ctx: Context):
     ev = ctx.event
-    count = await ctx.store.run(add_red_packet, ctx.group, ev.user, ev.user_name)
-    if ctx.rules.thank_points:
-        await ctx.store.run(award, ctx.group, ev.user, ev.user_name, ctx.rules.thank_points, plugin.name, "red_packet", ev.at)
+    points = ctx.rules.thank_points
+
+    def count(conn) -> int | None:
+        # One transaction: the claim on the message id, the count and the points stand or fall together.
+        if not first_sight(conn, ctx.group, ev.id, ev.user, ev.at):
+            return None
+        total = add_red_packet(conn, ctx.group, ev.user, ev.user_name)
+        if points:
+            award(conn, ctx.group, ev.user, ev.user_name, points, plugin.name, "red_packet", ev.at)
+        return total
+
+    count = await ctx.store.run(count)
+    if count is None:
+        return None  # counted and thanked already
     return ctx.reply("red_packet/thanks", "red_packet_thanked", name=ev.user_name, count=count, points=ctx.rules.thank_points)
 
 
@@ -118,9 +130,13 @@ async def welcome_milestone(ctx: Context):
 @plugin.command("birthday", "生日")
 async def remember_birthday(ctx: Context):
     match = _MONTH_DAY.match(ctx.call.args[0]) if ctx.call.args else None
-    month, day = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-    if not (1 <= month <= 12 and 1 <= day <= 31):
+    if match is None:
         return ctx.reply("red_packet/birthday_usage", "usage")
+    month, day = int(match.group(1)), int(match.group(2))
+    try:
+        date(2000, month, day)  # a leap year, so that 02-29 is a birthday
+    except ValueError:
+        return ctx.reply("red_packet/birthday_invalid", "invalid_date", month=month, day=day)
     month_day = f"{month:02d}-{day:02d}"
     ev = ctx.event
     await ctx.store.run(set_birthday, ctx.group, ev.user, ev.user_name, month_day)
@@ -128,13 +144,15 @@ async def remember_birthday(ctx: Context):
 
 
 def _daily(rules: RedPacketRules, tz) -> dict:
-    hour, minute = rules.prompt_time.split(":")
-    return {"daily": CronTrigger(hour=int(hour), minute=int(minute), timezone=tz)}
+    hour, minute = hour_minute(rules.prompt_time)
+    return {"daily": CronTrigger(hour=hour, minute=minute, timezone=tz)}
 
 
 @plugin.schedule(_daily)
 async def daily_prompts(ctx: Context):
     rules: RedPacketRules = ctx.rules
+    if too_late(ctx, "red packet prompts", rules.grace_minutes):
+        return None
     today = ctx.event.slot.astimezone(ctx.tz).date()
     actions = []
     if rules.birthdays:

@@ -1,7 +1,9 @@
 """Self-introduction (自我介绍): newcomers introduce themselves by a deadline, with reminders before it.
 
 An introduction is recognised in a pending member's messages, by labels (``城市：上海 行业：电商``) or
-by position (``上海 电商 小王``), may arrive in pieces (and with a photo where the group asks for one),
+by position (``上海 电商 小王``). Position alone is weak evidence (``哈哈 好的 谢谢`` has three parts too), so
+it counts only inside the member's window, when every part looks like a value rather than chat, or in an
+explicit ``/自我介绍``; after the deadline only labelled fields are taken. It may arrive in pieces (and with a photo where the group asks for one),
 is confirmed with a reply, and its fields become the member's tags (``/who 上海``, ``/tags``). At the
 deadline the rules' consequence applies: a last reminder, a restriction, or removal — each degraded by
 the outbox where the platform cannot (WeChat: a warning instead of a mute).
@@ -17,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.bus import Context, Plugin
-from bot.model import KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember, ScheduleFired
+from bot.model import KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember, ScheduleFired, SendMessage
 from bot.rules import PluginRules
 from bot.store.admission import (Case, close_case, forget_member, get_case, group_cases, open_cases, save_case,
                                  save_tags, find_members, member_tags, tag_summary)
@@ -26,6 +28,13 @@ INTRO = "intro"
 DEADLINE_JOB = "self_intro.deadline"
 _SPLIT = re.compile(r"[\s,，;；/|｜、]+|(?<=\S)[-－—]+(?=\S)")
 _TRIM = " \t\r\n:：=,，;；。.|｜、-－—"
+# Signs that a message is a sentence, not a list of values: questions, exclamations, links, mentions.
+_SENTENCE = re.compile(r"[?？!！。~～…]|https?://|www\.|@")
+# Everyday chat that happens to split into the right number of parts.
+_CHATTER = frozenset("""哈 哈哈 哈哈哈 呵呵 嘿嘿 嗯 嗯嗯 哦 噢 好 好的 好滴 好哒 收到 谢谢 谢啦 多谢 感谢 你好 您好 大家好 早 早上好
+    早安 晚安 中午好 下午好 晚上好 欢迎 再见 拜拜 是的 对 对的 没错 可以 行 不行 不是 没有 有 在 在吗 我 你 他 她 大家 今天 明天
+    昨天 这个 那个 什么 怎么 为什么 ok okay hi hello thanks thx yes no lol""".split())
+_PARTICLE_END = ("吗", "呢", "吧", "啊", "呀", "啦", "嘛", "哈")
 
 
 class IntroField(BaseModel):
@@ -44,6 +53,8 @@ class SelfIntroRules(PluginRules):
         IntroField(key="source", label="从哪里来", aliases=["来源"], required=False),
     ]
     photo: bool = False  # ask for a photo as well (groups that like to see faces)
+    positional: bool = True  # also take bare values in order ("上海 电商 小王") inside the member's window
+    max_value_length: int = Field(20, ge=1, le=200)  # a bare value longer than this is chat, not a field
     deadline_hours: float = Field(24, gt=0, le=720)
     remind_before_minutes: list[int] = [360, 60]  # reminders this long before the deadline
     on_deadline: Literal["remind", "restrict", "remove"] = "remind"
@@ -109,6 +120,21 @@ def by_position(rules: SelfIntroRules, text: str) -> dict[str, str]:
     return {}
 
 
+def plausible(rules: SelfIntroRules, text: str, fields: dict[str, str]) -> bool:
+    """Whether bare values read as an introduction: no sentence marks, short parts, none of them chat words."""
+    if not fields or _SENTENCE.search(unicodedata.normalize("NFKC", text)):
+        return False
+    values = [_norm(v) for v in fields.values()]
+    if len(set(values)) < len(values):
+        return False  # "好 好 好"
+    return all(len(v) <= rules.max_value_length and v not in _CHATTER and not v.endswith(_PARTICLE_END) for v in values)
+
+
+def _in_window(conn, group: str, user: str, at: datetime) -> bool:
+    case = get_case(conn, group, user, INTRO)
+    return case is not None and case.deadline is not None and at <= case.deadline
+
+
 def _missing(rules: SelfIntroRules, data: dict) -> list[str]:
     labels = [f.label for f in rules.fields if f.required and f.key not in data.get("fields", {})]
     return labels + (["照片"] if rules.photo and not data.get("photo") else [])
@@ -140,17 +166,46 @@ def _pending(ctx: Context) -> set:
     return ctx.memory.setdefault(ctx.group, set())
 
 
+VERIFYING = ("quiz", "review")  # join_threshold's kinds: the window starts when they are let in
+
+
+async def _open_window(engine, group: str, user: str, name: str, at: datetime, rules: SelfIntroRules) -> Case:
+    deadline = at + timedelta(hours=rules.deadline_hours)
+    # Reminders that would fall before the start (a short deadline) are skipped, not sent at once.
+    skipped = sum(1 for t in _reminder_times(rules, deadline) if t <= at)
+    case = Case(group, user, INTRO, name, at, deadline, data={"fields": {}, "reminded": skipped})
+    await engine.store.run(save_case, case)
+    engine.memory(plugin.name).setdefault(group, set()).add(user)
+    await _arm(engine, group)
+    return case
+
+
+async def start_window(engine, event, user: str, name: str, at: datetime) -> list:
+    """Start ``user``'s introduction window now, if self_intro is on in the group. join_threshold calls this
+    when a newcomer it was verifying (quiz, review) is let in: nobody is chased while still muted or quizzed."""
+    group = event.group_key
+    rules = engine.rules_for(plugin, group) if plugin.name in engine.plugins else None
+    if rules is None:
+        return []
+    case = await _open_window(engine, group, user, name, at, rules)
+    if not rules.prompt_on_join:
+        return []
+    text = engine.templates.render("self_intro/prompt", name=case.name, hint=rules.hint(), hours=rules.deadline_hours)
+    return [SendMessage(platform=event.platform, group=event.group, text=text, mentions=(user,), plugin=plugin.name,
+                        reason="intro_asked")]
+
+
 @plugin.on(MemberJoined)
 async def expect(ctx: Context):
     rules: SelfIntroRules = ctx.rules
     ev = ctx.event
-    deadline = ev.at + timedelta(hours=rules.deadline_hours)
-    # Reminders that would fall before the join (a short deadline) are skipped, not sent at once.
-    skipped = sum(1 for t in _reminder_times(rules, deadline) if t <= ev.at)
-    case = Case(ctx.group, ev.user, INTRO, ev.user_name or ev.user, ev.at, deadline, data={"fields": {}, "reminded": skipped})
-    await ctx.store.run(save_case, case)
-    _pending(ctx).add(ev.user)
-    await _arm(ctx.engine, ctx.group)
+
+    def verifying(conn):
+        return any(get_case(conn, ctx.group, ev.user, kind) for kind in VERIFYING)
+
+    if await ctx.store.run(verifying):
+        return None  # join_threshold starts the window when it lets them in (start_window)
+    case = await _open_window(ctx.engine, ctx.group, ev.user, ev.user_name or ev.user, ev.at, rules)
     if rules.prompt_on_join:
         return ctx.send("self_intro/prompt", "intro_asked", mentions=[ev.user], name=case.name, hint=rules.hint(),
                         hours=rules.deadline_hours)
@@ -165,11 +220,10 @@ async def forget(ctx: Context):
         await _arm(ctx.engine, ctx.group)
 
 
-async def _take(ctx: Context, text: str, photo: bool, command: bool):
-    """Add what this message says to the member's introduction; confirm it once it is complete."""
+async def _take(ctx: Context, fields: dict[str, str], photo: bool, command: bool):
+    """Add these fields to the member's introduction; confirm it once it is complete."""
     rules: SelfIntroRules = ctx.rules
     ev = ctx.event
-    fields = by_label(rules, text) or by_position(rules, text)
     if not fields and not photo and not command:
         return None  # ordinary chat from someone who still owes an introduction
 
@@ -202,15 +256,23 @@ async def listen(ctx: Context):
     ev = ctx.event
     if ev.user not in _pending(ctx):
         return None
-    return await _take(ctx, ev.text, ev.kind == "image", command=False)
+    rules: SelfIntroRules = ctx.rules
+    fields = by_label(rules, ev.text)
+    if not fields and rules.positional:
+        bare = by_position(rules, ev.text)
+        # Bare values count only while the member still owes the introduction (not after the deadline).
+        if plausible(rules, ev.text, bare) and await ctx.store.run(_in_window, ctx.group, ev.user, ev.at):
+            fields = bare
+    return await _take(ctx, fields, ev.kind == "image", command=False)
 
 
 @plugin.command("intro", "自我介绍")
 async def introduce(ctx: Context):
-    """``/自我介绍 城市：上海 …``: introduce yourself (again) at any time."""
+    """``/自我介绍 城市：上海 …``: introduce yourself (again) at any time; bare values count here, as it is explicit."""
     if not ctx.call.args:
         return ctx.reply("self_intro/prompt", "intro_usage", name=ctx.event.user_name, hint=ctx.rules.hint(), hours=None)
-    return await _take(ctx, ctx.call.rest, False, command=True)
+    text = ctx.call.rest
+    return await _take(ctx, by_label(ctx.rules, text) or by_position(ctx.rules, text), False, command=True)
 
 
 def _due(rules: SelfIntroRules, slot: datetime):

@@ -119,3 +119,41 @@ async def test_group_rules_command(chat: Chat):
     shown = texts(await chat.say("/群规"))[0]
     assert "不发广告" in shown
     assert texts(await chat.say("/grouprules")) == [shown]
+
+
+async def test_a_blocked_newcomer_is_removed_and_nobody_else_greets_or_chases_them(make_engine, rules_dir):
+    text = (rules_dir / "self_intro.toml").read_text(encoding="utf-8").replace("prompt_on_join = false", "prompt_on_join = true")
+    (rules_dir / "self_intro.toml").write_text(text, encoding="utf-8")
+    chat = Chat(await make_engine(rules_dir))
+    for rid in ("r1", "r2", "r3"):
+        await request(chat, "u8", "随便", rid)
+    assert await chat.engine.store.run(strikes, "qq:g1", "u8") == 3
+    removed = await joined(chat, "u8", inviter="u1")
+    # Only join_threshold speaks: no intro prompt, no nickname check, no welcome queued, no intro case left.
+    assert [(a.plugin, a.name, a.reason) for a in removed] == [("join_threshold", "send", "blocked"),
+                                                                 ("join_threshold", "kick", "blocked")]
+    assert await chat.engine.store.run(open_cases, ("intro", "welcome")) == []
+
+
+async def test_a_failed_quiz_ends_the_chain_even_when_pending_members_may_chat(make_engine, rules_dir):
+    text = (rules_dir / "join_threshold.toml").read_text(encoding="utf-8").replace('"answer_only"', '"free"')
+    (rules_dir / "join_threshold.toml").write_text(text, encoding="utf-8")
+    chat = Chat(await make_engine(rules_dir))
+    await joined(chat, "u7", inviter="u1")
+    for _ in range(2):
+        await chat.say("不知道", user="u7")
+    last = await chat.say("签到", user="u7")
+    assert [(a.plugin, a.reason) for a in last] == [("join_threshold", "quiz_failed")] * 2  # no check-in after the kick
+
+
+async def test_who_gets_in_is_the_owner_s_call_and_answer_patterns_stay_in_the_rule_file(chat: Chat):
+    refused = await chat.say('/set join_threshold mode "open"', user="boss", role="admin")
+    assert reasons(refused) == ["owner_only"] and "只有群主" in refused[0].text
+    assert reasons(await chat.say('/set join_threshold invite_codes ["x"]', user="boss", role="admin")) == ["owner_only"]
+    assert reasons(await chat.say('/set join_threshold quiz_minutes 5', user="boss", role="admin")) == ["setting_changed"]
+    # A regular expression runs on every answer in the process: not even the owner sets one from the chat.
+    evil = '/set join_threshold questions [{ask = "?", patterns = ["(a+)+$"]}]'
+    assert reasons(await chat.say(evil, user="root", role="owner")) == ["file_only"]
+    assert reasons(await chat.say('/set join_threshold mode "open"', user="root", role="owner")) == ["setting_changed"]
+    assert chat.engine.rulebook.effective("join_threshold", "qq:g1").mode == "open"
+    assert reasons(await chat.say('/unset join_threshold mode', user="boss", role="admin")) == ["owner_only"]

@@ -179,3 +179,66 @@ async def test_every_group_due_at_once_gets_its_post_once(tmp_path, make_engine)
         engine.scheduler.plan_group(f"qq:g{i}")
     await engine.scheduler.run_due(at("2026-11-23 08:00"))
     assert sorted(a.group for a in fired) == sorted(f"g{i}" for i in range(200))
+
+
+SECRET_ROTATION = """
+[posts.tip]
+time = "09:00"
+template = "daily_posts/evening"
+rotation = "quotes"
+festival = "ignore"
+[rotations.quotes]
+folder = "{folder}"
+"""
+
+
+@pytest.mark.parametrize("folder", ["/etc", "../outside", "tips/../../outside", "~/x"])
+def test_a_rotation_folder_outside_the_rules_folder_is_refused_by_check(rules_dir, folder):
+    (rules_dir / "daily_posts.toml").write_text(SECRET_ROTATION.format(folder=folder), encoding="utf-8")
+    rule_file, errors = load_rule_file(rules_dir / "daily_posts.toml", "daily_posts", plugins.daily_posts.DailyPostsRules)
+    assert rule_file is None
+    assert [str(e).split(": ")[:2] for e in errors] == [["daily_posts.toml", "rotations.quotes.folder"]]
+    assert "inside the rules folder" in str(errors[0])
+
+
+async def test_a_symlinked_rotation_folder_leading_out_is_not_read(tmp_path, make_engine):
+    outside = tmp_path / "server"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("DB_PASSWORD=hunter2\n", encoding="utf-8")
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "tips").symlink_to(outside, target_is_directory=True)
+    (rules_dir / "daily_posts.toml").write_text(SECRET_ROTATION.format(folder="tips"), encoding="utf-8")
+    engine = await make_engine(rules_dir, start=at("2026-11-23 00:00"))
+    reported: list[str] = []
+    engine.report = reported.append
+    fired = []
+    engine.sink = lambda actions, when: fired.extend(actions)
+    engine.scheduler.plan_group("qq:g1")
+    await engine.scheduler.run_due(at("2026-11-23 09:30"))
+    assert fired and not any("hunter2" in a.text for a in fired)
+    assert reported and reported[0].startswith("daily_posts.toml: rotations.quotes.folder: ") and "outside" in reported[0]
+
+
+async def test_admins_and_owners_cannot_point_a_rotation_at_the_server_s_files(rules_dir, make_engine):
+    chat = Chat(await make_engine(rules_dir))
+    for role in ("admin", "owner"):
+        for command in ('/set daily_posts rotations.tips.folder "/etc"', '/set daily_posts rotations.tips.folder "sub"',
+                        '/set daily_posts rotations {x = {folder = "../.."}}'):
+            refused = await chat.say(command, user="boss", role=role)
+            assert reasons(refused) in (["file_only"], ["invalid_value"]), (role, command)
+    assert "只能由运维" in texts(await chat.say('/set daily_posts rotations.tips.folder "sub"', role="owner"))[0]
+    rotations = chat.engine.rulebook.effective("daily_posts", "qq:g1").rotations
+    assert all(not r.folder or r.folder == "tips" for r in rotations.values()), rotations
+    # Other rotation keys stay with admins.
+    assert reasons(await chat.say('/set daily_posts rotations.tips.order "random"', role="admin")) == ["setting_changed"]
+
+
+async def test_a_folder_stored_by_an_older_set_is_ignored(rules_dir, make_engine, caplog):
+    engine = await make_engine(rules_dir)
+    shipped = engine.rulebook.effective("daily_posts", "qq:g1").rotations["tips"].folder
+    engine.rulebook.replace_owner_layers({("daily_posts", "qq:g1"): {"rotations": {"tips": {"folder": "elsewhere"}},
+                                                                     "grace_minutes": 5}})
+    rules = engine.rulebook.effective("daily_posts", "qq:g1")
+    assert rules.rotations["tips"].folder == shipped and rules.grace_minutes == 30  # the whole stored layer waits
+    assert "rotations.tips.folder" in caplog.text and "rule files only" in caplog.text

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import pytest
+
 from bot.model import MemberJoined, MessageReceived
 from bot.store.points import recompute_totals, standing
 from tests.conftest import Chat, at, reasons, texts
@@ -39,7 +41,8 @@ async def test_a_red_packet_is_thanked_counted_and_earns_points(chat: Chat):
 
 async def test_birthday_prompt_on_the_right_morning(chat: Chat):
     assert reasons(await chat.say("/生日 11-25", user="u1", name="小王")) == ["birthday_saved"]
-    assert reasons(await chat.say("/生日 13-40", user="u2")) == ["usage"]
+    assert reasons(await chat.say("/生日 13-40", user="u2")) == ["invalid_date"]
+    assert reasons(await chat.say("/生日 明天", user="u2")) == ["usage"]
     fired = await daily(chat.engine, at("2026-11-26 12:00"))
     birthday = [a for a in fired if a.reason == "birthday_prompt"]
     assert len(birthday) == 1 and birthday[0].mentions == ("u1",)
@@ -81,3 +84,75 @@ async def test_me_after_a_week_of_checkins_and_a_game(chat: Chat):
     assert await chat.engine.store.run(recompute_totals, "qq:g1") == {"u1": 95}
     board = texts(await chat.say("/积分榜", user="u2"))[0]
     assert "1. 小王「活跃成员」— 95 分" in board
+
+
+async def test_a_red_packet_replayed_twice_on_one_database_counts_once(tmp_path):
+    from bot.store import Store
+    from bot.store.profiles import profile
+    from tests.test_replay import records, run_replay, write_events
+    db = f"sqlite:///{tmp_path / 'kept.sqlite'}"
+    events = [{"at": "2026-11-23T10:00:00+08:00", "event": "message", "group": "g1", "user": "u1", "name": "小王",
+               "id": "rp1", "kind": "red_packet", "text": ""}]
+    path = str(write_events(tmp_path / "ev.jsonl", events))
+    first, again = run_replay(path, "--db", db), run_replay(path, "--db", db)
+    assert [r["reason"] for r in records(first.stdout) if r["plugin"] == "red_packet"] == ["red_packet_thanked"]
+    assert [r for r in records(again.stdout) if r["plugin"] == "red_packet"] == []  # already thanked
+    store = await Store.open(db)
+    try:
+        assert (await store.run(profile, "qq:g1", "u1"))["red_packets"] == 1
+        assert (await store.run(standing, "qq:g1", "u1"))["points"] == 10
+    finally:
+        await store.close()
+
+
+async def test_the_same_red_packet_delivered_twice_is_thanked_and_counted_once(chat: Chat):
+    packet = MessageReceived(at=chat.now, platform="qq", group="g1", user="u1", name="小王", id="rp7", kind="red_packet")
+    assert reasons(await chat.engine.handle(packet)) == ["red_packet_thanked"]
+    assert await chat.engine.handle(packet) == []
+    assert (await chat.engine.store.run(standing, "qq:g1", "u1"))["points"] == 10
+
+
+def test_a_negated_deal_is_no_deal():
+    from plugins.red_packet import RedPacketRules, deal_mentioned
+    words = RedPacketRules().deal_keywords
+    for text in ("今天签单了！", "又成交一单", "不错，成交了", "没成交，但是开单了", "出单 啦"):
+        assert deal_mentioned(text, words), text
+    for text in ("没成交", "还没有签单", "未成交", "不成交就算了", "今天又没 开单", "未能出单", "别签单"):
+        assert not deal_mentioned(text, words), text
+
+
+async def test_no_red_packet_prompt_for_a_deal_that_did_not_happen(chat: Chat):
+    assert await chat.say("唉，今天又没成交", user="u1", name="小王") == []
+    assert await chat.say("客户未签单", user="u1", name="小王") == []
+    assert reasons(await chat.say("终于成交了", user="u1", name="小王")) == ["deal_prompt"]
+
+
+async def test_an_impossible_birthday_is_refused_with_a_reason(chat: Chat):
+    refused = await chat.say("/生日 2-30", user="u1")
+    assert reasons(refused) == ["invalid_date"] and "2 月没有 30 日" in refused[0].text
+    assert reasons(await chat.say("/生日 4-31", user="u1")) == ["invalid_date"]
+    assert reasons(await chat.say("/生日 13-1", user="u1")) == ["invalid_date"]
+    assert reasons(await chat.say("/生日 2-29", user="u1")) == ["birthday_saved"]  # leap-day birthdays exist
+
+
+@pytest.mark.parametrize("restart, sent", [("2026-11-25 09:20", True), ("2026-11-25 14:00", False)])
+async def test_birthday_prompts_missed_during_downtime_are_sent_within_grace_only(tmp_path, caplog, restart, sent):
+    from bot.config import QunbotConfig
+    from bot.engine import SHIPPED_RULES, Engine
+    from tests.test_daily_posts import SteppedClock
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    first = Chat(await Engine.create(QunbotConfig(), SHIPPED_RULES, db_url=url, clock=SteppedClock(at("2026-11-24 10:00"))))
+    try:
+        assert reasons(await first.say("/生日 11-25", user="u1", name="小王", when=at("2026-11-24 10:00"))) == ["birthday_saved"]
+    finally:
+        await first.engine.close()
+    engine = await Engine.create(QunbotConfig(), SHIPPED_RULES, db_url=url, clock=SteppedClock(at(restart)))
+    try:
+        fired = []
+        engine.sink = lambda actions, when: fired.extend(actions)
+        engine.scheduler.plan_group("qq:g1", catch_up=True)  # as at start-up for a known group
+        await engine.scheduler.run_due(engine.clock.now())
+        assert ("birthday_prompt" in reasons(fired)) == sent
+        assert ("red packet prompts due at 2026-11-25T09:00:00+08:00 skipped" in caplog.text) == (not sent)
+    finally:
+        await engine.close()

@@ -2,11 +2,11 @@
 inside a window and after one, overlapping windows, platforms without mute-all, /quiet and /mute_window."""
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 from bot.config import QunbotConfig
 from bot.replay import replay
-from tests.conftest import Chat, at, reasons
+from tests.conftest import Chat, at, reasons, texts
 from tests.test_replay import records, write_events
 
 LECTURE = """
@@ -115,6 +115,14 @@ async def test_mute_window_lists_the_next_windows(make_engine, rules_dir):
     shown = await Chat(engine, start=at("2026-11-23 09:10")).say("/mute_window", user="boss", role="admin")
     text = shown[-1].text
     assert "11-23 09:00 – 11-23 10:00（进行中）" in text and "11-30 09:00" in text and "12-07 09:00" in text
+
+
+async def test_mute_window_shows_the_adhoc_quiet_s_end_in_the_group_s_time(make_engine, rules_dir):
+    engine = await make_engine(lecture_rules(rules_dir), start=at("2026-11-24 15:00"))
+    chat = Chat(engine, start=at("2026-11-24 15:00"))
+    await chat.say("/quiet 45m", user="boss", role="admin")
+    text = texts(await chat.say("/安静时段", user="boss", role="admin"))[-1]
+    assert "临时安静（/quiet）到 11-24 15:45" in text and "UTC" not in text
 
 
 async def test_a_year_the_calendar_does_not_know_is_reported_and_runs_by_weekday(make_engine, rules_dir, caplog):

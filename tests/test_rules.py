@@ -157,3 +157,38 @@ async def test_editor_lock_files_are_not_rule_files(rules_dir: Path, make_engine
     engine = await make_engine(rules_dir)
     assert engine.load_rules() == []
     assert run_check("--rules", str(rules_dir)).returncode == 0
+
+
+def test_one_clock_time_and_one_festival_type_with_the_same_message_in_every_plugin(rules_dir: Path):
+    from bot.almanac import Festivals
+    from bot.rules import ClockSpan, ClockTime
+    assert ClockTime and ClockSpan and Festivals
+    broken = {
+        "daily_posts.toml": ('festivals = ["圣诞"]\n[posts.morning]\ntime = "8:00"\ntemplate = "daily_posts/morning"\n',
+                             ["posts.morning.time", "festivals"]),
+        "red_packet.toml": ('prompt_time = "24:00"\nfestivals = ["光棍节"]\n', ["prompt_time", "festivals"]),
+        "insights.toml": ('evaluate_time = "21:60"\nweekly_time = "nine"\n', ["evaluate_time", "weekly_time"]),
+        "mute_window.toml": ('[windows.night]\ntime = "23:00-7:00"\n', ["windows.night.time"]),
+    }
+    for name, (text, _) in broken.items():
+        (rules_dir / name).write_text(text, encoding="utf-8")
+    lines = run_check("--rules", str(rules_dir)).stdout.splitlines()
+    for name, (_, keys) in broken.items():
+        for key in keys:
+            [line] = [line for line in lines if line.startswith(f"{name}: {key}: ")]
+            if key.endswith("festivals"):
+                assert "unknown festival" in line and "known: 春节" in line, line
+            elif name == "mute_window.toml":
+                assert 'must be a span of two times of day like "09:00-10:00"' in line, line
+            else:
+                assert 'must be a time of day like "08:00" (24-hour HH:MM)' in line, line
+
+
+def test_one_patterns_type_for_answer_and_ad_regular_expressions(rules_dir: Path):
+    from bot.rules import FILE_ONLY, Patterns
+    assert FILE_ONLY in Patterns.__metadata__  # never settable from the chat
+    (rules_dir / "join_threshold.toml").write_text('[[questions]]\nask = "?"\npatterns = ["(unclosed"]\n', encoding="utf-8")
+    (rules_dir / "anti_ad.toml").write_text('[lists.spam]\npatterns = ["[z-a]"]\n', encoding="utf-8")
+    lines = run_check("--rules", str(rules_dir)).stdout.splitlines()
+    assert any(line.startswith("join_threshold.toml: questions[0].patterns: ") and "does not compile" in line for line in lines), lines
+    assert any(line.startswith("anti_ad.toml: lists.spam.patterns: ") and "does not compile" in line for line in lines), lines

@@ -5,9 +5,9 @@ import re
 from datetime import timedelta
 
 from bot.model import MemberJoined
-from plugins.self_intro import SelfIntroRules, by_label, by_position
+from plugins.self_intro import SelfIntroRules, by_label, by_position, plausible
 from bot.store.admission import member_tags
-from tests.conftest import Chat, reasons, texts
+from tests.conftest import PG_URL, Chat, needs_pg, reasons, texts
 from tests.test_admission import fire_into
 
 
@@ -80,8 +80,13 @@ async def test_restrict_at_the_deadline_and_a_late_intro_still_counts(make_engin
     fired = [a for a in fired if a.plugin == "self_intro"]
     # The 6-hour reminder cannot come before a 1-hour deadline; the 1-hour one would be at the join itself.
     assert [(a.name, a.reason) for a in fired] == [("send", "intro_overdue_restrict"), ("mute", "intro_overdue_restrict")]
-    late = await chat.say("北京 教育 小李", user="u5", name="小李", when=chat.now + timedelta(days=1, hours=2))
-    assert reasons(late) == ["intro_confirmed", "card_from_intro"]
+    # After the deadline, bare words are chat again (they would set the card); labelled fields still count.
+    later = chat.now + timedelta(days=1, hours=2)
+    bare = await chat.say("北京 教育 小李", user="u5", name="小李", when=later)
+    assert [a for a in bare if a.plugin == "self_intro"] == [] and reasons(bare) == ["nickname_reminder"]
+    late = await chat.say("城市：北京 行业：教育 称呼：小李", user="u5", name="小李", when=later + timedelta(minutes=1))
+    assert reasons(late)[0] == "intro_confirmed"
+    assert await chat.engine.store.run(member_tags, "telegram:g1", "u5") == {"city": "北京", "industry": "教育", "nickname": "小李"}
 
 
 async def test_a_photo_intro(make_engine, rules_dir):
@@ -107,3 +112,78 @@ async def test_nickname_reminders_wait_for_the_grace_period_and_do_not_nag(make_
     assert reasons(await chat.say("ok", user="u9", name="上海－电商－Alice")) == []  # full-width separators fit
     assert reasons(await chat.say("hi", user="boss", name="Boss", role="admin")) == []  # admins are exempt
     assert reasons(await chat.say("hi", user="old", name="OldTimer")) == []  # not seen joining: left alone
+
+
+async def test_members_awaiting_review_are_not_chased_and_their_window_starts_when_let_in(make_engine, rules_dir):
+    text = (rules_dir / "join_threshold.toml").read_text(encoding="utf-8").replace('mode = "answer"', 'mode = "review"')
+    (rules_dir / "join_threshold.toml").write_text(text, encoding="utf-8")
+    intro = (rules_dir / "self_intro.toml").read_text(encoding="utf-8").replace('on_deadline = "remind"', 'on_deadline = "remove"')
+    (rules_dir / "self_intro.toml").write_text(intro, encoding="utf-8")
+    chat = Chat(await make_engine(rules_dir))
+    await newcomer(chat, "u5", "待审")
+    fired = fire_into(chat.engine)
+    mine = lambda: [(a.name, a.reason) for a in fired if a.plugin == "self_intro"]  # noqa: E731
+    await chat.engine.scheduler.run_due(chat.now + timedelta(hours=30))
+    assert mine() == []  # muted and waiting for an admin: no reminders, no removal
+    let_in_at = chat.now + timedelta(hours=30)
+    await chat.say("/通过 u5", user="boss", role="admin", when=let_in_at)
+    await chat.engine.scheduler.run_due(let_in_at + timedelta(hours=18, minutes=1))
+    assert mine() == [("send", "intro_reminder")]  # the 24 hours run from the approval
+    await chat.engine.scheduler.run_due(let_in_at + timedelta(hours=25))
+    assert mine()[-2:] == [("send", "intro_overdue_remove"), ("kick", "intro_overdue_remove")]
+
+
+def test_bare_values_must_read_like_an_introduction():
+    rules = SelfIntroRules()
+    ok = lambda text: plausible(rules, text, by_position(rules, text))  # noqa: E731
+    assert ok("上海 电商 小王") and ok("深圳/跨境电商/Tom") and ok("北京，教育，小李，朋友介绍")
+    assert not ok("哈哈 好的 谢谢") and not ok("好的，收到，谢谢")  # chat words
+    assert not ok("今天 去哪 吃饭吗") and not ok("你们 都在 干嘛呢")  # questions
+    assert not ok("上海 电商 小王！") and not ok("看这个 https://t.cn/x 链接")  # sentence marks, links
+    assert not ok("好 好 好") and not ok("上海 " + "很长" * 20 + " 小王")  # repeats, an essay for a value
+
+
+async def test_chat_from_a_newcomer_does_not_become_an_intro_or_a_card(make_engine, rules_dir):
+    chat = Chat(await make_engine(open_rules(rules_dir)))
+    await newcomer(chat, "u3", "小王")
+    for line in ("哈哈 好的 谢谢", "大家 早上好 呀", "有人 在吗 ？"):
+        assert reasons(await chat.say(line, user="u3", name="小王")) == []
+    assert await chat.engine.store.run(member_tags, "qq:g1", "u3") == {}
+    done = await chat.say("上海 电商 小王", user="u3", name="小王")
+    assert reasons(done) == ["intro_confirmed", "card_from_intro"] and done[1].card == "上海-电商-小王"
+    # A member who owes nothing is never read positionally; the explicit command is.
+    assert reasons(await chat.say("北京 教育 老李", user="u4", name="老李")) == []
+    assert reasons(await chat.say("/自我介绍 北京 教育 老李", user="u4", name="老李")) == ["intro_confirmed"]
+
+
+async def test_positional_intros_can_be_switched_off(make_engine, rules_dir):
+    chat = Chat(await make_engine(open_rules(rules_dir, positional="false")))
+    await newcomer(chat, "u3", "小王")
+    assert reasons(await chat.say("上海 电商 小王", user="u3", name="小王")) == []
+    assert reasons(await chat.say("城市 上海 行业 电商 称呼 小王", user="u3", name="小王"))[0] == "intro_confirmed"
+
+
+async def _who_finds_wildcards_literally(engine):
+    from bot.store.admission import find_members, save_tags
+    from tests.conftest import at
+    for user, city in (("u1", "上海"), ("u2", "100%杭州"), ("u3", "a_b"), ("u4", "axb"), ("u5", "c\\d")):
+        await engine.store.run(save_tags, "qq:like", user, user, {"city": city}, at("2026-11-23 09:00"))
+    users = [[r["user"] for r in await engine.store.run(find_members, "qq:like", q, 30)] for q in ("%", "_", "a_b", "\\", "海")]
+    assert users == [["u2"], ["u3"], ["u3"], ["u5"], ["u1"]]
+
+
+async def test_who_takes_like_wildcards_literally(make_engine):
+    await _who_finds_wildcards_literally(await make_engine())
+
+
+@needs_pg
+async def test_who_takes_like_wildcards_literally_on_postgres(make_engine):
+    await _who_finds_wildcards_literally(await make_engine(db_url=PG_URL))
+
+
+async def test_who_lists_one_member_per_line(make_engine, rules_dir):
+    chat = Chat(await make_engine(open_rules(rules_dir)))
+    for user, name in (("u3", "小王"), ("u4", "小李")):
+        await chat.say(f"/自我介绍 城市：上海 行业：电商 称呼：{name}", user=user, name=name)
+    lines = texts(await chat.say("/who 上海", user="boss", role="admin"))[0].splitlines()
+    assert [line.split("（")[0] for line in lines[1:]] == ["1. 小王", "2. 小李"]

@@ -127,9 +127,15 @@ def member_tags(conn: Connection, group: str, user: str) -> dict[str, str]:
     return {r.tag: r.value for r in rows}
 
 
+def _contains(text: str) -> str:
+    """A LIKE pattern for "contains ``text``" with LIKE's own wildcards (and the escape) taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def find_members(conn: Connection, group: str, text: str, limit: int) -> list[dict]:
     """Members with a tag whose value contains ``text`` (case-insensitive), each with all their tags."""
-    hits = (select(tags_t.c.user_id).where((tags_t.c.group_key == group) & func.lower(tags_t.c.value).like(f"%{text.lower()}%"))
+    like = func.lower(tags_t.c.value).like(_contains(text.lower()), escape="\\")
+    hits = (select(tags_t.c.user_id).where((tags_t.c.group_key == group) & like)
             .distinct().order_by(tags_t.c.user_id).limit(limit))
     users = list(conn.scalars(hits))
     stmt = (select(tags_t.c.user_id, tags_t.c.name, tags_t.c.tag, tags_t.c.value)

@@ -144,6 +144,16 @@ class MemberProfile(Base):
     red_packets: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class RedPacketSeen(Base):
+    """Each red packet counted, by message id: a replay or a redelivered event counts (and earns points) once."""
+
+    __tablename__ = "red_packets_seen"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class GameState(Base):
     """A group's running game (JSON), so that it survives a restart."""
 

@@ -155,11 +155,19 @@ class Translator:
             return user
 
 
-def _time(millis) -> datetime:
-    """Event time from the service's milliseconds; now when it sent none (or nonsense)."""
+# Below this, an epoch number is in seconds (1e11 s is the year 5138; 1e11 ms was 1973). Wechaty's puppet
+# events say "seconds or milliseconds" depending on the puppet (the mock sends ms, others s), so the unit
+# is told from the size, as Wechaty itself does; a seconds value read as ms would date a join to 1970 and
+# time a newcomer's quiz out at once.
+_SECONDS_BELOW = 1e11
+
+
+def _time(stamp) -> datetime:
+    """Event time from the service's timestamp, in seconds or milliseconds; now when it sent none (or nonsense)."""
     try:
-        if millis and float(millis) > 0:
-            return datetime.fromtimestamp(float(millis) / 1000, timezone.utc)
+        if stamp and float(stamp) > 0:
+            value = float(stamp)
+            return datetime.fromtimestamp(value if value < _SECONDS_BELOW else value / 1000, timezone.utc)
     except (TypeError, ValueError, OverflowError, OSError):
         pass
     return datetime.now(timezone.utc)
