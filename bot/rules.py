@@ -12,8 +12,7 @@ import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
@@ -43,6 +42,7 @@ def _clock_time(value: str) -> str:
 
 # "08:00": a time of day in the group's timezone (posts, prompts, reports).
 ClockTime = Annotated[str, AfterValidator(_clock_time)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 def hour_minute(value: str) -> tuple[int, int]:

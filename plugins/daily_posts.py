@@ -21,12 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot import almanac
 from bot.bus import Context, Plugin
 from bot.grace import too_late
-from bot.rules import ClockTime, PluginRules, RulesFolder, hour_minute, resolve_inside
+from bot.rules import ClockTime, PluginRules, RulesFolder, Weekday, hour_minute, resolve_inside
 from bot.store.rotations import take_position
 
 log = logging.getLogger(__name__)
 
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

@@ -14,18 +14,16 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field
 
 from bot.bus import Context, Plugin
 from bot.charts import activity_chart
-from bot.rules import ClockTime, PluginRules, hour_minute
+from bot.rules import ClockTime, PluginRules, Weekday, hour_minute
 from bot.store.insights import daily_series, distinct_speakers, first_seen, member_activity, member_roster
 from bot.store.profiles import claim_prompt
 
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class InsightsRules(PluginRules):

@@ -21,10 +21,9 @@ from bot import almanac
 from bot.adapters import CAPABILITIES
 from bot.bus import Context, Plugin
 from bot.model import MessageReceived, MuteAll
-from bot.rules import ClockSpan, PluginRules, hour_minute
+from bot.rules import ClockSpan, PluginRules, Weekday, hour_minute
 from bot.store.moderation import adhoc_windows, save_window_state, window_state
 
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"^(\d{1,4})([mhd]|分钟|小时|天)?$")
 _UNITS = {"m": 60, "分钟": 60, "h": 3600, "小时": 3600, "d": 86400, "天": 86400, None: 60}
