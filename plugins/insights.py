@@ -21,7 +21,8 @@ from pydantic import Field
 from bot.bus import Context, Plugin
 from bot.charts import activity_chart
 from bot.rules import ClockTime, PluginRules, Weekday, hour_minute
-from bot.store.insights import daily_series, distinct_speakers, first_seen, member_activity, member_roster
+from bot.store.admission import group_cases
+from bot.store.insights import daily_series, distinct_speakers, first_seen, member_activity, member_roster, top_speakers
 from bot.store.profiles import claim_prompt
 
 
@@ -112,7 +113,11 @@ async def scheduled(ctx: Context):
     if job == "weekly":
         image, series = await chart(ctx.engine, ctx.group, ctx.rules.chart_days, today)
         layers = await _layers(ctx, today)
-        return _with_image(ctx.send("insights/weekly", "weekly_report", a=verdict, week=series[-7:], layers=layers), image)
+        top = await ctx.store.run(top_speakers, ctx.group, today - timedelta(days=6), today, 5)
+        # Newcomers who still owe self_intro an introduction (its open cases; none when self_intro is off).
+        owing = await ctx.store.run(group_cases, ctx.group, ("intro",))
+        return _with_image(ctx.send("insights/weekly", "weekly_report", a=verdict, week=series[-7:], layers=layers,
+                                    top=top, owing=owing), image)
     if verdict.stage != "decline":
         return None
     cooldown = timedelta(days=ctx.rules.alert_cooldown_days)

@@ -140,3 +140,21 @@ def test_replay_keeps_an_exported_file_beside_its_output(tmp_path):
     [export] = [r for r in records(out.read_text(encoding="utf-8")) if r["reason"] == "members_exported"]
     assert export["file"].startswith(str(tmp_path / "actions_images"))
     assert "u1" in open(export["file"], encoding="utf-8-sig").read()
+
+
+async def test_the_weekly_report_names_the_weeks_top_speakers_and_newcomers_owing_an_introduction(make_engine):
+    from tests.conftest import at
+
+    engine = await make_engine()
+    chat = Chat(engine, start=at("2026-11-24 10:00"))  # a Tuesday: the report comes next Monday 09:00
+    for n in range(4):
+        await chat.say(f"话题{n}", user="talker", name="话痨")
+    await chat.say("在", user="quiet", name="小透明")
+    await chat.join("new1", "新朋友")
+    await chat.say("朋友介绍", user="new1", name="新朋友")  # passes the join quiz, still owes an introduction
+    fired = []
+    engine.sink = lambda actions, when: fired.extend(actions)
+    await engine.scheduler.run_due(at("2026-11-30 09:01"))
+    [report] = [a for a in fired if a.reason == "weekly_report"]
+    assert "本周发言最多：话痨（4 条）、" in report.text and "小透明（1 条）" in report.text
+    assert "还没自我介绍的新人 1 位：新朋友" in report.text and report.image.endswith(".png")

@@ -81,3 +81,12 @@ def member_roster(conn: Connection, group: str, since: date) -> list[dict]:
     for e in roster.values():
         e["name"] = e["name"] or e["user_id"]
     return sorted(roster.values(), key=lambda e: (-e["messages"], e["user_id"]))
+
+
+def top_speakers(conn: Connection, group: str, first: date, last: date, limit: int) -> list[dict]:
+    """The members who sent the most messages from ``first`` to ``last``."""
+    total = func.sum(member_daily_t.c.messages).label("messages")
+    rows = conn.execute(select(member_daily_t.c.user_id, func.max(member_daily_t.c.name).label("name"), total).where(and_(
+        member_daily_t.c.group_key == group, member_daily_t.c.day >= first, member_daily_t.c.day <= last,
+    )).group_by(member_daily_t.c.user_id).order_by(total.desc(), member_daily_t.c.user_id).limit(limit))
+    return [{"user_id": r.user_id, "name": r.name or r.user_id, "messages": int(r.messages)} for r in rows]
