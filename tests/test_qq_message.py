@@ -47,6 +47,12 @@ def test_events_without_what_they_need_are_malformed():
     assert (left.name, left.group, left.user) == ("member_left", "1", "2")
 
 
+def test_a_group_card_change_is_a_rename():
+    renamed = to_event({"post_type": "notice", "notice_type": "group_card", "group_id": 1, "user_id": 2, "self_id": 3,
+                        "card_new": "上海-电商-小王", "card_old": "小王", "time": 1700000000})
+    assert (renamed.name, renamed.group, renamed.user, renamed.user_name) == ("member_renamed", "1", "2", "上海-电商-小王")
+
+
 def test_a_missing_token_variable_stops_the_start():
     adapter = QQAdapter(QQConfig(forward=[ForwardConnection(url="ws://127.0.0.1:1")], token_env="NO_SUCH_VAR"), {})
     with pytest.raises(AdapterStartError, match="NO_SUCH_VAR"):

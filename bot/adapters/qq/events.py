@@ -9,7 +9,7 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 
 from bot.adapters.qq.message import read, segments_of
-from bot.model import Event, JoinRequested, MemberJoined, MemberLeft, MessageReceived
+from bot.model import Event, JoinRequested, MemberJoined, MemberLeft, MemberRenamed, MessageReceived
 
 PLATFORM = "qq"
 ROLES = {"owner": "owner", "admin": "admin"}  # anything else (member, missing, unknown) is a member
@@ -49,7 +49,7 @@ def dedupe_key(raw: dict) -> tuple | None:
 
 
 def to_event(raw: dict) -> Event | None:
-    """The neutral event for a group message, join, leave or join request; None for the rest."""
+    """The neutral event for a group message, join, leave, card change or join request; None for the rest."""
     post, group = raw.get("post_type"), raw.get("group_id")
     if group is None:
         return None  # private messages, friend requests, meta events: not a group's business
@@ -61,6 +61,11 @@ def to_event(raw: dict) -> Event | None:
         kind = MemberJoined if raw["notice_type"] == "group_increase" else MemberLeft
         extra = {"inviter": str(raw["operator_id"])} if kind is MemberJoined and raw.get("operator_id") else {}
         return kind(at=_time(raw), platform=PLATFORM, group=_id(raw, "group_id"), user=_id(raw, "user_id"), **extra)
+    if post == "notice" and raw.get("notice_type") == "group_card":
+        # A group-card change (an extension NapCat, Lagrange and go-cqhttp send); an empty card means the
+        # member went back to their QQ nickname, which this notice does not carry.
+        return MemberRenamed(at=_time(raw), platform=PLATFORM, group=_id(raw, "group_id"), user=_id(raw, "user_id"),
+                             name=str(raw.get("card_new") or ""))
     if post == "request" and raw.get("request_type") == "group":
         return JoinRequested(at=_time(raw), platform=PLATFORM, group=_id(raw, "group_id"), user=_id(raw, "user_id"),
                              id=_id(raw, "flag"), answer=str(raw.get("comment") or ""))
