@@ -3,8 +3,9 @@
 ``plan`` is pure (replay uses it too): an action the platform cannot take becomes the fallback of
 DESIGN.md, usually a templated message. ``Outbox`` is the live part: one queue per group keeps order, a
 per-group window and a per-platform interval keep within the platform's limits by waiting (never by
-dropping), flood errors wait the time the platform asks, other retryable errors back off. Whatever
-cannot be delivered is logged, and reported to the admin log, with the reason.
+dropping), flood errors wait the time the platform asks, other retryable errors back off. A message whose answer
+was lost after it reached the platform (``MaybeDelivered``) is not sent again. Whatever cannot be
+delivered is logged, and reported to the admin log, with the reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
-from bot.adapters import FloodError, PlatformError
+from bot.adapters import FloodError, MaybeDelivered, PlatformError
 from bot.model import Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, SendMessage, SetCard
 from bot.templates import Templates
 
@@ -148,6 +149,11 @@ class Outbox:
                 resume = asyncio.get_running_loop().time() + exc.retry_after
                 self._next_free[action.platform] = max(self._next_free.get(action.platform, 0.0), resume)
             except PlatformError as exc:
+                if isinstance(exc, MaybeDelivered) and isinstance(action, SendMessage):
+                    # The message may be in the group already: a second copy is worse than a lost one
+                    # the operator is told about. Actions that end in a state are simply taken again.
+                    report(f"not sent again, it may have arrived: {describe(action)}: {exc}")
+                    return
                 failures += 1
                 if not exc.retryable:
                     report(f"could not deliver {describe(action)}: {exc}")

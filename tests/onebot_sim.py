@@ -119,13 +119,17 @@ class OneBotSim:
                 await ws.send(json.dumps(event))
             self.connected.set()
             async for frame in ws:
-                await ws.send(json.dumps(self._answer(json.loads(frame))))
+                await self._frame(ws, frame)
         except ConnectionClosed:
             pass
         finally:
             self.clients.discard(ws)
             if not self.clients:
                 self.connected.clear()
+
+    async def _frame(self, ws, frame) -> None:
+        """Answer one action call (tests/onebot_process.py answers some late, concurrently)."""
+        await ws.send(json.dumps(self._answer(json.loads(frame))))
 
     async def drop_connections(self, resend_last: int = 0) -> None:
         """Cut every connection without a close frame; the last ``resend_last`` events are posted again

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import shutil
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,6 +18,7 @@ from bot.engine import SHIPPED_RULES, Engine
 from bot.model import (Action, DecideJoin, DeleteMessage, Event, JoinRequested, KickMember, MemberJoined, MemberLeft,
                        MessageReceived, MuteAll, MuteMember, SendMessage, SetCard)
 from bot.rules import PluginRules
+from tests.node_peer import NodePeer, free_port
 
 PEER_DIR = Path(__file__).resolve().parent / "telegram_peer"
 TOKEN = "123456:TEST-token-for-the-peer"
@@ -35,33 +32,29 @@ def user(uid: int, name: str | None = None) -> dict:
     return {"id": uid, "is_bot": False, "first_name": name or f"user{uid}"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Peer:
-    """The running peer process and its HTTP endpoints."""
+    """The running peer process and its HTTP endpoints. With ``state`` (a file), the peer keeps its chats,
+    its unconfirmed updates and its id counters there, so a peer killed and restarted on the same port
+    comes back as a real Bot API server does: with the same chats and the updates not yet confirmed."""
 
-    def __init__(self, tokens: str = TOKEN, port: int | None = None):
-        if not (PEER_DIR / "node_modules" / "telegram-test-api").is_dir():
-            pytest.fail("telegram-test-api is not installed: run `npm ci` in tests/telegram_peer (bash scripts/test.sh does)")
+    def __init__(self, tokens: str = TOKEN, port: int | None = None, state: Path | None = None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(["node", "peer.js", str(self.port)], cwd=PEER_DIR, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env={**os.environ, "PEER_TOKENS": tokens})
-        line = self.proc.stdout.readline()
-        if json.loads(line or "{}").get("ready") != self.port:
-            self.stop()
-            pytest.fail(f"the Telegram peer did not start: {line!r} {self.proc.stderr.read()}")
+        env = {"PEER_TOKENS": tokens, **({"PEER_STATE": str(state)} if state else {})}
+        self.node = NodePeer(PEER_DIR, "peer.js", [str(self.port)], self.port, env, package="telegram-test-api")
+        self.node.start()
         self.http = httpx.Client(base_url=self.url, timeout=10)
         self.names: dict[int, str] = {}
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        self.node.stop()
+
+    def kill(self) -> None:
+        self.node.kill()
+
+    def restart(self) -> None:
+        """Kill the process and start a new one on the same port (the calls and sent lists start empty)."""
+        self.node.restart()
 
     def post(self, path: str, **body) -> dict:
         answer = self.http.post(path, json=body)

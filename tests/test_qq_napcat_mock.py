@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import tempfile
 import time
 
@@ -34,15 +33,10 @@ def _import_napcat_mock():
 NapCatMockServer, get_standard_data = _import_napcat_mock()
 
 from bot.adapters.qq.config import ForwardConnection, QQConfig  # noqa: E402
+from tests.node_peer import free_port  # noqa: E402
 from tests.qq_harness import join_gate_rules, running, segment, texts_of, wait_until  # noqa: E402
 
 GROUP, ADMIN, MEMBER, BOT = 200001, 100001, 100002, 123456789
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -8,20 +8,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 
 from bot.bus import Plugin
 from bot.config import QunbotConfig
 from bot.engine import SHIPPED_RULES, Engine
 from bot.model import Event, KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember, SendMessage
 from bot.rules import PluginRules
-from tests.telegram_harness import eventually, free_port
+from tests.node_peer import NodePeer, free_port
+from tests.telegram_harness import eventually
 
 PEER_DIR = Path(__file__).resolve().parent / "wechat_peer"
 TOKEN = "qunbot-test-token-3f9a"
@@ -41,33 +39,34 @@ class Gateway:
     """The running gateway process: gRPC on ``grpc_port``, the control API on ``control_port``."""
 
     def __init__(self, tmp_path: Path, token: str = TOKEN):
-        if not (PEER_DIR / "node_modules" / "wechaty-puppet-service").is_dir():
-            pytest.fail("the gateway's npm packages are missing: run `npm ci` in tests/wechat_peer (bash scripts/test.sh does)")
         self.world = tmp_path / "world.json"
         self.world.write_text(json.dumps(WORLD, ensure_ascii=False), encoding="utf-8")
         self.token = token
         self.grpc_port, self.control_port = free_port(), free_port()
         self.endpoint = f"127.0.0.1:{self.grpc_port}"
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.control_port}", timeout=10)
-        self.proc: subprocess.Popen | None = None
         self.log = tmp_path / "gateway.log"
+        self.journal_file = tmp_path / "gateway-calls.jsonl"  # every process's calls, a killed one's included
+        env = {"GATEWAY_TOKEN": token, "WECHATY_LOG": "warn", "GATEWAY_JOURNAL": str(self.journal_file)}
+        self.node = NodePeer(PEER_DIR, "gateway.js", [str(self.grpc_port), str(self.control_port), str(self.world)],
+                             self.grpc_port, env, self.log,
+                             package="wechaty-puppet-service")
         self.start()
 
+    @property
+    def proc(self):
+        return self.node.proc
+
     def start(self) -> None:
-        with open(self.log, "a", encoding="utf-8") as log:
-            self.proc = subprocess.Popen(["node", "gateway.js", str(self.grpc_port), str(self.control_port), str(self.world)],
-                                         cwd=PEER_DIR, stdout=subprocess.PIPE, stderr=log, text=True,
-                                         env={**os.environ, "GATEWAY_TOKEN": self.token, "WECHATY_LOG": "warn"})
-        line = self.proc.stdout.readline()
-        if json.loads(line or "{}").get("ready") != self.grpc_port:
-            self.stop()
-            pytest.fail(f"the WeChat gateway did not start: {line!r}\n{self.log.read_text(encoding='utf-8')[-2000:]}")
+        self.node.start()
 
     def stop(self) -> None:
         """Kill the process (no goodbye to the client: as when a server dies)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        self.node.kill()
+
+    def restart(self) -> None:
+        """Kill the process and start a new one on the same ports (a new world: the recorded calls start empty)."""
+        self.node.restart()
 
     def _call(self, verb: str, path: str, **body):
         answer = self.http.request(verb, path, json=body or None)
@@ -76,8 +75,26 @@ class Gateway:
             raise AssertionError(f"gateway {path}: {data.get('error')}")
         return data["result"]
 
-    def say(self, room: str | None, user: str, text: str = "", type: str = "Text", mentions=()) -> str:
-        return self._call("POST", "/say", room=room, **{"from": user}, text=text, type=type, mentions=list(mentions))["id"]
+    def say(self, room: str | None, user: str, text: str = "", type: str = "Text", mentions=(), id: str | None = None) -> str:
+        """A member speaks; with ``id``, a message delivered again (the same id, as a re-syncing provider does)."""
+        extra = {"id": id} if id else {}
+        return self._call("POST", "/say", room=room, **{"from": user}, text=text, type=type, mentions=list(mentions),
+                          **extra)["id"]
+
+    def slow(self, method: str, room: str, seconds: float) -> None:
+        """Answer ``method`` (roomPayload or messageSendText) for ``room`` only after ``seconds``."""
+        self._call("POST", "/slow", method=method, room=room, ms=int(seconds * 1000))
+
+    def crash_after(self, method: str) -> None:
+        """The process dies right after carrying out the next call of ``method``, before answering it."""
+        self._call("POST", "/crash_after", method=method)
+
+    def journal(self, method: str) -> list[dict]:
+        """The calls of ``method`` made to any process of this gateway (killed ones included)."""
+        if not self.journal_file.exists():
+            return []
+        lines = self.journal_file.read_text(encoding="utf-8").splitlines()
+        return [c["args"] for c in map(json.loads, lines) if c["method"] == method]
 
     def join(self, room: str, members: list[str], inviter: str) -> None:
         self._call("POST", "/join", room=room, members=members, inviter=inviter)

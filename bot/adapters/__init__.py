@@ -26,6 +26,15 @@ class PlatformError(Exception):
         self.retryable = retryable
 
 
+class MaybeDelivered(PlatformError):
+    """The request reached the platform, but its answer was lost (the connection dropped, the answer timed
+    out): the action may have been carried out. Trying again is safe for an action that ends in a state
+    (mute, kick, delete …) and would duplicate a message, so the outbox retries the former only."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=True)
+
+
 class FloodError(PlatformError):
     """The platform asked us to slow down (Telegram's RetryAfter, HTTP 429 …) for ``retry_after`` seconds."""
 

@@ -60,6 +60,28 @@ function testRoutes(app, peer) {
     res.json({ ok: true });
   });
 
+  // Answer `method` (for `chat_id` only, when given) after `seconds`: a slow Bot API for one group.
+  app.post('/test/slow', (req, res) => {
+    peer.slow.push({ method: req.body.method, chat_id: req.body.chat_id, seconds: Number(req.body.seconds) || 1 });
+    res.json({ ok: true });
+  });
+
+  // Carry out `method` the next `times` times, then cut the connection instead of answering.
+  app.post('/test/drop', (req, res) => {
+    peer.drops.push({ method: req.body.method, times: Number(req.body.times) || 1 });
+    res.json({ ok: true });
+  });
+
+  // The peer dies (exit 1) right after its next webhook delivery succeeds, before it records it: a
+  // restarted peer delivers that update again, as the Bot API does when it never saw the bot's answer.
+  app.post('/test/crash_after_delivery', (_req, res) => {
+    peer.crashAfterDelivery = true;
+    res.json({ ok: true });
+  });
+
+  app.get('/test/last_update_id', (_req, res) => res.json({ ok: true, result: peer.lastUpdateId || 0 }));
+  app.get('/test/pending', (_req, res) => res.json({ ok: true, result: peer.updates.map((e) => e.update) }));
+
   app.get('/test/calls', (_req, res) => res.json({ ok: true, result: peer.calls }));
   app.get('/test/sent', (_req, res) => res.json({ ok: true, result: peer.sent }));
 

@@ -4,10 +4,16 @@
 //
 //   node peer.js PORT         (tokens the server accepts: PEER_TOKENS, comma separated)
 //
+// With PEER_STATE=<file>, chats, unconfirmed updates, webhooks and id counters are written to the file
+// after every request and read back at start, so a peer killed and started again on the same port
+// comes back as a real Bot API server does. A confirmation (getUpdates with a higher offset) is written
+// when that request ends, so a peer killed during a long poll delivers those updates again.
+//
 // Prints {"ready": PORT} on standard output once listening. Test-only endpoints live under /test/.
 'use strict';
 
 const EventEmitter = require('events');
+const fs = require('fs');
 const routeList = require('telegram-test-api/lib/routes/index').routes;
 const TelegramServer = require('telegram-test-api');
 const { ApiError, Chat, nowSeconds } = require('./state');
@@ -28,12 +34,39 @@ class Peer extends EventEmitter {
       can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false };
     this.chats = new Map();
     this.updates = []; // { token, update } in update_id order
+    this.confirming = new Set(); // updates confirmed by a getUpdates that has not ended yet
     this.allowed = new Map(); // token -> the allowed_updates the bot asked for last
     this.webhooks = new Map(); // token -> { url, secret }
     this.calls = []; // every Bot API call: { method, params, at, answer }
     this.sent = []; // every message the bot delivered
     this.failures = []; // { method, times, retry_after }: calls answered with 429
+    this.slow = []; // { method, chat_id, seconds }: calls answered only after a while
+    this.drops = []; // { method, times }: calls carried out, then the connection is cut before the answer
+    this.crashAfterDelivery = false; // die right after a webhook delivery, before recording it
     this.server = null;
+    this.stateFile = process.env.PEER_STATE || '';
+  }
+
+  // ----------------------------------------------------------------- the state file
+
+  save() {
+    if (!this.stateFile || !this.server) return;
+    const state = { updateId: this.server.updateId, messageId: this.server.messageId, updates: [...this.confirming, ...this.updates]
+        .sort((a, b) => a.update.update_id - b.update.update_id),
+      allowed: [...this.allowed], webhooks: [...this.webhooks], chats: [...this.chats.values()] };
+    fs.writeFileSync(`${this.stateFile}.tmp`, JSON.stringify(state));
+    fs.renameSync(`${this.stateFile}.tmp`, this.stateFile); // never a half-written file, even when killed
+  }
+
+  load() {
+    if (!this.stateFile || !fs.existsSync(this.stateFile)) return;
+    const state = JSON.parse(fs.readFileSync(this.stateFile, 'utf8'));
+    Object.assign(this.server, { updateId: state.updateId, messageId: state.messageId });
+    this.updates = state.updates;
+    this.allowed = new Map(state.allowed);
+    this.webhooks = new Map(state.webhooks);
+    for (const data of state.chats) this.chats.set(Number(data.info.id), Chat.fromJSON(data));
+    for (const token of this.webhooks.keys()) this.flushWebhook(token);
   }
 
   addChat(spec) {
@@ -47,6 +80,7 @@ class Peer extends EventEmitter {
 
   push(update, token = this.defaultToken()) {
     const entry = { token, update: { update_id: this.server.updateId++, ...update } };
+    this.lastUpdateId = entry.update.update_id;
     this.updates.push(entry);
     this.emit(`update:${token}`);
     if (this.webhooks.has(token)) this.flushWebhook(token);
@@ -71,7 +105,9 @@ class Peer extends EventEmitter {
   async takeUpdates(token, params) {
     const offset = Number(params.offset) || 0;
     if (Array.isArray(params.allowed_updates)) this.allowed.set(token, params.allowed_updates);
-    this.updates = this.updates.filter((e) => e.token !== token || e.update.update_id >= offset);
+    const gone = this.updates.filter((e) => e.token === token && e.update.update_id < offset);
+    this.updates = this.updates.filter((e) => !gone.includes(e));
+    gone.forEach((e) => this.confirming.add(e)); // in the state file until this request ends
     const timeout = Math.min(Number(params.timeout) || 0, 50);
     if (!this.pending(token).length && timeout > 0) {
       await new Promise((resolve) => {
@@ -80,6 +116,7 @@ class Peer extends EventEmitter {
         this.once(`update:${token}`, done);
       });
     }
+    gone.forEach((e) => this.confirming.delete(e));
     return this.pending(token).slice(0, Number(params.limit) || 100);
   }
 
@@ -94,7 +131,11 @@ class Peer extends EventEmitter {
           ...(hook.secret ? { 'x-telegram-bot-api-secret-token': hook.secret } : {}) };
         const ok = await fetch(hook.url, { method: 'POST', headers, body: JSON.stringify(update) })
           .then((r) => r.ok, () => false);
-        if (ok) this.updates = this.updates.filter((e) => e.update !== update);
+        if (ok && this.crashAfterDelivery) process.exit(1); // delivered, never recorded as such
+        if (ok) {
+          this.updates = this.updates.filter((e) => e.update !== update);
+          this.save();
+        }
         else await new Promise((r) => setTimeout(r, 300)); // the bot's server is not up yet: retry
       }
     } finally {
@@ -133,8 +174,17 @@ class Peer extends EventEmitter {
         parameters: { retry_after: failure.retry_after } });
     }
     if (!methods[method]) return reply(404, { ok: false, error_code: 404, description: 'Not Found' });
+    const slow = this.slow.find((f) => f.method === method && (f.chat_id === undefined || Number(f.chat_id) === Number(params.chat_id)));
+    if (slow) await new Promise((resolve) => setTimeout(resolve, slow.seconds * 1000));
     try {
-      reply(200, { ok: true, result: await methods[method](this, params, token) });
+      const result = await methods[method](this, params, token);
+      const drop = this.drops.find((f) => f.method === method && f.times > 0);
+      if (drop) { // done, but the answer never leaves: the bot cannot know whether it happened
+        drop.times -= 1;
+        call.answer = 'dropped';
+        return req.socket.destroy();
+      }
+      reply(200, { ok: true, result });
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       reply(err.code, { ok: false, error_code: err.code, description: err.message });
@@ -176,6 +226,8 @@ async function main() {
   const peer = new Peer((process.env.PEER_TOKENS || '').split(',').filter(Boolean));
   routeList.unshift((app, server) => {
     peer.server = server;
+    peer.load();
+    app.use((req, res, next) => { res.on('finish', () => peer.save()); next(); });
     app.all('/bot:token/:method', (req, res, next) => peer.answer(req, res, next).catch(next));
     testRoutes(app, peer);
   });

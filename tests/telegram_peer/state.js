@@ -93,6 +93,21 @@ class Chat {
     return { status: m.status, user: m.user, ...(m.tag ? { tag: m.tag } : {}) };
   }
 
+  // For the peer's state file: everything a restarted peer needs to come back with the same chat.
+  toJSON() {
+    return { info: this.info, permissions: this.permissions, members: [...this.members.values()],
+      requests: [...this.requests.values()], messages: [...this.messages.entries()] };
+  }
+
+  static fromJSON(data) {
+    const chat = new Chat({ id: data.info.id });
+    Object.assign(chat, { info: data.info, permissions: data.permissions });
+    for (const m of data.members) chat.members.set(Number(m.user.id), m);
+    for (const r of data.requests) chat.requests.set(Number(r.user.id), r);
+    for (const [id, m] of data.messages) chat.messages.set(Number(id), m);
+    return chat;
+  }
+
   fullInfo() {
     return {
       ...this.info, permissions: this.permissions, accent_color_id: 0, max_reaction_count: 11,

@@ -10,6 +10,11 @@
 // The stock mock only logs room removal, topic, alias and announcement calls and drops the mention
 // list of a sent text: this harness records every call the bot makes (GET /calls) and imitates the
 // effect of a removal (the member leaves, with the room-leave event a real room would emit).
+//
+// Failures on demand: POST /slow makes one room's calls of a method answer late; POST /crash_after makes
+// the process die right after it carried out the next call of a method, before answering it; /say with
+// an `id` delivers a message again (as a provider re-syncing after a restart does). With GATEWAY_JOURNAL
+// set, every recorded call is also appended to that file, so calls survive a killed process.
 import fs from 'node:fs'
 import http from 'node:http'
 
@@ -21,15 +26,37 @@ const [grpcPort, controlPort, worldFile] = process.argv.slice(2)
 const world = JSON.parse(fs.readFileSync(worldFile, 'utf8'))
 const calls = []
 const inert = new Set() // methods that answer ok and do nothing, as the stock mock's do
+const slow = [] // { method, room, ms }: calls about that room answered late
+const crashAfter = new Set() // methods whose next call ends the process once carried out
 
 function record (method, args) {
-  calls.push({ method, args, at: Date.now() })
+  const call = { method, args, at: Date.now() }
+  calls.push(call)
+  if (process.env.GATEWAY_JOURNAL) fs.appendFileSync(process.env.GATEWAY_JOURNAL, JSON.stringify(call) + '\n')
+}
+
+async function lateFor (method, room) {
+  const rule = slow.find(r => r.method === method && r.room === room)
+  if (rule) await new Promise(resolve => setTimeout(resolve, rule.ms))
+}
+
+function crashIfAsked (method) {
+  if (crashAfter.has(method)) process.exit(1) // carried out, never answered
 }
 
 class RecordingPuppet extends PuppetMock {
   async messageSendText (conversationId, text, mentionIdList) {
+    await lateFor('messageSendText', conversationId)
+    const id = await super.messageSendText(conversationId, text) // recorded once sent: a refusal sends nothing
     record('messageSendText', { conversationId, text, mentionIdList: mentionIdList || [] })
-    return super.messageSendText(conversationId, text)
+    crashIfAsked('messageSendText')
+    return id
+  }
+
+  async roomPayload (roomId) {
+    if (slow.some(r => r.method === 'roomPayload' && r.room === roomId)) record('roomPayload', { roomId }) // a late one begins
+    await lateFor('roomPayload', roomId)
+    return super.roomPayload(roomId)
   }
 
   async roomDel (roomId, contactId) {
@@ -80,9 +107,9 @@ puppet.on('newListener', event => { if (event === 'message') streamsOpened++ })
 const server = new PuppetServer({ endpoint: `127.0.0.1:${grpcPort}`, puppet, token: process.env.GATEWAY_TOKEN, tls: { disable: true } })
 
 // A message of any puppet type from a member (the mock's own say() only makes text and files).
-function speak ({ room, from, text = '', type = 'Text', mentions = [], to }) {
-  const payload = { id: `msg-${calls.length}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
-    talkerId: from, timestamp: Date.now(), type: PUPPET.types.Message[type], text }
+function speak ({ room, from, text = '', type = 'Text', mentions = [], to, id, timestamp }) {
+  const payload = { id: id || `msg-${calls.length}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+    talkerId: from, timestamp: timestamp || Date.now(), type: PUPPET.types.Message[type], text }
   if (room) Object.assign(payload, { roomId: room, mentionIdList: mentions })
   else payload.listenerId = to || world.self.id
   mocker.MessageMock.create(payload)
@@ -102,6 +129,8 @@ const routes = {
   'POST /leave': ({ room, members, remover }) => { load.room(room).remove(...members.map(load.contact)).by(load.contact(remover || members[0])); return {} },
   'POST /topic': ({ room, topic, by }) => { load.room(room).topic(topic).by(load.contact(by)); return {} },
   'POST /inert': ({ method }) => { inert.add(method); return {} },
+  'POST /slow': ({ method, room, ms }) => { slow.push({ method, room, ms }); return {} },
+  'POST /crash_after': ({ method }) => { crashAfter.add(method); return {} },
   // A raw puppet event, as a provider might send it (malformed ones included).
   'POST /emit': ({ event, payload }) => { puppet.emit(event, payload); return {} },
   'GET /room': (_, query) => mocker.roomPayload(query.get('id')),

@@ -20,13 +20,14 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bot.adapters import AdapterStartError, PlatformError
+from bot.adapters import AdapterStartError, MaybeDelivered, PlatformError
 from bot.adapters.qq.events import Seen, dedupe_key
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[["Connection", dict], Awaitable[None]]
-FIRST_BACKOFF, MAX_BACKOFF = 0.5, 30.0
+# Capped low so that a peer back after a long outage is found within seconds (one try every 10 s meanwhile).
+FIRST_BACKOFF, MAX_BACKOFF = 0.5, 10.0
 # Spec-defined retcodes (OneBot v11, api/README.md); the rest are the implementation's own.
 RETCODES = {1400: "bad request (1400)", 1401: "unauthorized (1401)", 1403: "forbidden (1403)",
             1404: "action not supported by this implementation (1404)"}
@@ -63,12 +64,14 @@ class Connection:
         future = asyncio.get_running_loop().create_future()
         self._pending[echo] = future
         try:
-            await self.ws.send(json.dumps({"action": action, "params": params, "echo": echo}, ensure_ascii=False))
-            reply = await asyncio.wait_for(future, self.timeout)
-        except TimeoutError:
-            raise PlatformError(f"{action}: no answer from {self} within {self.timeout:g}s", retryable=True) from None
-        except ConnectionClosed:
-            raise PlatformError(f"{action}: connection to {self} closed", retryable=True) from None
+            try:
+                await self.ws.send(json.dumps({"action": action, "params": params, "echo": echo}, ensure_ascii=False))
+            except ConnectionClosed:  # it never left: safe to try again, on this account's next connection
+                raise PlatformError(f"{action}: connection to {self} closed", retryable=True) from None
+            try:
+                reply = await asyncio.wait_for(future, self.timeout)
+            except TimeoutError:
+                raise MaybeDelivered(f"{action}: no answer from {self} within {self.timeout:g}s") from None
         finally:
             self._pending.pop(echo, None)
         return answer_data(action, reply)
@@ -88,8 +91,8 @@ class Connection:
             log.warning("%s: connection closed (%s)", self, exc.rcvd.reason if exc.rcvd else "no close frame")
         finally:
             for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(PlatformError(f"connection to {self} closed", retryable=True))
+                if not future.done():  # sent, unanswered: the implementation may have carried it out
+                    future.set_exception(MaybeDelivered(f"connection to {self} closed before the answer"))
             await queue.join()  # events already received are still handled; the adapter dedupes re-sends
             worker.cancel()
             await self.ws.close()

@@ -5,9 +5,9 @@ Pure functions over the decoded JSON; the connection code decides what to do wit
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime, timezone
 
+from bot.adapters.lanes import Seen  # noqa: F401  (the adapter shares one across its connections)
 from bot.adapters.qq.message import read, segments_of
 from bot.model import Event, JoinRequested, MemberJoined, MemberLeft, MemberRenamed, MessageReceived
 
@@ -81,21 +81,3 @@ def _message(raw: dict) -> MessageReceived:
         id=_id(raw, "message_id"), text=reading.text, kind=reading.kind, mentions=reading.mentions,
         reply_to=reading.reply_to,
     )
-
-
-class Seen:
-    """The keys of recent events, oldest forgotten first; shared by every connection of the adapter so
-    that an event re-sent after a reconnection is still recognised."""
-
-    def __init__(self, size: int = 8192):
-        self.size = size
-        self._keys: OrderedDict[tuple, None] = OrderedDict()
-
-    def first_time(self, key: tuple) -> bool:
-        if key in self._keys:
-            self._keys.move_to_end(key)
-            return False
-        self._keys[key] = None
-        if len(self._keys) > self.size:
-            self._keys.popitem(last=False)
-        return True

@@ -15,11 +15,12 @@ import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 from telegram import Bot, ChatPermissions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
-from bot.adapters import FloodError, PlatformError
+from bot.adapters import FloodError, MaybeDelivered, PlatformError
 from bot.adapters.telegram.events import Memory
 from bot.model import Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, SendMessage, SetCard
 
@@ -94,8 +95,16 @@ def translate(action: Action, exc: TelegramError) -> PlatformError:
     if isinstance(exc, InvalidToken):
         return PlatformError("Telegram no longer accepts the bot token", retryable=False)
     if isinstance(exc, NetworkError):  # TimedOut included; BadRequest was handled above
-        return PlatformError(f"network trouble: {exc.message}", retryable=True)
+        if _never_sent(exc):
+            return PlatformError(f"network trouble: {exc.message}", retryable=True)
+        return MaybeDelivered(f"the connection failed after the request was sent ({exc.message})")
     return PlatformError(f"Telegram error: {exc}", retryable=False)
+
+
+def _never_sent(exc: NetworkError) -> bool:
+    """Whether the request certainly did not reach the server: no connection, or none free in the pool.
+    PTB raises every httpx failure as NetworkError / TimedOut with the httpx error as its cause."""
+    return isinstance(exc.__cause__, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
 def as_int(value: str, what: str) -> int:

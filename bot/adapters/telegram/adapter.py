@@ -1,7 +1,9 @@
 """The Telegram adapter (python-telegram-bot 22): long polling by default, a webhook as an option.
 
 Updates are read as raw JSON and parsed one by one, so one malformed update is logged and skipped
-instead of blocking the rest. The only module tree that imports ``telegram``.
+instead of blocking the rest. Each chat's updates are handled in order in a lane of their own, so a
+slow answer for one chat (a role lookup) does not hold up the others; an update delivered again (same
+update_id, or the same message of the same chat) is skipped. The only module tree that imports ``telegram``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.adapters import CAPABILITIES, AdapterStartError
+from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.telegram.actions import Performer, SavedPermissions, retry_seconds
 from bot.adapters.telegram.config import TelegramConfig
 from bot.adapters.telegram.events import PLATFORM, Memory, Translator
@@ -62,6 +65,8 @@ class TelegramAdapter:
             raise AdapterStartError(f"telegram: {exc}") from None
         self.performer = Performer(self.bot, self.memory, saved)
         self.engine: Engine | None = None
+        self.seen = Seen()  # update ids and (chat, message id) of recent updates
+        self.lanes = Lanes("telegram chat")
 
     def capabilities(self, group: str) -> frozenset[str]:
         base = CAPABILITIES[PLATFORM]
@@ -81,6 +86,7 @@ class TelegramAdapter:
             else:
                 await self._poll()
         finally:
+            await self.lanes.stop()
             await self.bot.shutdown()
 
     async def perform(self, action: Action) -> None:
@@ -125,7 +131,7 @@ class TelegramAdapter:
                 backoff = FIRST_BACKOFF_SECONDS
             for data in raw:
                 offset = max(offset, _next_offset(data))
-                await self._handle(data)
+                self._accept(data)
 
     async def _get_updates(self, offset: int) -> list:
         kwargs = {"offset": offset, "timeout": self.config.poll_timeout, "allowed_updates": ALLOWED_UPDATES}
@@ -133,6 +139,18 @@ class TelegramAdapter:
             warnings.simplefilter("ignore")
             result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs, read_timeout=self.config.poll_timeout + 15.0)
         return result if isinstance(result, list) else []
+
+    def _accept(self, data) -> None:
+        """Queue an update in its chat's lane, unless it is one already seen (delivered again)."""
+        chat, message = _origin(data)
+        keys = [("update", _update_id(data))] if _update_id(data) != "?" else []
+        if message:
+            keys.append(("message", chat, message))
+        fresh = [self.seen.first_time(key) for key in keys]  # every key is remembered, hence no all()
+        if keys and not all(fresh):
+            log.info("telegram: update %s delivered again; skipped", _update_id(data))
+            return
+        self.lanes.submit(chat, lambda: self._handle(data))
 
     async def _handle(self, data) -> None:
         try:
@@ -162,7 +180,7 @@ class TelegramAdapter:
         log.info("telegram: webhook listening on %s:%s/%s", c.webhook_listen, c.webhook_port, c.webhook_path)
         try:
             while True:
-                await self._handle(await queue.get())
+                self._accept(await queue.get())
         finally:
             await updater.stop()
             await updater.shutdown()
@@ -172,6 +190,20 @@ def _update_id(data) -> str:
     if isinstance(data, Update):
         return str(data.update_id)
     return str(data.get("update_id", "?")) if isinstance(data, dict) else "?"
+
+
+def _origin(data) -> tuple[str, str]:
+    """The chat an update comes from (its lane; "" when it names none) and the message it carries, if any."""
+    if isinstance(data, Update):
+        data = data.to_dict()
+    if not isinstance(data, dict):
+        return "", ""
+    for kind in ALLOWED_UPDATES:
+        body = data.get(kind)
+        if isinstance(body, dict) and isinstance(body.get("chat"), dict):
+            message = body.get("message_id") if kind == "message" else None
+            return str(body["chat"].get("id", "")), str(message) if message is not None else ""
+    return "", ""
 
 
 def _next_offset(data) -> int:

@@ -18,7 +18,7 @@ class TelegramConfig(BaseModel):
     base_url: str = "https://api.telegram.org/bot"
     mode: Literal["polling", "webhook"] = "polling"
     poll_timeout: int = Field(30, ge=0, le=50)  # seconds a getUpdates call waits for news
-    reconnect_max_seconds: float = Field(60.0, gt=0)  # the backoff after lost connections stops growing here
+    reconnect_max_seconds: float = Field(10.0, gt=0)  # the backoff after lost connections stops growing here
     # Webhook mode: Telegram posts updates to webhook_url, which must reach listen:port/path here.
     webhook_url: str = ""
     webhook_listen: str = "127.0.0.1"

@@ -14,8 +14,8 @@ from typing import Callable
 
 import grpc
 
-from bot.adapters import FloodError, PlatformError
-from bot.adapters.wechat.client import RETRYABLE, PuppetClient, first_line
+from bot.adapters import FloodError, MaybeDelivered, PlatformError
+from bot.adapters.wechat.client import PuppetClient, first_line, transient
 from bot.adapters.wechat.config import WechatConfig
 from bot.adapters.wechat.events import Rooms
 from bot.adapters.wechat.protocol import PAYLOAD_ROOM
@@ -103,10 +103,19 @@ class Performer:
             delay = min(delay * 2, 1.0)
 
 
+def _never_connected(details: str) -> bool:
+    """grpc's wording when no connection could be made, so the call never left (grpc core and grpc-js)."""
+    lowered = details.lower()
+    return any(words in lowered for words in ("failed to connect", "connection refused", "no connection", "dns resolution"))
+
+
 def platform_error(exc: grpc.aio.AioRpcError) -> PlatformError:
     code, details = exc.code(), first_line(exc.details())
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return FloodError(FLOOD_WAIT_SECONDS, f"wechat: the service asked to slow down ({details})")
     if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
         return PlatformError(f"wechat: the service refused the token ({code.name})")
-    return PlatformError(f"wechat: {code.name}: {details}", retryable=code in RETRYABLE)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED or (code == grpc.StatusCode.UNAVAILABLE and not _never_connected(details)):
+        # The call was on the wire when the answer stopped coming: it may have been carried out.
+        return MaybeDelivered(f"wechat: {code.name} after the call was sent: {details}")
+    return PlatformError(f"wechat: {code.name}: {details}", retryable=transient(exc))

@@ -1,8 +1,10 @@
 """The WeChat adapter: the Wechaty puppet-service gRPC protocol, spoken directly (see README, "WeChat").
 
 Connects to the provider's endpoint, starts the puppet, reads its event stream and reconnects with a
-backoff from 0.5 s when the stream ends, fails or goes quiet without answering a ding. The only module
-tree that imports grpc.
+backoff from 0.5 s when the stream ends, fails or goes quiet without answering a ding. Each room's events
+are handled in order in a lane of their own, so a slow answer about one room does not hold up the others;
+an event the service delivers again (a message id, a join or leave already seen) is skipped. The only
+module tree that imports grpc.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import TYPE_CHECKING
 import grpc
 
 from bot.adapters import AdapterStartError
+from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.wechat.actions import Performer
-from bot.adapters.wechat.client import PuppetClient, first_line
+from bot.adapters.wechat.client import PuppetClient, first_line, transient
 from bot.adapters.wechat.config import WechatConfig
 from bot.adapters.wechat.events import PLATFORM, Rooms, Translator
 from bot.adapters.wechat.protocol import EVENT, PAYLOAD_ROOM
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FIRST_BACKOFF_SECONDS = 0.5
+# A lookup for an event that fails because the service is away is tried again after these pauses.
+LOOKUP_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
 
 
 class StreamLost(Exception):
@@ -52,6 +57,8 @@ class WechatAdapter:
         self._last_event = 0.0
         self._lost = ""  # why the watchdog ended the current stream
         self._delivered = False  # whether the current stream delivered anything
+        self.seen = Seen()  # keys of recent events, kept across reconnections
+        self.lanes = Lanes("wechat room")
 
     def capabilities(self, group: str) -> frozenset[str]:
         room = self.rooms.known(group)
@@ -111,6 +118,7 @@ class WechatAdapter:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.config.reconnect_max_seconds)
         finally:
+            await self.lanes.stop()
             await self.client.close()
 
     async def _stream(self) -> None:
@@ -151,9 +159,21 @@ class WechatAdapter:
     # ------------------------------------------------------------------ events
 
     async def _dispatch(self, kind: str, raw: str) -> None:
+        """Decode one stream event and queue it in its room's lane. A message names only its id: its
+        payload (which names the room) is fetched here, the rest of the work happens in the lane."""
         try:
             payload = json.loads(raw) if raw else {}
-            events = await self._translate(kind, payload if isinstance(payload, dict) else {})
+            payload = payload if isinstance(payload, dict) else {}
+            if kind == "message":
+                message = await self.client.call("MessagePayload", id=payload["messageId"])
+                key, room = ("message", message.id or payload["messageId"]), message.room_id or message.talker_id
+                work = lambda: self.translator.message_from(message)  # noqa: E731
+            elif kind in ("room_join", "room_leave"):
+                key, room = _membership_key(kind, payload), payload["roomId"]
+                work = lambda: self._translate(kind, payload)  # noqa: E731
+            else:
+                await self._translate(kind, payload)
+                return
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED):
                 raise  # the connection itself is gone: reconnect
@@ -162,17 +182,39 @@ class WechatAdapter:
         except Exception:
             log.exception("wechat: malformed %s event skipped: %.200r", kind, raw)
             return
+        if not self.seen.first_time(key):
+            log.info("wechat: %s %s delivered again; skipped", kind, key[1])
+            return
+        self.lanes.submit(room, lambda: self._handle(kind, work))
+
+    async def _handle(self, kind: str, work) -> None:
+        """Translate (with the lookups that may take a while) and hand the events to the engine."""
+        found = await self._lookup(kind, work)  # a message gives one event or None, a join or leave a list
+        events = found if isinstance(found, list) else [found] if found else []
         for event in events:
             try:
                 await self.engine.handle_and_send(event)
             except Exception:  # a store or plugin failure must not end the stream
                 log.exception("wechat: %s could not be handled", event.name)
 
+    async def _lookup(self, kind: str, work):
+        """``work()``, tried again while the service is unreachable (restarting: back within seconds) so
+        the event is not lost; a refusal, or a service still away after the tries, skips it with a warning."""
+        for delay in (*LOOKUP_RETRY_SECONDS, None):
+            try:
+                return await work()
+            except grpc.aio.AioRpcError as exc:
+                if delay is None or not transient(exc):
+                    log.warning("wechat: %s event skipped: a lookup failed (%s: %s)", kind, exc.code().name, first_line(exc.details()))
+                    return None
+                log.info("wechat: a lookup for a %s event failed (%s); trying again in %gs", kind, exc.code().name, delay)
+                await asyncio.sleep(delay)
+            except Exception:
+                log.exception("wechat: malformed %s event skipped", kind)
+                return None
+
     async def _translate(self, kind: str, payload: dict) -> list:
         t = self.translator
-        if kind == "message":
-            event = await t.message(payload["messageId"])
-            return [event] if event else []
         if kind == "room_join":
             return await t.joined(payload)
         if kind == "room_leave":
@@ -192,3 +234,10 @@ class WechatAdapter:
         elif kind == "dirty" and payload.get("payloadType") == PAYLOAD_ROOM:
             self.rooms.forget(str(payload.get("payloadId", "")))
         return []
+
+
+def _membership_key(kind: str, payload: dict) -> tuple:
+    """What makes a join or leave the same one when delivered again: room, people, who, and when."""
+    people = payload.get("inviteeIdList") if kind == "room_join" else payload.get("removeeIdList")
+    by = payload.get("inviterId") if kind == "room_join" else payload.get("removerId")
+    return (kind, payload["roomId"], tuple(people or ()), by, payload.get("timestamp"))

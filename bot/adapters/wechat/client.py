@@ -53,6 +53,12 @@ class PuppetClient:
         return self._stubs["Event"](request("Event"), metadata=self._metadata)
 
 
+def transient(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether trying again soon may work: the service is unreachable or busy, or restarted and not yet
+    logged in again (it refuses calls until the puppet's login)."""
+    return exc.code() in RETRYABLE or "not logged in" in (exc.details() or "").lower()
+
+
 def first_line(details: str | None) -> str:
     """A server's error details without the stack trace some services append."""
     return (details or "").strip().split("\n", 1)[0]

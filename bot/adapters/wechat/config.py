@@ -16,7 +16,7 @@ class WechatConfig(BaseModel):
     # Most providers serve plain gRPC ("no TLS"); set true for one that serves TLS with a public certificate.
     tls: bool = False
     call_timeout: float = Field(15.0, gt=0)  # seconds one call may take
-    reconnect_max_seconds: float = Field(30.0, gt=0)  # the reconnect backoff (from 0.5 s) stops growing here
+    reconnect_max_seconds: float = Field(10.0, gt=0)  # the reconnect backoff (from 0.5 s) stops growing here
     # With no event for this long, the connection is tested with a ding; a failed ding reconnects.
     idle_seconds: float = Field(60.0, gt=0)
     # The whole account's pace on top of the outbox's per-room limit: personal accounts get banned

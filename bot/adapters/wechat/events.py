@@ -96,7 +96,10 @@ class Translator:
         return "admin" if user in admins else "member"
 
     async def message(self, message_id: str) -> MessageReceived | None:
-        p = await self.client.call("MessagePayload", id=message_id)
+        return await self.message_from(await self.client.call("MessagePayload", id=message_id))
+
+    async def message_from(self, p) -> MessageReceived | None:
+        """The neutral event for a MessagePayload answer; None for what plugins never see."""
         if not p.talker_id or p.talker_id == self.self_id:
             return None  # the bot's own message (or a system line without a talker)
         kind = KINDS.get(MESSAGE_TYPES.get(p.type, "unknown"))
