@@ -2,20 +2,22 @@
 and pattern lists and near-copies of ads an admin has marked.
 
 Everything here is pure and per-scanner (no module-level mutable state): ``Scanner`` is built once per
-rule set and reused for every message. Keywords go through one Aho-Corasick automaton (pyahocorasick),
-patterns through one compiled alternation, so the cost per message does not grow with the list's length.
+rule set and reused for every message. Keywords go through one Aho-Corasick automaton (ahocorasick-rs,
+leftmost-longest), patterns through one compiled alternation, so the cost per message does not grow with the list's length.
 Traditional characters are folded with the single-character table of the maintained ``zhconv`` package.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
 import unicodedata
-import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
-import ahocorasick
+import ahocorasick_rs
 
 # Look-alikes NFKC leaves alone: Cyrillic and Greek letters that pass for Latin ones, odd digit forms.
 _LOOKALIKES = {
@@ -30,6 +32,8 @@ _WECHAT = re.compile(r"(?:(?:[薇威徽维微围]|wei)(?:信|芯|心|x)|加[微�
 # "+v", and a lone "v:" introducing an id ("v：abc123"), are WeChat cues.
 _PLUS_V = re.compile(r"[+＋]\s*v|(?<![a-z0-9])v\s*[:：]")
 _QQ = re.compile(r"扣扣|抠抠|口口|企鹅号?|qq|q号|球球|扣号")
+# A character every _WECHAT disguise contains: without one the (slower) substitution is skipped.
+_WECHAT_CUE = re.compile(r"[薇威徽维微围加vw]")
 # Kept in the compact view: letters, digits, CJK ideographs. Everything else (spaces, emoji,
 # punctuation, zero-width characters) is a possible separator inside a disguised id.
 _SEPARATORS = re.compile(r"[^0-9a-z\u4e00-\u9fff]+")
@@ -44,6 +48,8 @@ _URL = re.compile(r"(?:https?://|www\.)[^\s\u4e00-\u9fff，。！？]+|(?<![\w@.
 _NEEDS_NFKC = re.compile(r"[^\x00-\x7f\u4e00-\u9fff\u3001-\u3011\u2010-\u2027\uff01\uff08\uff09\uff0c\uff1a\uff1b\uff1f]")
 # A run that could be a contact (digits or Chinese numerals, or a WeChat id); without one, no contact detector can fire.
 _NUMBER_RUN = re.compile(r"[0-9一二三四五六七八九壹贰叁肆伍陆柒捌玖幺两]{5,}|[a-z0-9]{6,}")
+# One character class covering both of _NUMBER_RUN's: no run of five of these, no contact (0.9 µs, not 2.2).
+_NUMBER_RUN_HINT = re.compile(r"[0-9a-z一二三四五六七八九壹贰叁肆伍陆柒捌玖幺两]{5,}")
 _IP_HOST = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _ID_RUNS = re.compile(r"[a-z0-9]+")
 
@@ -51,20 +57,26 @@ _ID_RUNS = re.compile(r"[a-z0-9]+")
 @lru_cache(maxsize=1)
 def _fold_table() -> dict[int, str]:
     """Full-width, look-alike and traditional characters → their plain simplified form (one table)."""
-    with warnings.catch_warnings():  # zhconv still imports pkg_resources, which warns on import
-        warnings.simplefilter("ignore")
-        import zhconv.zhconv as zh
-
-    zh.getdict("zh-cn")
-    table = {ord(k): v for k, v in zh.zhcdicts["zh2Hans"].items() if len(k) == 1 and len(v) == 1}
+    # zhconv's own data file, read without importing zhconv: its module imports pkg_resources, which
+    # cost 0.2 s of the bot's start-up (the first message builds this table) and warns on import.
+    spec = importlib.util.find_spec("zhconv")
+    folder = Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations else None
+    if folder is None or not (folder / "zhcdict.json").is_file():
+        raise RuntimeError("zhconv's zhcdict.json is missing: reinstall the zhconv package")
+    zh2hans = json.loads((folder / "zhcdict.json").read_bytes())["zh2Hans"]
+    # Identity entries (about 3,800 of zhconv's 8,500, 这 -> 这) change nothing, but would send nearly every
+    # message through str.translate (~6 µs for 100 characters) instead of skipping it.
+    table = {ord(k): v for k, v in zh2hans.items() if len(k) == 1 and len(v) == 1 and k != v}
     table.update((ord(k), v) for k, v in _LOOKALIKES.items())
     return table
 
 
 @lru_cache(maxsize=1)
-def _foldable() -> re.Pattern:
-    """Any character the fold table would change (most messages have none, and skip the translation)."""
-    return re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_fold_table())) + "]")
+def _foldable() -> frozenset[str]:
+    """The characters the fold table changes (most messages have none, and skip the translation). A set,
+    not a regex character class: sre tests a class of ~4,700 scattered characters one range at a time
+    (19 µs per 100 characters, against 4 µs for ``isdisjoint``)."""
+    return frozenset(map(chr, _fold_table()))
 
 
 def fold(text: str) -> str:
@@ -73,14 +85,16 @@ def fold(text: str) -> str:
     if _NEEDS_NFKC.search(text):
         text = unicodedata.normalize("NFKC", text)
     text = text.lower()
-    return text.translate(_fold_table()) if _foldable().search(text) else text
+    return text if _foldable().isdisjoint(text) else text.translate(_fold_table())
 
 
 def compact(folded: str) -> str:
     """The folded text without separators, WeChat/QQ disguises spelled the one way (微信, qq)."""
-    text = _PLUS_V.sub("加v", folded)
+    text = _PLUS_V.sub("加v", folded) if "v" in folded else folded  # both of its forms have a v
     text = _SEPARATORS.sub("", text)
-    return _QQ.sub("qq", _WECHAT.sub("微信", text))
+    if _WECHAT_CUE.search(text):
+        text = _WECHAT.sub("微信", text)
+    return _QQ.sub("qq", text)
 
 
 def shingles(compacted: str) -> frozenset[str]:
@@ -101,6 +115,7 @@ class Verdict:
     score: int
     signals: list[Signal] = field(default_factory=list)
     text: str = ""  # the compact text that was scanned
+    whole: str | None = None  # compact(fold(message)) when that is ``text`` (no link was taken out), else None
 
     @property
     def top(self) -> Signal | None:
@@ -146,15 +161,18 @@ class Scanner:
     def __init__(self, lists: list[ListSpec], allow_domains: tuple[str, ...], weights: Weights = Weights()):
         self.weights = weights
         self.allow_domains = tuple(d.lower() for d in allow_domains)
-        self.automaton = ahocorasick.Automaton()
+        found: dict[str, tuple[str, int, str]] = {}  # normalised key -> (list, weight, word); a later list wins
         for spec in lists:
             for word in spec.words:
                 key = compact(fold(word))
                 if key:
-                    self.automaton.add_word(key, (spec.name, spec.weight, word))
-        self.has_words = len(self.automaton) > 0
-        if self.has_words:
-            self.automaton.make_automaton()
+                    found[key] = (spec.name, spec.weight, word)
+        self.has_words = bool(found)
+        self._word_values = list(found.values())
+        # ahocorasick-rs rather than pyahocorasick: its automaton is a DFA, where pyahocorasick searches a
+        # node's children one by one (10,000 keywords: 3.6 µs instead of 11 µs per 100 characters).
+        self.automaton = ahocorasick_rs.AhoCorasick(list(found), matchkind=ahocorasick_rs.MatchKind.LeftmostLongest) \
+            if found else None
         parts, self._pattern_lists = [], {}
         for spec in lists:
             for i, pattern in enumerate(spec.patterns):
@@ -169,7 +187,9 @@ class Scanner:
         if not self.has_words:
             return []
         found: dict[str, Signal] = {}
-        for _end, (name, weight, word) in self.automaton.iter_long(compacted):
+        values = self._word_values
+        for index, _start, _end in self.automaton.find_matches_as_indexes(compacted):
+            name, weight, word = values[index]
             if word not in found:
                 found[word] = Signal(name, word, weight)
         return list(found.values())
@@ -178,7 +198,8 @@ class Scanner:
         folded = fold(text)
         # Links are judged by the link detector alone: inside a URL, "weixin" or a path of letters and
         # digits is no contact (mp.weixin.qq.com/s/… is an article).
-        compacted = compact(_URL.sub(" ", folded) if "." in folded else folded)
+        linked = "." in folded
+        compacted = compact(_URL.sub(" ", folded) if linked else folded)
         # Contacts and links first: on equal weight they name the decision (the concrete evidence).
         signals = self.contacts(compacted) + self.links(folded) + self.keywords(compacted)
         if self.patterns is not None:
@@ -188,12 +209,12 @@ class Scanner:
                     seen.add(m.lastgroup)
                     name, weight = self._pattern_lists[m.lastgroup]
                     signals.append(Signal(name, m.group(), weight))
-        return Verdict(sum(s.weight for s in signals), signals, compacted)
+        return Verdict(sum(s.weight for s in signals), signals, compacted, None if linked else compacted)
 
     def contacts(self, compacted: str) -> list[Signal]:
         """WeChat ids and numbers after a (disguised) cue, QQ numbers after a cue, phone numbers, group numbers."""
         w = self.weights
-        if not _NUMBER_RUN.search(compacted):
+        if not _NUMBER_RUN_HINT.search(compacted) or not _NUMBER_RUN.search(compacted):
             return []
         digits = compacted.translate(_CN_DIGITS)
         out = [Signal("contact_id", m.group(0), w.contact) for m in _WECHAT_ID.finditer(digits)][:1]

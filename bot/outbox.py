@@ -78,6 +78,7 @@ class Outbox:
         self._workers: dict[str, asyncio.Task] = {}
         self._sent: dict[str, deque[float]] = {}  # per group: times of recent sends
         self._next_free: dict[str, float] = {}  # per platform: earliest time of the next call
+        self._calls: dict[str, deque[asyncio.Future]] = {}  # per platform: the latest calls, each resolved when answered
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -112,7 +113,8 @@ class Outbox:
             if not self._workers:
                 self._idle.set()
 
-    async def _pace(self, action: Action) -> None:
+    async def _pace(self, action: Action) -> asyncio.Future:
+        """Wait for this action's turn; returns the call's future, to resolve when the platform answered."""
         limits = self.engine.config.limits(action.platform)
         loop = asyncio.get_running_loop()
         if isinstance(action, SendMessage):
@@ -126,6 +128,29 @@ class Outbox:
         self._next_free[action.platform] = slot + 1.0 / limits.per_second
         if slot > now:
             await asyncio.sleep(slot - now)
+        # Slots are evenly spaced when calls start, but the platform counts calls when they arrive, and one
+        # call's trip may take longer than the next one's: 1,000 posts at exactly 30/s met 429s. So a call
+        # also waits until the call a window's worth before it was answered a full window ago — but for one
+        # window at most: a call stuck on a slow platform answer (for one group) must not hold up the others.
+        window = max(1, int(limits.per_second))
+        calls = self._calls.get(action.platform)
+        if calls is None or calls.maxlen != window:
+            calls = self._calls[action.platform] = deque(maxlen=window)
+        oldest = calls[0] if len(calls) == window else None
+        mine = loop.create_future()
+        calls.append(mine)  # before waiting, so the next call measures from the one after ``oldest``
+        try:
+            if oldest is not None:
+                try:
+                    answered = await asyncio.wait_for(asyncio.shield(oldest), window / limits.per_second)
+                except TimeoutError:
+                    answered = loop.time() - window / limits.per_second  # it arrived a window ago at the latest
+                if (wait := answered + window / limits.per_second - loop.time()) > 0:
+                    await asyncio.sleep(wait)
+        except BaseException:
+            mine.set_result(loop.time())  # cancelled: never leave a later call waiting on this one
+            raise
+        return mine
 
     async def _deliver(self, action: Action) -> None:
         limits = self.engine.config.limits(action.platform)
@@ -134,7 +159,7 @@ class Outbox:
         report = lambda text: self.engine.report(text, to_chat=action.reason != "admin_log")  # noqa: E731
         failures = floods = 0
         while True:
-            await self._pace(action)
+            call = await self._pace(action)
             try:
                 await adapter.perform(action)
                 return
@@ -166,3 +191,6 @@ class Outbox:
                 log.exception("adapter %s failed", action.platform)
                 report(f"could not deliver {describe(action)}: {exc!r}")
                 return
+            finally:
+                if not call.done():
+                    call.set_result(asyncio.get_running_loop().time())

@@ -66,6 +66,7 @@ class Scheduler:
         self._versions: dict[tuple[str, str], int] = {}
         self._planned: dict[str, set[str]] = {}  # group -> jobs planned for it
         self._seq = 0
+        self._job_cache: dict[tuple, tuple] = {}  # (plugin, id(rules), zone) -> (rules, jobs)
         self._wake = asyncio.Event()
         # Live, slots missed while the bot was down (up to a day back) are fired late at start, so that a
         # plugin can still send within its grace period or log the skip; their claims prevent repeats.
@@ -86,11 +87,20 @@ class Scheduler:
             rules = self.engine.rules_for(plugin, group)
             if plugin.jobs is None or rules is None:
                 continue
-            for name, trigger in plugin.jobs(rules, tz).items():
+            for name, trigger in self._jobs(plugin, rules, tz).items():
                 job = f"{plugin.name}.{name}"
                 planned.add(job)
                 self._push(job, group, trigger, since, previous=None)
         self._wake.set()
+
+    def _jobs(self, plugin, rules, tz) -> dict:
+        """``plugin.jobs(rules, tz)``, shared by every group with the same rules object and zone: triggers
+        are immutable, and a CronTrigger each per job and group came to 10 kB a group."""
+        key = (plugin.name, id(rules), tz)
+        cached = self._job_cache.get(key)
+        if cached is None or cached[0] is not rules:  # the rules object is kept, so its id is not reused
+            cached = self._job_cache[key] = (rules, plugin.jobs(rules, tz))
+        return cached[1]
 
     def _push(self, job: str, group: str, trigger, now: datetime, previous: datetime | None) -> None:
         version = self._versions.setdefault((job, group), 0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,7 +23,9 @@ from bot.model import DeleteMessage, KickMember, MemberJoined, MessageReceived, 
 from bot.rules import Patterns, PluginRules
 from bot.store.moderation import add_offence, add_sample, drop_offence, drop_samples, last_decision, load_samples, log_decision, undo_decision
 
-RECENT_PER_GROUP = 500  # messages kept per group so that /ad can find the one it replies to
+RECENT_PER_GROUP = 500  # messages kept per group so that /ad can find the one it replies to …
+# … from the last hours only: 500 messages in each of 10,000 groups would hold over a gigabyte of text.
+RECENT_HOURS = 3
 _STEP = re.compile(r"^(warn|kick|mute (\d+)([mhd]))$")
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 
@@ -129,15 +131,34 @@ async def samples_for(ctx: Context) -> dict[str, NearIndex]:
 
 
 def recent(ctx: Context) -> OrderedDict:
-    return ctx.memory.setdefault(("recent", ctx.group), OrderedDict())
+    memory, key = ctx.memory, ("recent", ctx.group)
+    kept = memory.get(key)
+    if kept is None:  # not setdefault: that would build an OrderedDict for every message
+        kept = memory[key] = OrderedDict()
+    return kept
 
 
-@dataclass
+@dataclass(slots=True)
 class FloodTrack:
-    times: deque = field(default_factory=deque)
+    times: list = field(default_factory=list)  # a list, not a deque: an empty deque alone takes 600 bytes
     last: str = ""
     repeats: int = 0
     first_at: datetime | None = None
+    until: datetime | None = None  # after this, nothing here counts any more and the track may go
+
+
+def flood_tracks(ctx: Context, at: datetime) -> OrderedDict:
+    """Every member's flood counters, least recently active first; tracks whose windows have all passed
+    are dropped, so memory follows the members active in the last minutes, not everyone ever seen."""
+    tracks = ctx.memory.get("flood")
+    if tracks is None:
+        tracks = ctx.memory["flood"] = OrderedDict()
+    while tracks:
+        oldest = next(iter(tracks.values()))
+        if oldest.until is None or oldest.until >= at:
+            break
+        tracks.popitem(last=False)
+    return tracks
 
 
 # ----------------------------------------------------------------------------- screening
@@ -161,30 +182,39 @@ async def note_join(ctx: Context):
     ctx.memory[("joined", ctx.group, ctx.event.user)] = [ctx.event.at, 0]
 
 
-async def assess(ctx: Context, text: str, newcomer: bool) -> Verdict | None:
-    """The verdict when ``text`` is an ad for this group, else None."""
+async def assess(ctx: Context, text: str, newcomer: bool) -> tuple[Verdict, bool]:
+    """The scan of ``text`` (its ``text`` is the compact form, which flood control reuses) and whether it
+    is an ad for this group."""
     rules: AntiAdRules = ctx.rules
     verdict = scanner_for(ctx).scan(text)
     indexes = await samples_for(ctx)
     if indexes["notad"].match(verdict.text):
-        return None  # an admin said a message like this is fine
+        return verdict, False  # an admin said a message like this is fine
     near = indexes["ad"].match(verdict.text)
     if near is not None:
         verdict.signals.append(Signal("near_copy", f"sample {near[0]} ({near[1]:.0%})", rules.weights.near_copy))
         verdict.score += rules.weights.near_copy
-    return verdict if verdict.score >= (rules.newcomer_threshold if newcomer else rules.threshold) else None
+    return verdict, verdict.score >= (rules.newcomer_threshold if newcomer else rules.threshold)
 
 
-def flood_check(ctx: Context, text: str, at: datetime) -> str | None:
-    """"flood" or "repeat" when this message crosses the group's limits (the counters start again then)."""
+def flood_check(ctx: Context, text: str, at: datetime, compacted: str | None = None) -> str | None:
+    """"flood" or "repeat" when this message crosses the group's limits (the counters start again then).
+    ``compacted`` is ``compact(fold(text))`` when the caller has it already."""
     limits: FloodRules = ctx.rules.flood
     if not limits.enabled:
         return None
-    track = ctx.memory.setdefault(("flood", ctx.group, ctx.event.user), FloodTrack())
+    tracks, key = flood_tracks(ctx, at), (ctx.group, ctx.event.user)
+    track = tracks.get(key)
+    if track is None:
+        track = tracks[key] = FloodTrack()
+    else:
+        tracks.move_to_end(key)
+    window = timedelta(seconds=limits.seconds)
+    track.until = at + max(window, timedelta(seconds=limits.repeat_seconds))
     track.times.append(at)
-    while track.times and at - track.times[0] > timedelta(seconds=limits.seconds):
-        track.times.popleft()
-    norm = compact(fold(text)) or text
+    if at - track.times[0] > window:
+        track.times = [t for t in track.times if at - t <= window]
+    norm = (compact(fold(text)) if compacted is None else compacted) or text
     if norm == track.last and track.first_at and at - track.first_at <= timedelta(seconds=limits.repeat_seconds):
         track.repeats += 1
     else:
@@ -204,8 +234,9 @@ def flood_check(ctx: Context, text: str, at: datetime) -> str | None:
 async def screen(ctx: Context):
     ev = ctx.event
     kept = recent(ctx)
-    kept[ev.id] = (ev.user, ev.user_name, ev.text, ev.role)
-    if len(kept) > RECENT_PER_GROUP:
+    kept[ev.id] = (ev.user, ev.user_name, ev.text, ev.role, ev.at)
+    horizon = ev.at - timedelta(hours=RECENT_HOURS)
+    while kept and (len(kept) > RECENT_PER_GROUP or next(iter(kept.values()))[4] < horizon):
         kept.popitem(last=False)
     text = ev.text.strip()
     if not text or text[0] in "/／" or is_exempt(ctx, ev.user, ctx.role):
@@ -213,15 +244,15 @@ async def screen(ctx: Context):
     newcomer = is_newcomer(ctx, ev.user, ev.at)
     if newcomer:
         ctx.memory[("joined", ctx.group, ev.user)][1] += 1
-    verdict = await assess(ctx, text, newcomer)
-    if verdict is not None:
+    verdict, is_ad = await assess(ctx, text, newcomer)
+    if is_ad:
         top = verdict.top
         matched = "; ".join(f"{s.detector}={s.matched}" for s in verdict.signals)
         return await punish(ctx, ev.user, ev.id, top.detector, matched, verdict.text, newcomer)
     # A bot keyword (签到 …) is answered by its plugin, however often it comes: not a flood.
-    kind = None if ctx.engine.bus.is_keyword(text) else flood_check(ctx, text, ev.at)
+    kind = None if ctx.engine.bus.is_keyword(text) else flood_check(ctx, text, ev.at, verdict.whole)
     if kind is not None:
-        return await punish(ctx, ev.user, ev.id, kind, text[:100], compact(fold(text)), newcomer)
+        return await punish(ctx, ev.user, ev.id, kind, text[:100], verdict.whole or compact(fold(text)), newcomer)
     return None
 
 
@@ -274,7 +305,7 @@ async def mark_ad(ctx: Context):
     found = recent(ctx).get(ev.reply_to) if ev.reply_to else None
     if found is None:
         return ctx.reply("anti_ad/mark_usage", "usage")
-    user, name, text, role = found
+    user, name, text, role, _at = found
     norm = compact(fold(text))
     indexes = await samples_for(ctx)
     sample = await ctx.store.run(add_sample, ctx.group, "ad", norm, ev.reply_to, ev.user, ev.at)

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from bot.bus import Context, Plugin
 from bot.model import MemberJoined, MemberRenamed, MessageReceived, SetCard
 from bot.rules import PluginRules
-from bot.store.admission import last_prompt, mark_prompt, member_tags
+from bot.store.admission import last_prompt, mark_prompt, member_tags, prompted_users
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 SEEN, REMINDED = "nickname_seen", "nickname"
@@ -100,6 +100,16 @@ def _decide(rules: NicknameRules, group: str, user: str, now: datetime, joining:
     return run
 
 
+async def _watched(ctx: Context) -> set[str]:
+    """The group's members seen joining (a SEEN row), loaded once per group: with ``newcomers_only`` every
+    other member is left alone, and asking the database about each on first sight cost a query apiece."""
+    key = ("watched", ctx.group)
+    watched = ctx.memory.get(key)
+    if watched is None:
+        watched = ctx.memory[key] = await ctx.store.run(prompted_users, ctx.group, SEEN)
+    return watched
+
+
 async def check(ctx: Context, user: str, name: str, role: str, joining: bool = False):
     rules: NicknameRules = ctx.rules
     if rules.exempt_admins and role != "member":
@@ -111,10 +121,14 @@ async def check(ctx: Context, user: str, name: str, role: str, joining: bool = F
     seen = memory.get((ctx.group, user))
     if not joining and seen is not None and seen[0] == name and seen[1] > now:
         return None
+    if rules.newcomers_only and not joining and user not in await _watched(ctx):
+        return None  # a member from before: what _decide would say, without asking, and nothing to remember
     if fits(rules, name, memory.setdefault("regex", {})):
         memory[(ctx.group, user)] = (name, NEVER)
         return None
     what, card, next_due = await ctx.store.run(_decide(rules, ctx.group, user, now, joining))
+    if joining:
+        (await _watched(ctx)).add(user)
     memory[(ctx.group, user)] = (name, next_due)
     ev = ctx.event
     if what == "card":

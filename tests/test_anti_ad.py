@@ -68,6 +68,19 @@ async def test_an_admins_ad_mark_catches_a_near_copy_from_another_member(chat: C
     assert await chat.say("我家孩子喝的进口奶粉挺好的", user="u5") == []
 
 
+async def test_ad_reaches_messages_of_the_last_hours_only(chat: Chat):
+    from plugins.anti_ad import RECENT_HOURS
+
+    ad = "本店新到一批进口奶粉，质量保证，有兴趣的朋友可以来店里看看，地址在人民路88号"
+    assert await chat.say(ad, user="u3") == []  # m1
+    chat.now += timedelta(hours=RECENT_HOURS, minutes=1)
+    assert await chat.say("大家好", user="u4") == []  # m2: m1 is now too old to be kept
+    late = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m1"))
+    assert kinds(late) == [("send", "usage")]
+    mark = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m2"))
+    assert [a.name for a in mark] == ["send", "delete", "send"] and mark[1].message == "m2"
+
+
 async def test_notad_undoes_a_mute_and_remembers_the_exception(chat: Chat):
     await chat.say(SPLIT_AD, user="u7")
     text = "我的新号是 微信 abc123456，旧号不用了"

@@ -137,6 +137,25 @@ async def test_a_429_waits_retry_after_and_the_message_arrives_once(peer, tmp_pa
     assert len([m for m in peer.sent(G) if "签到成功" in m["text"]]) == 1
 
 
+async def test_posts_over_the_enforced_flood_limit_wait_and_arrive_once_in_order(peer, tmp_path, extra_plugin):
+    G2 = G - 1
+    group(peer)
+    peer.chat(G2, [{"user": user(MEMBER, "小王"), "status": "member"}])
+    # The peer enforces 2 posts a second over all chats; the bot is told it may send 20, so it meets 429s.
+    assert peer.post("/test/limits", per_second=2)["result"] == {"per_second": 2, "per_chat_per_minute": 0}
+    async with running_bot(peer, tmp_path, extra_plugin, outbox={"telegram": {"per_second": 20}}) as (engine, _):
+        engine.outbox.submit([SendMessage(platform="telegram", group=str(chat), text=f"{chat} 第 {i} 条")
+                              for i in range(3) for chat in (G, G2)])
+        await engine.outbox.drain()
+    answers = [c["answer"] for c in peer.calls("sendMessage")]
+    assert 429 in answers and answers.count(200) == 6
+    for chat in (G, G2):
+        assert [m["text"] for m in peer.sent(chat)] == [f"{chat} 第 {i} 条" for i in range(3)]
+    # Within any second the peer let at most two posts through.
+    times = sorted(c["at"] for c in peer.calls("sendMessage") if c["answer"] == 200)
+    assert all(later - first >= 1000 for first, later in zip(times, times[2:]))
+
+
 async def test_a_burst_to_one_group_arrives_in_order_within_the_group_limit(peer, tmp_path, extra_plugin, monkeypatch):
     import bot.outbox
 

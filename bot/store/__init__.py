@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
@@ -48,7 +47,34 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     dbapi_connection.execute("PRAGMA busy_timeout=5000")
 
 
+_REVISION = re.compile(r'^(down_revision|revision)\s*=\s*["\']?([^"\'\s]+)', re.MULTILINE)
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision, read from migrations/versions without importing Alembic (0.3 s
+    of start-up); None when the chain is not a single line, and Alembic must decide."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION.findall(path.read_text(encoding="utf-8")))
+        revisions.add(found.get("revision"))
+        parents.add(found.get("down_revision"))
+    heads = revisions - parents - {None}
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(connection: Connection) -> bool:
+    head = head_revision()
+    if head is None or not connection.dialect.has_table(connection, "alembic_version"):
+        return False
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head]
+
+
 def _alembic_upgrade(connection: Connection) -> None:
+    if _at_head(connection):
+        return  # the usual start: nothing to migrate, and Alembic stays unimported
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
-from sqlalchemy import Connection, Table, delete, func, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 
 from bot.store.repos import dialect_insert, utc
 from bot.store.tables import AdmissionCase, AdmissionStrike, MemberTag, PromptCooldown
@@ -163,9 +163,19 @@ def tag_summary(conn: Connection, group: str, per_tag: int) -> dict[str, list[tu
 # ----------------------------------------------------------------------------- prompts (no nagging)
 
 
+# Built once: the nickname plugin asks this the first time it sees each member speak.
+_last_prompt = select(prompts_t.c.last_at).where(
+    (prompts_t.c.group_key == bindparam("g")) & (prompts_t.c.user_id == bindparam("u")) & (prompts_t.c.kind == bindparam("k")))
+
+
 def last_prompt(conn: Connection, group: str, user: str, kind: str) -> datetime | None:
-    where = (prompts_t.c.group_key == group) & (prompts_t.c.user_id == user) & (prompts_t.c.kind == kind)
-    return aware(conn.execute(select(prompts_t.c.last_at).where(where)).scalar_one_or_none())
+    return aware(conn.execute(_last_prompt, {"g": group, "u": user, "k": kind}).scalar_one_or_none())
+
+
+def prompted_users(conn: Connection, group: str, kind: str) -> set[str]:
+    """Everyone in ``group`` with a prompt of ``kind`` on record."""
+    where = (prompts_t.c.group_key == group) & (prompts_t.c.kind == kind)
+    return set(conn.scalars(select(prompts_t.c.user_id).where(where)))
 
 
 def mark_prompt(conn: Connection, group: str, user: str, kind: str, at: datetime, keep_first: bool = False) -> datetime:

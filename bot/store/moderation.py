@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, delete, func, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 
 from bot.store.repos import dialect_insert, utc
 from bot.store.tables import ModLogEntry, ModSample, MuteWindowState, Offence
@@ -16,11 +16,18 @@ log_t: Table = ModLogEntry.__table__
 windows_t: Table = MuteWindowState.__table__
 
 
+# Built once: every ad and flood runs these, and building a statement per call cost three times its execution.
+_insert_offence = offences_t.insert()
+_count_offences = select(func.count()).select_from(offences_t).where(
+    (offences_t.c.group_key == bindparam("g")) & (offences_t.c.user_id == bindparam("u")) & (offences_t.c.at >= bindparam("since")))
+_insert_log = log_t.insert()
+_LOG_COLUMNS = tuple(c.name for c in log_t.columns if c.name != "id")
+
+
 def add_offence(conn: Connection, group: str, user: str, message: str, detector: str, at: datetime, since: datetime) -> int:
     """Record an offence and return how many the member has since ``since`` (this one included)."""
-    conn.execute(offences_t.insert().values(group_key=group, user_id=user, message_id=message, detector=detector, at=utc(at)))
-    where = (offences_t.c.group_key == group) & (offences_t.c.user_id == user) & (offences_t.c.at >= utc(since))
-    return conn.execute(select(func.count()).select_from(offences_t).where(where)).scalar_one()
+    conn.execute(_insert_offence, dict(group_key=group, user_id=user, message_id=message, detector=detector, at=utc(at)))
+    return conn.execute(_count_offences, dict(g=group, u=user, since=utc(since))).scalar_one()
 
 
 def drop_offence(conn: Connection, group: str, user: str, message: str | None) -> int:
@@ -53,7 +60,10 @@ def load_samples(conn: Connection, group: str) -> list[dict]:
 
 def log_decision(conn: Connection, **entry) -> None:
     entry["at"] = utc(entry["at"])
-    conn.execute(log_t.insert().values(**entry))
+    unknown = set(entry) - set(_LOG_COLUMNS)
+    if unknown:  # the prebuilt insert would drop them silently; a typo must fail as .values() would
+        raise TypeError(f"log_decision: unknown columns {sorted(unknown)}")
+    conn.execute(_insert_log, entry)
 
 
 def decisions(conn: Connection, group: str) -> list[dict]:

@@ -1,5 +1,5 @@
 // Test-only endpoints of the peer: set up chats, let members act (messages, joins, join requests), inject
-// raw updates, make a method answer 429, and read back every call the bot made and every message it sent.
+// raw updates, make a method answer 429, enforce Telegram's flood limits, and read back every call the bot made and every message it sent.
 'use strict';
 
 const { nowSeconds } = require('./state');
@@ -81,6 +81,15 @@ function testRoutes(app, peer) {
 
   app.get('/test/last_update_id', (_req, res) => res.json({ ok: true, result: peer.lastUpdateId || 0 }));
   app.get('/test/pending', (_req, res) => res.json({ ok: true, result: peer.updates.map((e) => e.update) }));
+
+  // Enforce Telegram's flood limits from now on ({ per_second, per_chat_per_minute }; {} turns them off).
+  app.post('/test/limits', (req, res) => {
+    const { per_second: perSecond, per_chat_per_minute: perChat } = req.body;
+    peer.limits = perSecond || perChat ? { per_second: Number(perSecond) || 0, per_chat_per_minute: Number(perChat) || 0 } : null;
+    peer.posted = [];
+    peer.postedIn = new Map();
+    res.json({ ok: true, result: peer.limits });
+  });
 
   app.get('/test/calls', (_req, res) => res.json({ ok: true, result: peer.calls }));
   app.get('/test/sent', (_req, res) => res.json({ ok: true, result: peer.sent }));

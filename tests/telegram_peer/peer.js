@@ -25,6 +25,8 @@ const STOCK = new Set(['editMessageText', 'editMessageReplyMarkup', 'answerCallb
 // Updates Telegram leaves out unless a bot asks for them in allowed_updates.
 const OPT_IN = new Set(['chat_member', 'message_reaction', 'message_reaction_count']);
 const TEXT_PARAMS = new Set(['text', 'caption', 'tag', 'secret_token', 'url', 'title', 'description']);
+// Methods that post a message, which Telegram's flood limits count (sendChatAction is not a message).
+const POSTS = /^(send(?!ChatAction)|copyMessage|forwardMessage)/;
 
 class Peer extends EventEmitter {
   constructor(tokens) {
@@ -43,6 +45,10 @@ class Peer extends EventEmitter {
     this.slow = []; // { method, chat_id, seconds }: calls answered only after a while
     this.drops = []; // { method, times }: calls carried out, then the connection is cut before the answer
     this.crashAfterDelivery = false; // die right after a webhook delivery, before recording it
+    // Telegram's flood limits, when a test turns them on (/test/limits): { per_second, per_chat_per_minute }.
+    this.limits = null;
+    this.posted = []; // times of accepted posts, all chats (the last second's)
+    this.postedIn = new Map(); // chat id -> times of accepted posts (the last minute's)
     this.server = null;
     this.stateFile = process.env.PEER_STATE || '';
   }
@@ -156,6 +162,24 @@ class Peer extends EventEmitter {
       old_chat_member: shape(oldStatus), new_chat_member: chat.memberObject(user.id).status === newStatus ? chat.memberObject(user.id) : shape(newStatus) } });
   }
 
+  // ----------------------------------------------------------------- flood limits
+
+  // Seconds the bot must wait before this post is allowed (0: allowed, and counted). Telegram's documented
+  // limits: about 30 messages a second over all chats, 20 a minute in one group. Windows slide, so
+  // "30 a second" means no 31 posts within any second, as Telegram counts them.
+  floodWait(chatId, now = Date.now()) {
+    if (!this.limits) return 0;
+    const { per_second: perSecond, per_chat_per_minute: perChat } = this.limits;
+    this.posted = this.posted.filter((t) => t > now - 1000);
+    const inChat = (this.postedIn.get(String(chatId)) || []).filter((t) => t > now - 60000);
+    this.postedIn.set(String(chatId), inChat);
+    if (perSecond && this.posted.length >= perSecond) return Math.ceil((this.posted[0] + 1000 - now) / 1000);
+    if (perChat && inChat.length >= perChat) return Math.ceil((inChat[0] + 60000 - now) / 1000);
+    this.posted.push(now);
+    inChat.push(now);
+    return 0;
+  }
+
   // ----------------------------------------------------------------- the Bot API route
 
   async answer(req, res, next) {
@@ -172,6 +196,11 @@ class Peer extends EventEmitter {
       failure.times -= 1;
       return reply(429, { ok: false, error_code: 429, description: `Too Many Requests: retry after ${failure.retry_after}`,
         parameters: { retry_after: failure.retry_after } });
+    }
+    const wait = POSTS.test(method) ? this.floodWait(params.chat_id, call.at) : 0;
+    if (wait > 0) {
+      return reply(429, { ok: false, error_code: 429, description: `Too Many Requests: retry after ${wait}`,
+        parameters: { retry_after: wait } });
     }
     if (!methods[method]) return reply(404, { ok: false, error_code: 404, description: 'Not Found' });
     const slow = this.slow.find((f) => f.method === method && (f.chat_id === undefined || Number(f.chat_id) === Number(params.chat_id)));

@@ -1,0 +1,33 @@
+"""Run every benchmark, one after another, each in its own process (so one's memory and imports do not
+colour the next one's figures).
+
+    python -m benchmarks                     # all of them, with their defaults
+    python -m benchmarks startup memory      # some of them (names without the _bench suffix)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+ALL = ("anti_ad", "startup", "memory", "fanout", "nonebot", "replay")
+
+
+def main() -> int:
+    names = sys.argv[1:] or ALL
+    unknown = [n for n in names if n not in ALL]
+    if unknown:
+        print(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(ALL)}", file=sys.stderr)
+        return 2
+    failed = []
+    for name in names:
+        print(f"== {name}", flush=True)
+        if subprocess.run([sys.executable, "-m", f"benchmarks.{name}_bench"]).returncode != 0:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Qunbot's half of the NoneBot2 comparison: OneBot v11 JSON in, through the QQ adapter's parsing and the
+bus with the shipped rules on a SQLite file database, actions out.
+
+Each payload is handled as the QQ adapter's connection handles a frame: decode the JSON, drop a repeat
+(the adapter's ``Seen``), turn it into a neutral event (``bot.adapters.qq.events.to_event``), run the
+engine. The clock is virtual and follows the events' own ``time`` so that check-in days and flood windows
+are those of the stream, not of the machine; scheduled jobs are not fired (they are the scheduler's
+business and timed by replay_bench).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bot.adapters.qq.events import Seen, dedupe_key, to_event
+from bot.config import QunbotConfig
+from bot.engine import SHIPPED_RULES, Engine
+from bot.scheduler import VirtualClock
+
+
+@dataclass
+class Run:
+    seconds: float  # wall time for the whole stream
+    latencies: list[float]  # arrival -> actions ready, for events that brought at least one action
+    handled: list[float]  # arrival -> done, every event
+    actions: int
+    by_plugin: dict[str, int]
+
+
+async def run_stream(lines: list[str], rules: Path = SHIPPED_RULES, db_folder: str | None = None) -> Run:
+    """Feed ``lines`` back to back (the next arrives when the previous is done: a saturated bot)."""
+    with tempfile.TemporaryDirectory(prefix="qunbot-nbbench-", dir=db_folder) as scratch:
+        # The log goes to a file, as a deployed bot's would (every moderation decision is a line of it).
+        handler = logging.FileHandler(Path(scratch) / "qunbot.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root, level = logging.getLogger(), logging.getLogger().level
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        first = datetime.fromtimestamp(json.loads(lines[0])["time"], timezone.utc)
+        engine = await Engine.create(QunbotConfig(), rules, db_url=f"sqlite:///{Path(scratch) / 'bench.db'}",
+                                     clock=VirtualClock(first))
+        seen = Seen()
+        latencies, handled, by_plugin = [], [], {}
+        count = 0
+        clock = time.perf_counter
+        began = clock()
+        for line in lines:
+            t0 = clock()
+            raw = json.loads(line)
+            if not seen.first_time(dedupe_key(raw)):
+                continue
+            event = to_event(raw)
+            actions = await engine.handle(event)
+            t1 = clock()
+            handled.append(t1 - t0)
+            if actions:
+                latencies.append(t1 - t0)
+                count += len(actions)
+                for a in actions:
+                    by_plugin[a.plugin] = by_plugin.get(a.plugin, 0) + 1
+        seconds = clock() - began
+        await engine.close()
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+        return Run(seconds, latencies, handled, count, by_plugin)
