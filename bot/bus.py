@@ -130,6 +130,16 @@ class Context:
     def memory(self) -> dict:
         return self.engine.memory(self.plugin.name)
 
+    def first_to_see(self, conn, what: str) -> bool:
+        """Claim this event for this plugin, inside the caller's transaction (``ctx.store.run``): False
+        when another process sharing the database handled the same event already (two processes serving
+        one group both receive its joins). For events that start something (a quiz, a welcome) and
+        carry no id of their own to key a row on."""
+        from bot.store.repos import claim_slot  # the bus stays importable without the store
+
+        at = self.event.at
+        return claim_slot(conn, f"{self.plugin.name}.seen.{what}", self.group, at, at, "", at)
+
     def render(self, template: str, /, **values) -> str:
         return self.engine.templates.render(template, **values)
 

@@ -122,6 +122,7 @@ class Engine:
         engine.known_groups = set(await store.run(known_groups))
         for group in engine.known_groups:
             engine.scheduler.plan_group(group, catch_up=True)
+        await engine.scheduler.resume_unsent()
         for plugin in engine.bus.plugins:
             for start in plugin.startup:
                 await start(engine)

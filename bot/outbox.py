@@ -69,12 +69,23 @@ def describe(action: Action) -> str:
     return f"{action.name} in {action.group_key} ({detail}) by {action.plugin or '?'}/{action.reason or '?'}"
 
 
+class _Ticket:
+    """The actions of one ``submit``: how many are still queued, whether all went out so far."""
+
+    def __init__(self, future: asyncio.Future):
+        self.future, self.left, self.ok = future, 0, True
+
+    def settle(self) -> None:
+        if self.left == 0 and not self.future.done():
+            self.future.set_result(self.ok)
+
+
 class Outbox:
     """Live delivery through the engine's adapters."""
 
     def __init__(self, engine: "Engine"):
         self.engine = engine
-        self._queues: dict[str, deque[Action]] = {}
+        self._queues: dict[str, deque[tuple[Action, _Ticket]]] = {}
         self._workers: dict[str, asyncio.Task] = {}
         self._sent: dict[str, deque[float]] = {}  # per group: times of recent sends
         self._next_free: dict[str, float] = {}  # per platform: earliest time of the next call
@@ -82,21 +93,28 @@ class Outbox:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def submit(self, actions: list[Action]) -> None:
-        """Queue actions (already fallback-planned or not); returns at once."""
+    def submit(self, actions: list[Action]) -> asyncio.Future:
+        """Queue actions (already fallback-planned or not); returns at once. The future resolves when all
+        of them are out: True when every one was delivered, False when any was dropped or given up on
+        (the scheduler records a slot as sent only on True)."""
+        ticket = _Ticket(asyncio.get_running_loop().create_future())
         for action in actions:
             adapter = self.engine.adapters.get(action.platform)
             if adapter is None:
                 log.warning("no adapter for platform %s; dropped %s", action.platform, describe(action))
+                ticket.ok = False
                 continue
             owner = getattr(adapter, "owner_of", None)  # adapters that know the group's owner (WeChat)
             owner = owner(action.group) if owner is not None and isinstance(action, KickMember) else None
             for item in plan(action, adapter.capabilities(action.group), self.engine.templates, owner):
                 key = item.group_key
-                self._queues.setdefault(key, deque()).append(item)
+                ticket.left += 1
+                self._queues.setdefault(key, deque()).append((item, ticket))
                 if key not in self._workers:
                     self._idle.clear()
                     self._workers[key] = asyncio.create_task(self._work(key), name=f"outbox {key}")
+        ticket.settle()
+        return ticket.future
 
     async def drain(self) -> None:
         """Wait until every queued action has been delivered or given up on."""
@@ -106,8 +124,11 @@ class Outbox:
         queue = self._queues[key]
         try:
             while queue:
-                await self._deliver(queue[0])
+                action, ticket = queue[0]
+                ticket.ok &= await self._deliver(action)
                 queue.popleft()
+                ticket.left -= 1
+                ticket.settle()
         finally:
             del self._workers[key]
             if not self._workers:
@@ -152,7 +173,7 @@ class Outbox:
             raise
         return mine
 
-    async def _deliver(self, action: Action) -> None:
+    async def _deliver(self, action: Action) -> bool:
         limits = self.engine.config.limits(action.platform)
         adapter = self.engine.adapters[action.platform]
         # A report about a failed admin-log message must not go to the admin log again.
@@ -162,14 +183,14 @@ class Outbox:
             call = await self._pace(action)
             try:
                 await adapter.perform(action)
-                return
+                return True
             except FloodError as exc:
                 # The platform asked for a pause: it is not a failure of this action, and the whole
                 # platform waits, so other groups do not keep hitting the same limit.
                 floods += 1
                 if floods > MAX_FLOOD_WAITS:
                     report(f"gave up after {floods} flood waits: {describe(action)}")
-                    return
+                    return False
                 log.warning("%s: flood control, waiting %.1fs", action.group_key, exc.retry_after)
                 resume = asyncio.get_running_loop().time() + exc.retry_after
                 self._next_free[action.platform] = max(self._next_free.get(action.platform, 0.0), resume)
@@ -178,19 +199,19 @@ class Outbox:
                     # The message may be in the group already: a second copy is worse than a lost one
                     # the operator is told about. Actions that end in a state are simply taken again.
                     report(f"not sent again, it may have arrived: {describe(action)}: {exc}")
-                    return
+                    return True  # counted as out: a scheduled post is not sent again at the next start either
                 failures += 1
                 if not exc.retryable:
                     report(f"could not deliver {describe(action)}: {exc}")
-                    return
+                    return False
                 if failures > limits.max_retries:
                     report(f"gave up after {failures} attempts: {describe(action)}: {exc}")
-                    return
+                    return False
                 await asyncio.sleep(limits.backoff_seconds * 2 ** (failures - 1))
             except Exception as exc:  # an adapter bug: report it, keep the queue moving
                 log.exception("adapter %s failed", action.platform)
                 report(f"could not deliver {describe(action)}: {exc!r}")
-                return
+                return False
             finally:
                 if not call.done():
                     call.set_result(asyncio.get_running_loop().time())

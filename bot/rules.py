@@ -12,6 +12,7 @@ import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
@@ -230,11 +231,23 @@ def set_path(values: dict, dotted: str, value: Any) -> dict:
 
 
 def parse_value(text: str) -> Any:
-    """A ``/set`` value in TOML literal syntax (``5``, ``true``, ``"x"``, ``[1, 2]``); else the plain text."""
+    """A ``/set`` value in TOML literal syntax (``5``, ``true``, ``"x"``, ``[1, 2]``); else the plain text.
+    TOML dates and times become ISO strings: the owner layer is stored as JSON (a date object once made
+    ``/set daily_posts extra_holidays [2026-12-24]`` fail without an answer), and the models read ISO."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        return _iso(tomllib.loads(f"v = {text}")["v"])
     except tomllib.TOMLDecodeError:
         return text
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, (date, time)):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_iso(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _iso(v) for k, v in value.items()}
+    return value
 
 
 def _top_key(path: str) -> str:

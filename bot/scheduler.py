@@ -7,6 +7,17 @@ a virtual clock from event to event. Sharing it is what makes a replay of yester
 jobs, at the same slots, as the running bot did. Each fired event carries its exact ``slot``, which is
 what the exactly-once claim is keyed on: a slot is claimed in the database before it fires, so a
 second process due at the same slot (or a replay run again on the same database) does not fire it again.
+
+Delivery guarantee (live). Claiming and delivering are two steps, and a process killed between them
+would leave a slot claimed but never sent. So a claim records who made it (``instance``) and stays
+"unsent" until the outbox reports every action of that slot delivered (``sent_at``). At start, a
+process takes over the unsent claims of the look-back window (an atomic update from the old owner, so
+two processes starting together cannot both take one) and fires them again. The result: a post is
+sent once, except when a process dies in the few milliseconds between the platform accepting it and
+``sent_at`` being written (then it is sent twice, never lost), or when an outbox gives up on it (then
+the next start tries again, and daily_posts still applies its grace period). Two processes serving the
+same platform must not be restarted while the other is delivering a claim it made; a claim's owner is
+a process, not a lease.
 """
 
 from __future__ import annotations
@@ -14,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from bot.model import ScheduleFired
-from bot.store.repos import claim_slot
+from bot.store.repos import claim_slot, mark_sent, take_over_claim, unsent_claims
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -55,6 +67,7 @@ class _Due:
     group: str = field(compare=False)
     trigger: object = field(compare=False)
     version: int = field(compare=False)
+    resend_from: str | None = field(default=None, compare=False)  # an unsent claim of that process
 
 
 class Scheduler:
@@ -68,6 +81,8 @@ class Scheduler:
         self._seq = 0
         self._job_cache: dict[tuple, tuple] = {}  # (plugin, id(rules), zone) -> (rules, jobs)
         self._wake = asyncio.Event()
+        self.instance = uuid.uuid4().hex  # who claims; a restarted process is a new one
+        self._marking: set[asyncio.Future] = set()
         # Live, slots missed while the bot was down (up to a day back) are fired late at start, so that a
         # plugin can still send within its grace period or log the skip; their claims prevent repeats.
         # Replay starts at its first event and looks back at nothing.
@@ -119,13 +134,45 @@ class Scheduler:
         heapq.heappush(self._heap, _Due(when, self._seq, job, group, None, version))
         self._wake.set()
 
+    async def resume_unsent(self) -> int:
+        """Queue, to fire again now, the slots claimed before this process started but never delivered
+        (a process killed between claim and delivery); returns how many. Live only: replay marks its
+        claims delivered as it writes them."""
+        if not self.lookback:
+            return 0
+        now = self.engine.clock.now()
+        found = 0
+        for job, group, slot, owner in await self.engine.store.run(unsent_claims, now - self.lookback):
+            if owner == self.instance or not self.engine.serves(group):
+                continue
+            slot = slot if slot.tzinfo else slot.replace(tzinfo=timezone.utc)  # SQLite keeps naive UTC
+            self._seq += 1
+            version = self._versions.get((job, group), 0)
+            heapq.heappush(self._heap, _Due(slot, self._seq, job, group, None, version, resend_from=owner))
+            found += 1
+        if found:
+            log.warning("%d scheduled slot(s) were claimed but not delivered before a restart; sending them now", found)
+            self._wake.set()
+        return found
+
     def cancel_timer(self, group: str, job: str) -> None:
         self._versions[(job, group)] = self._versions.get((job, group), 0) + 1
 
     def next_due(self) -> datetime | None:
-        while self._heap and self._heap[0].version != self._versions.get((self._heap[0].job, self._heap[0].group)):
+        while self._heap and self._stale(self._heap[0]):
             heapq.heappop(self._heap)
         return self._heap[0].at if self._heap else None
+
+    def _stale(self, due: _Due) -> bool:
+        # A re-plan voids what was queued before it; a take-over of an unsent claim is never voided.
+        return due.resend_from is None and due.version != self._versions.get((due.job, due.group))
+
+    async def _claim(self, due: _Due, now: datetime) -> bool:
+        store = self.engine.store
+        if due.resend_from is not None:
+            return await store.run(take_over_claim, due.job, due.group, due.at, due.resend_from, self.instance, now)
+        virtual = isinstance(self.engine.clock, VirtualClock)
+        return await store.run(claim_slot, due.job, due.group, due.at, now, self.instance, now if virtual else None)
 
     async def run_due(self, until: datetime) -> None:
         """Fire every slot due at or before ``until``, each through the bus like any other event."""
@@ -136,12 +183,22 @@ class Scheduler:
                 clock.set(due.at)
             if due.trigger is not None:  # a recurring job: queue its next slot; a timer fires once
                 self._push(due.job, due.group, due.trigger, due.at + timedelta(microseconds=1), previous=due.at)
-            if not await self.engine.store.run(claim_slot, due.job, due.group, due.at, clock.now()):
+            if not await self._claim(due, clock.now()):
                 log.info("%s for %s at %s was claimed already; not fired again", due.job, due.group, due.at)
                 continue
             platform, _, group_id = due.group.partition(":")
             event = ScheduleFired(at=due.at, platform=platform, group=group_id, job=due.job, slot=due.at)
-            await self.engine.handle_and_send(event)
+            delivered = self.engine.sink(await self.engine.handle(event), due.at)
+            if isinstance(delivered, asyncio.Future):  # live: the outbox says when (and whether) it is out
+                delivered.add_done_callback(lambda done, d=due: self._delivered(d, done))
+
+    def _delivered(self, due: _Due, done: asyncio.Future) -> None:
+        if done.cancelled() or not done.result():
+            log.warning("%s for %s at %s not delivered; the next start sends it again", due.job, due.group, due.at)
+            return
+        task = asyncio.ensure_future(self.engine.store.run(mark_sent, due.job, due.group, due.at, self.engine.clock.now()))
+        self._marking.add(task)  # held until done: an unreferenced task may be collected mid-run
+        task.add_done_callback(self._marking.discard)
 
     async def run_forever(self) -> None:
         """Live mode: sleep until the next slot (or a re-plan) and fire what is due."""

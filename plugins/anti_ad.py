@@ -19,15 +19,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.adscan import ListSpec, NearIndex, Scanner, Signal, Verdict, Weights, compact, fold
 from bot.bus import Context, Plugin, Stop
+from bot.lru import Recent
 from bot.model import DeleteMessage, KickMember, MemberJoined, MessageReceived, MuteMember
 from bot.rules import Patterns, PluginRules
 from bot.store.moderation import add_offence, add_sample, drop_offence, drop_samples, last_decision, load_samples, log_decision, undo_decision
 
+MEMBERS_KEPT = 2000  # per group: the members whose join time is kept in memory (newcomer rules)
 RECENT_PER_GROUP = 500  # messages kept per group so that /ad can find the one it replies to …
 # … from the last hours only: 500 messages in each of 10,000 groups would hold over a gigabyte of text.
 RECENT_HOURS = 3
 _STEP = re.compile(r"^(warn|kick|mute (\d+)([mhd]))$")
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
+# QQ refuses longer mutes and Telegram reads more than 366 days as "forever": an owner's typo must not.
+MAX_MUTE_SECONDS = 30 * 86400
 
 
 class _Strict(BaseModel):
@@ -68,6 +72,8 @@ def _check_ladder(value: list[str]) -> list[str]:
     for step in value:
         if not _STEP.match(step):
             raise ValueError(f'step {step!r}: use "warn", "mute <n>m|h|d" or "kick"')
+        if not 60 <= step_seconds(step) <= MAX_MUTE_SECONDS and step.startswith("mute"):
+            raise ValueError(f"step {step!r}: a mute lasts from 1 minute to 30 days")
     return value
 
 
@@ -169,8 +175,17 @@ def is_exempt(ctx: Context, user: str, role: str) -> bool:
     return role in ("admin", "owner") or user in exempt or f"{ctx.event.platform}:{user}" in exempt
 
 
+def _members(ctx: Context, kind: str) -> Recent:
+    """Per-member state of one kind in this group, the least recently active forgotten beyond a bound
+    (a forgotten join counts as a long-standing member's)."""
+    found = ctx.memory.get((kind, ctx.group))
+    if found is None:
+        found = ctx.memory[(kind, ctx.group)] = Recent(MEMBERS_KEPT)
+    return found
+
+
 def is_newcomer(ctx: Context, user: str, at: datetime) -> bool:
-    joined = ctx.memory.get(("joined", ctx.group, user))
+    joined = _members(ctx, "joined").get(user)
     if joined is None:
         return False  # never seen joining: a member from before the bot came
     rules: AntiAdRules = ctx.rules
@@ -179,7 +194,7 @@ def is_newcomer(ctx: Context, user: str, at: datetime) -> bool:
 
 @plugin.on(MemberJoined)
 async def note_join(ctx: Context):
-    ctx.memory[("joined", ctx.group, ctx.event.user)] = [ctx.event.at, 0]
+    _members(ctx, "joined")[ctx.event.user] = [ctx.event.at, 0]
 
 
 async def assess(ctx: Context, text: str, newcomer: bool) -> tuple[Verdict, bool]:
@@ -243,7 +258,7 @@ async def screen(ctx: Context):
         return None
     newcomer = is_newcomer(ctx, ev.user, ev.at)
     if newcomer:
-        ctx.memory[("joined", ctx.group, ev.user)][1] += 1
+        _members(ctx, "joined")[ev.user][1] += 1
     verdict, is_ad = await assess(ctx, text, newcomer)
     if is_ad:
         top = verdict.top
@@ -269,11 +284,14 @@ async def punish(ctx: Context, user: str, message: str, detector: str, matched: 
 
     def record(conn):
         count = 1 if rules.dry_run else add_offence(conn, ctx.group, user, message, detector, at, at - timedelta(hours=rules.decay_hours))
+        if count is None:
+            return None, None
         step = ladder[min(count, len(ladder)) - 1]
-        log_decision(conn, decision=step, **entry)
-        return count, step
+        return count, step if log_decision(conn, decision=step, **entry) else None
 
     count, step = await ctx.store.run(record)
+    if step is None:  # another process sharing the database punished this very message: once is enough
+        return [Stop(detector)]
     ctx.engine.report(f"anti_ad {ctx.group}: {'[dry run] ' if rules.dry_run else ''}{step} for {user} "
                       f"(offence {count}, {detector}: {matched[:200]!r})", to_chat=True)
     if rules.dry_run:

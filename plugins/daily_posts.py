@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,7 @@ from bot.store.rotations import take_position
 log = logging.getLogger(__name__)
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TEMPLATE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")  # a name under templates/, never a path out of it
 
 
 class _Strict(BaseModel):
@@ -39,7 +41,7 @@ class PostRules(_Strict):
     # every day; official workdays (调休 included); non-workdays; or the listed weekdays
     days: Literal["every", "workdays", "weekends"] | list[Weekday] = "every"
     dates: list[date] = []  # extra dates on which the post also goes out
-    template: str  # a template under templates/, e.g. "daily_posts/morning"
+    template: str = Field(pattern=_TEMPLATE.pattern, max_length=200)  # under templates/, e.g. "daily_posts/morning"
     rotation: str = ""  # the name of a [rotations.<name>] list whose next item the post shows
     festival: Literal["replace", "join", "ignore"] = "replace"  # festival greeting: instead of, inside, or never
 

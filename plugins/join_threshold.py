@@ -125,6 +125,8 @@ async def _arm(engine, group: str) -> None:
 async def decide(ctx: Context):
     rules: JoinThresholdRules = ctx.rules
     ev = ctx.event
+    if not await ctx.store.run(ctx.first_to_see, f"request:{ev.id}"):
+        return None  # another process sharing the database decides this request
     # A declined applicant is nobody else's business: the chain ends with the decision.
     decline = lambda reason, **v: [DecideJoin(platform=ev.platform, group=ev.group, request=ev.id, user=ev.user, approve=False,  # noqa: E731
                                               note=ctx.render(f"join_threshold/note_{reason}", **v), reason=reason), Stop(reason)]
@@ -152,6 +154,8 @@ async def screen(ctx: Context):
     name = ev.user_name or ev.user
 
     def admit(conn):
+        if not ctx.first_to_see(conn, f"joined:{ev.user}"):  # in this transaction: the case comes with it
+            return "elsewhere"
         passed = get_case(conn, ctx.group, ev.user, PASSED)
         close_case(conn, ctx.group, ev.user, PASSED)
         if passed and passed.deadline and passed.deadline >= ev.at:
@@ -166,6 +170,8 @@ async def screen(ctx: Context):
         return kind
 
     outcome = await ctx.store.run(admit)
+    if outcome == "elsewhere":
+        return await _seen_elsewhere(ctx)
     if outcome == "blocked":
         # Removed at once: no welcome, no intro prompt, no nickname check for someone who is gone.
         return [ctx.send("join_threshold/blocked", "blocked", mentions=[ev.user], name=name),
@@ -180,6 +186,18 @@ async def screen(ctx: Context):
         mute = [MuteMember(platform=ev.platform, group=ev.group, user=ev.user, seconds=rules.review_mute_minutes * 60,
                            reason="awaiting_review")] if rules.review_mute_minutes else []
         return [ctx.send("join_threshold/awaiting_review", "awaiting_review", mentions=[ev.user], name=name), *mute]
+    return None
+
+
+async def _seen_elsewhere(ctx: Context) -> None:
+    """Another process sharing the database screened this join: only learn whether they are pending,
+    so that this process, too, takes their messages as answers and holds them from other plugins."""
+    def pending(conn):
+        return any(get_case(conn, ctx.group, ctx.event.user, kind) for kind in PENDING)
+
+    if await ctx.store.run(pending):
+        _pending(ctx).add(ctx.event.user)
+        await _arm(ctx.engine, ctx.group)
     return None
 
 

@@ -15,12 +15,14 @@ from datetime import datetime, timedelta, timezone
 from pydantic import Field, field_validator
 
 from bot.bus import Context, Plugin
+from bot.lru import Recent
 from bot.model import MemberJoined, MemberRenamed, MessageReceived, SetCard
 from bot.rules import PluginRules
 from bot.store.admission import last_prompt, mark_prompt, member_tags, prompted_users
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 SEEN, REMINDED = "nickname_seen", "nickname"
+MEMBERS_KEPT = 5000  # per group: members whose last looked-at name is cached (a miss asks the database)
 NEVER = datetime.max.replace(tzinfo=timezone.utc)  # until a rename or restart: not a member we watch
 
 
@@ -118,18 +120,21 @@ async def check(ctx: Context, user: str, name: str, role: str, joining: bool = F
     now = ctx.event.at
     # Per member: the name last looked at and when to look again. A name that fits, or one that does not
     # but is not due, costs a dictionary look-up; the database is asked at most once per due time.
-    seen = memory.get((ctx.group, user))
+    members = memory.get(ctx.group)
+    if members is None:  # bounded: a long-running bot sees ever more members come and go
+        members = memory[ctx.group] = Recent(MEMBERS_KEPT)
+    seen = members.get(user)
     if not joining and seen is not None and seen[0] == name and seen[1] > now:
         return None
     if rules.newcomers_only and not joining and user not in await _watched(ctx):
         return None  # a member from before: what _decide would say, without asking, and nothing to remember
     if fits(rules, name, memory.setdefault("regex", {})):
-        memory[(ctx.group, user)] = (name, NEVER)
+        members[user] = (name, NEVER)
         return None
     what, card, next_due = await ctx.store.run(_decide(rules, ctx.group, user, now, joining))
     if joining:
         (await _watched(ctx)).add(user)
-    memory[(ctx.group, user)] = (name, next_due)
+    members[user] = (name, next_due)
     ev = ctx.event
     if what == "card":
         return SetCard(platform=ev.platform, group=ev.group, user=user, card=card, reason="card_from_intro")
@@ -148,7 +153,7 @@ async def on_message(ctx: Context):
 @plugin.on(MemberRenamed)
 async def on_rename(ctx: Context):
     ev = ctx.event
-    ctx.memory.pop((ctx.group, ev.user), None)  # a new name deserves a fresh look
+    ctx.memory.get(ctx.group, {}).pop(ev.user, None)  # a new name deserves a fresh look
     return await check(ctx, ev.user, ev.user_name, ev.role)
 
 

@@ -200,11 +200,13 @@ async def expect(ctx: Context):
     rules: SelfIntroRules = ctx.rules
     ev = ctx.event
 
-    def verifying(conn):
-        return any(get_case(conn, ctx.group, ev.user, kind) for kind in VERIFYING)
+    def verifying_or_open(conn):
+        return any(get_case(conn, ctx.group, ev.user, kind) for kind in (*VERIFYING, INTRO))
 
-    if await ctx.store.run(verifying):
-        return None  # join_threshold starts the window when it lets them in (start_window)
+    # join_threshold starts the window when it lets them in (start_window); and a window already open was
+    # started by another process sharing the database, which may have let them in before we saw the join.
+    if await ctx.store.run(verifying_or_open):
+        return None
     case = await _open_window(ctx.engine, ctx.group, ev.user, ev.user_name or ev.user, ev.at, rules)
     if rules.prompt_on_join:
         return ctx.send("self_intro/prompt", "intro_asked", mentions=[ev.user], name=case.name, hint=rules.hint(),
@@ -244,7 +246,7 @@ async def _take(ctx: Context, fields: dict[str, str], photo: bool, command: bool
     if missing:
         return ctx.reply("self_intro/incomplete", "intro_incomplete", missing=missing, hint=rules.hint())
     _pending(ctx).discard(ev.user)
-    ctx.engine.memory("nickname").pop((ctx.group, ev.user), None)  # its fields may now fill the nickname
+    ctx.engine.memory("nickname").get(ctx.group, {}).pop(ev.user, None)  # its fields may now fill the nickname
     await _arm(ctx.engine, ctx.group)
     labels = {f.key: f.label for f in rules.fields}
     shown = [{"label": labels.get(k, k), "value": v} for k, v in case.data["fields"].items()]

@@ -58,10 +58,14 @@ async def enqueue(engine, group: str, joiners: list[dict], at: datetime, member_
 async def collect(ctx: Context):
     ev = ctx.event
 
-    def verifying(conn):
+    def handled_elsewhere(conn):
+        # Claimed first, in the same transaction: a second process receiving the same join waits for
+        # this one and then leaves it alone; a newcomer being verified is welcomed on passing.
+        if not ctx.first_to_see(conn, f"joined:{ev.user}"):
+            return True
         return any(get_case(conn, ctx.group, ev.user, kind) for kind in VERIFYING)
 
-    if await ctx.store.run(verifying):
+    if await ctx.store.run(handled_elsewhere):
         return None
     await enqueue(ctx.engine, ctx.group, [{"user": ev.user, "name": ev.user_name or ev.user}], ev.at, ev.member_count)
     return None

@@ -40,6 +40,9 @@ class Faults:
     late_member_info: dict[tuple[int, int], int] = field(default_factory=dict)  # failures before info appears
     duplicate_events: bool = False  # post every event twice (LLOneBot does)
     unsupported: set[str] = field(default_factory=set)  # actions answered 1404
+    # send_group_msg to these groups is received and then hangs: never performed, never answered (a
+    # platform that stalls; the call dies with the connection)
+    stall_groups: set[int] = field(default_factory=set)
 
 
 def cq(segments: list[dict]) -> str:
@@ -64,6 +67,7 @@ class OneBotSim:
         self.whole_ban: set[int] = set()
         self.faults = Faults()
         self.calls: list[tuple[str, dict]] = []
+        self.stalled: list[dict] = []  # the params of calls left hanging (Faults.stall_groups)
         self.sent: list[dict] = []  # {"group_id", "message_id", "message"} the bot sent
         self.files: list[dict] = []  # {"group_id", "name", "content"} the bot uploaded
         self.messages: dict[int, dict] = {}
@@ -129,7 +133,9 @@ class OneBotSim:
 
     async def _frame(self, ws, frame) -> None:
         """Answer one action call (tests/onebot_process.py answers some late, concurrently)."""
-        await ws.send(json.dumps(self._answer(json.loads(frame))))
+        reply = self._answer(json.loads(frame))
+        if reply is not None:  # a stalled call is never answered
+            await ws.send(json.dumps(reply))
 
     async def drop_connections(self, resend_last: int = 0) -> None:
         """Cut every connection without a close frame; the last ``resend_last`` events are posted again
@@ -188,9 +194,12 @@ class OneBotSim:
 
     # ------------------------------------------------------------------ actions
 
-    def _answer(self, call: dict) -> dict:
+    def _answer(self, call: dict) -> dict | None:
         action, params, echo = call.get("action"), call.get("params") or {}, call.get("echo")
         self.calls.append((action, params))
+        if action == "send_group_msg" and params.get("group_id") in self.faults.stall_groups:
+            self.stalled.append(params)
+            return None
         handler = getattr(self, f"_do_{action}", None)
         if handler is None or action in self.faults.unsupported:
             reply = {"status": "failed", "retcode": 1404, "data": None}

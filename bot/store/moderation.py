@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 
-from bot.store.repos import dialect_insert, utc
+from bot.store.repos import dialect_insert, prepared, utc
 from bot.store.tables import ModLogEntry, ModSample, MuteWindowState, Offence
 
 offences_t: Table = Offence.__table__
@@ -17,16 +17,26 @@ windows_t: Table = MuteWindowState.__table__
 
 
 # Built once: every ad and flood runs these, and building a statement per call cost three times its execution.
-_insert_offence = offences_t.insert()
+# Inserts ignore a row that is there already: another process sharing the database saw the same message.
+def _insert_offence(conn: Connection):
+    return dialect_insert(conn, offences_t).on_conflict_do_nothing()
+
+
+def _insert_log(conn: Connection):
+    return dialect_insert(conn, log_t).on_conflict_do_nothing()
+
+
 _count_offences = select(func.count()).select_from(offences_t).where(
     (offences_t.c.group_key == bindparam("g")) & (offences_t.c.user_id == bindparam("u")) & (offences_t.c.at >= bindparam("since")))
-_insert_log = log_t.insert()
 _LOG_COLUMNS = tuple(c.name for c in log_t.columns if c.name != "id")
 
 
-def add_offence(conn: Connection, group: str, user: str, message: str, detector: str, at: datetime, since: datetime) -> int:
-    """Record an offence and return how many the member has since ``since`` (this one included)."""
-    conn.execute(_insert_offence, dict(group_key=group, user_id=user, message_id=message, detector=detector, at=utc(at)))
+def add_offence(conn: Connection, group: str, user: str, message: str, detector: str, at: datetime, since: datetime) -> int | None:
+    """Record an offence and return how many the member has since ``since`` (this one included); None
+    when this message's offence is recorded already (another process sharing the database saw it)."""
+    row = dict(group_key=group, user_id=user, message_id=message, detector=detector, at=utc(at))
+    if conn.execute(prepared(conn, _insert_offence), row).rowcount == 0:
+        return None
     return conn.execute(_count_offences, dict(g=group, u=user, since=utc(since))).scalar_one()
 
 
@@ -58,12 +68,13 @@ def load_samples(conn: Connection, group: str) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
-def log_decision(conn: Connection, **entry) -> None:
+def log_decision(conn: Connection, **entry) -> bool:
+    """Log a decision; False when this message's decision by this plugin is logged already."""
     entry["at"] = utc(entry["at"])
     unknown = set(entry) - set(_LOG_COLUMNS)
     if unknown:  # the prebuilt insert would drop them silently; a typo must fail as .values() would
         raise TypeError(f"log_decision: unknown columns {sorted(unknown)}")
-    conn.execute(_insert_log, entry)
+    return conn.execute(prepared(conn, _insert_log), entry).rowcount > 0
 
 
 def decisions(conn: Connection, group: str) -> list[dict]:

@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, Table, delete, select, update
 
 from bot.store.tables import AuditEntry, DailyCounter, Group, GroupSetting, ScheduleClaim
 
@@ -70,10 +70,34 @@ def _claim_stmt(conn: Connection):
     return dialect_insert(conn, claims_t).on_conflict_do_nothing().returning(claims_t.c.job)
 
 
-def claim_slot(conn: Connection, job: str, group: str, slot: datetime, now: datetime) -> bool:
-    """Claim a job's slot for a group; False when it was claimed already (by this or another process)."""
-    row = {"job": job, "group_key": group, "slot": utc(slot), "claimed_at": utc(now)}
+def claim_slot(conn: Connection, job: str, group: str, slot: datetime, now: datetime, by: str = "",
+               sent: datetime | None = None) -> bool:
+    """Claim a job's slot for a group; False when it was claimed already (by this or another process).
+    ``sent`` marks it delivered at once (replay, whose output is written before anything else happens)."""
+    row = {"job": job, "group_key": group, "slot": utc(slot), "claimed_at": utc(now), "claimed_by": by,
+           "sent_at": utc(sent) if sent else None}
     return conn.execute(prepared(conn, _claim_stmt), row).first() is not None
+
+
+def _claim_key(job: str, group: str, slot: datetime):
+    return (claims_t.c.job == job) & (claims_t.c.group_key == group) & (claims_t.c.slot == utc(slot))
+
+
+def mark_sent(conn: Connection, job: str, group: str, slot: datetime, at: datetime) -> None:
+    conn.execute(update(claims_t).where(_claim_key(job, group, slot)).values(sent_at=utc(at)))
+
+
+def unsent_claims(conn: Connection, since: datetime) -> list[tuple[str, str, datetime, str]]:
+    """``(job, group, slot, claimed_by)`` of slots since ``since`` claimed but never delivered."""
+    where = claims_t.c.sent_at.is_(None) & (claims_t.c.slot >= utc(since))
+    cols = (claims_t.c.job, claims_t.c.group_key, claims_t.c.slot, claims_t.c.claimed_by)
+    return [tuple(r) for r in conn.execute(select(*cols).where(where).order_by(claims_t.c.slot))]
+
+
+def take_over_claim(conn: Connection, job: str, group: str, slot: datetime, old: str, new: str, now: datetime) -> bool:
+    """Move an undelivered claim from ``old`` to ``new``; False when it was delivered or taken meanwhile."""
+    where = _claim_key(job, group, slot) & (claims_t.c.claimed_by == old) & claims_t.c.sent_at.is_(None)
+    return conn.execute(update(claims_t).where(where).values(claimed_by=new, claimed_at=utc(now))).rowcount == 1
 
 
 def load_settings(conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:

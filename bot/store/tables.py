@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, DateTime, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -96,6 +96,8 @@ class ScheduleClaim(Base):
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     slot: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")  # the process (Scheduler.instance)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # None: not delivered yet
 
 
 class MemberDaily(Base):
@@ -123,6 +125,8 @@ class PointsEntry(Base):
     """One change of a member's points; ``members.points`` is their sum, so totals can be audited."""
 
     __tablename__ = "points_ledger"
+    __table_args__ = (Index("ux_points_ledger_ref", "group_key", "plugin", "ref", unique=True,
+                            sqlite_where=text("ref <> ''"), postgresql_where=text("ref <> ''")),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     group_key: Mapped[str] = mapped_column(String(200))
     user_id: Mapped[str] = mapped_column(String(200))
@@ -130,6 +134,7 @@ class PointsEntry(Base):
     plugin: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ref: Mapped[str] = mapped_column(String(200), default="")  # what earned it (a message id), "" if nothing unique
 
 
 class MemberProfile(Base):
@@ -219,7 +224,10 @@ class Offence(Base):
     """One moderation offence by a member (an ad, a flood), counted by the ladder until it decays."""
 
     __tablename__ = "mod_offences"
-    __table_args__ = (Index("ix_mod_offences_member", "group_key", "user_id", "at"),)
+    __table_args__ = (Index("ix_mod_offences_member", "group_key", "user_id", "at"),
+                      # one offence per message, however many processes saw it (0008_staying)
+                      Index("ux_mod_offences_message", "group_key", "user_id", "message_id", unique=True,
+                            sqlite_where=text("message_id <> ''"), postgresql_where=text("message_id <> ''")))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     group_key: Mapped[str] = mapped_column(String(200))
     user_id: Mapped[str] = mapped_column(String(200))
@@ -246,7 +254,9 @@ class ModLogEntry(Base):
     """Every moderation decision: who, which detector fired, what matched, what was done."""
 
     __tablename__ = "mod_log"
-    __table_args__ = (Index("ix_mod_log_group", "group_key", "at"),)
+    __table_args__ = (Index("ix_mod_log_group", "group_key", "at"),
+                      Index("ux_mod_log_message", "group_key", "message_id", "plugin", "dry_run", unique=True,
+                            sqlite_where=text("message_id <> ''"), postgresql_where=text("message_id <> ''")))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     group_key: Mapped[str] = mapped_column(String(200))

@@ -263,7 +263,7 @@ class QQAdapter:
 
     def _observe(self, raw: dict) -> None:
         if raw.get("post_type") == "notice":
-            key = (raw.get("notice_type"), str(raw.get("group_id")), str(raw.get("user_id")))
+            key = (str(raw.get("notice_type")), str(raw.get("group_id")), str(raw.get("user_id")))
             future = self._waiting.pop(key, None)
             if future is not None and not future.done():
                 future.set_result(raw)

@@ -12,7 +12,8 @@ from bot.adapters.qq.message import read, segments_of
 from bot.model import Event, JoinRequested, MemberJoined, MemberLeft, MemberRenamed, MessageReceived
 
 PLATFORM = "qq"
-ROLES = {"owner": "owner", "admin": "admin"}  # anything else (member, missing, unknown) is a member
+ROLES = {"owner": "owner", "admin": "admin"}
+MAX_STAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds  # anything else (member, missing, unknown) is a member
 
 
 class MalformedEvent(ValueError):
@@ -27,8 +28,10 @@ def _id(raw: dict, key: str) -> str:
 
 
 def _time(raw: dict) -> datetime:
+    """The event's Unix time; now when it is missing or nonsense (NaN, before 1970, beyond year 9999:
+    fromtimestamp raises OverflowError, OSError or ValueError for those, which once ended the parse)."""
     stamp = raw.get("time")
-    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and stamp > 0:
+    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and 0 < stamp < MAX_STAMP:
         return datetime.fromtimestamp(stamp, timezone.utc)
     return datetime.now(timezone.utc)
 
@@ -43,8 +46,9 @@ def dedupe_key(raw: dict) -> tuple | None:
     if post == "request":
         return (self_id, "request", str(raw.get("flag")))
     if post == "notice":
-        return (self_id, "notice", raw.get("notice_type"), raw.get("sub_type"), str(raw.get("group_id")),
-                str(raw.get("user_id")), str(raw.get("message_id", "")), raw.get("time"))
+        # str() throughout: the key is hashed, and a peer may send a list where a string belongs.
+        return (self_id, "notice", str(raw.get("notice_type")), str(raw.get("sub_type")), str(raw.get("group_id")),
+                str(raw.get("user_id")), str(raw.get("message_id", "")), str(raw.get("time")))
     return None
 
 
@@ -77,7 +81,7 @@ def _message(raw: dict) -> MessageReceived:
     sender = raw.get("sender") if isinstance(raw.get("sender"), dict) else {}
     return MessageReceived(
         at=_time(raw), platform=PLATFORM, group=_id(raw, "group_id"), user=_id(raw, "user_id"),
-        name=str(sender.get("card") or sender.get("nickname") or ""), role=ROLES.get(sender.get("role"), "member"),
+        name=str(sender.get("card") or sender.get("nickname") or ""), role=ROLES.get(str(sender.get("role")), "member"),
         id=_id(raw, "message_id"), text=reading.text, kind=reading.kind, mentions=reading.mentions,
         reply_to=reading.reply_to,
     )

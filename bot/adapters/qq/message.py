@@ -72,6 +72,9 @@ def segments_of(message) -> list[dict]:
     if isinstance(message, str):
         return parse_cq(message)
     if isinstance(message, list) and all(isinstance(s, dict) and isinstance(s.get("type"), str) for s in message):
+        # A segment whose data is not an object (a peer's bug) crashed the reading: refuse the message.
+        if any(not isinstance(s.get("data") or {}, dict) for s in message):
+            raise MalformedMessage("a segment's data is not an object")
         return [{"type": s["type"], "data": s.get("data") or {}} for s in message]
     raise MalformedMessage(f"message is neither a CQ-code string nor a segment list: {type(message).__name__}")
 

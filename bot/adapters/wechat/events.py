@@ -121,28 +121,28 @@ class Translator:
         return MessageReceived(**common, group=p.room_id, name=name, role=self.role(room, p.talker_id))
 
     async def joined(self, payload: dict) -> list[Event]:
-        room_id = payload["roomId"]
+        room_id, users, at, inviter = room_change(payload, "inviteeIdList")
         self.rooms.forget(room_id)
         events: list[Event] = []
-        for user in payload.get("inviteeIdList") or []:
+        for user in users:
             if user == self.self_id:
                 log.info("wechat: the bot was added to room %s", room_id)
                 continue
             self.rooms.forget_name(room_id, user)
-            events.append(MemberJoined(at=_time(payload.get("timestamp")), platform=PLATFORM, group=room_id, user=user,
-                                       name=await self.rooms.name(room_id, user), inviter=payload.get("inviterId") or None))
+            events.append(MemberJoined(at=at, platform=PLATFORM, group=room_id, user=user,
+                                       name=await self.rooms.name(room_id, user), inviter=inviter))
         return events
 
     async def left(self, payload: dict) -> list[Event]:
-        room_id = payload["roomId"]
+        room_id, users, at, _ = room_change(payload, "removeeIdList")
         self.rooms.forget(room_id)
         events: list[Event] = []
-        for user in payload.get("removeeIdList") or []:
+        for user in users:
             if user == self.self_id:
                 log.warning("wechat: the bot was removed from room %s", room_id)
                 continue
             name = self.rooms.forget_name(room_id, user) or await self._contact_name(user)
-            events.append(MemberLeft(at=_time(payload.get("timestamp")), platform=PLATFORM, group=room_id, user=user, name=name))
+            events.append(MemberLeft(at=at, platform=PLATFORM, group=room_id, user=user, name=name))
         return events
 
     def topic(self, payload: dict) -> None:
@@ -156,6 +156,26 @@ class Translator:
             return (await self.client.call("ContactPayload", id=user)).name or user
         except Exception:  # a member who left may be unknown to the service: the id will do
             return user
+
+
+class MalformedPayload(ValueError):
+    """A room event payload without the shape the puppet-service protocol gives it; logged and skipped."""
+
+
+def room_change(payload, users_key: str) -> tuple[str, list[str], datetime, str | None]:
+    """``(room id, user ids, time, inviter)`` of a room_join / room_leave payload. Checked before anything
+    is looked up, so that a payload with a number for a room or a string for a list (which would
+    otherwise be read as one user per character) is refused as a whole."""
+    if not isinstance(payload, dict):
+        raise MalformedPayload(f"payload is {type(payload).__name__}, not an object")
+    room, users, inviter = payload.get("roomId"), payload.get(users_key) or [], payload.get("inviterId") or None
+    if not isinstance(room, str) or not room:
+        raise MalformedPayload("roomId missing or not a string")
+    if not isinstance(users, list) or not all(isinstance(u, str) and u for u in users):
+        raise MalformedPayload(f"{users_key} is not a list of ids")
+    if inviter is not None and not isinstance(inviter, str):
+        raise MalformedPayload("inviterId is not a string")
+    return room, users, _time(payload.get("timestamp")), inviter
 
 
 # Below this, an epoch number is in seconds (1e11 s is the year 5138; 1e11 ms was 1973). Wechaty's puppet
