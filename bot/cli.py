@@ -142,49 +142,44 @@ def cmd_db(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
-    """The /stats chart and the stage assessment for one group, from the configured database."""
+def _with_insights(args, work) -> object:
+    """Run ``work(engine, insights module, the group's insights rules, the group's today)`` against the
+    configured database, for the command-line faces of /stats and /export."""
     from datetime import datetime
 
     config = _config_or_exit(args.config)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    async def report() -> str:
+    async def run():
         engine = await Engine.create(config, default_rules_dir(args.rules))
         try:
             from plugins import insights
 
             rules = engine.rules_for(insights.plugin, args.group) or insights.InsightsRules()
-            today = datetime.now(engine.tz_for(args.group)).date()
-            _, series = await insights.chart(engine, args.group, args.days or rules.chart_days, today, Path(args.out))
-            verdict = await insights.assess(engine, args.group, rules, today)
-            return engine.templates.render("insights/report", group=args.group, series=series, a=verdict, out=args.out)
+            return await work(engine, insights, rules, datetime.now(engine.tz_for(args.group)).date())
         finally:
             await engine.close()
 
-    print(asyncio.run(report()))
+    return asyncio.run(run())
+
+
+def cmd_report(args) -> int:
+    """The /stats chart and the stage assessment for one group, from the configured database."""
+    async def report(engine, insights, rules, today) -> str:
+        _, series = await insights.chart(engine, args.group, args.days or rules.chart_days, today, Path(args.out))
+        verdict = await insights.assess(engine, args.group, rules, today)
+        return engine.templates.render("insights/report", group=args.group, series=series, a=verdict, out=args.out)
+
+    print(_with_insights(args, report))
     return 0
 
 
 def cmd_export(args) -> int:
     """/export members from the command line: one group's member roster as CSV."""
-    from datetime import datetime
+    async def export(engine, insights, rules, today) -> int:
+        return await insights.export_members(engine, args.group, rules, today, Path(args.out))
 
-    config = _config_or_exit(args.config)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-    async def export() -> int:
-        engine = await Engine.create(config, default_rules_dir(args.rules))
-        try:
-            from plugins import insights
-
-            rules = engine.rules_for(insights.plugin, args.group) or insights.InsightsRules()
-            today = datetime.now(engine.tz_for(args.group)).date()
-            return await insights.export_members(engine, args.group, rules, today, Path(args.out))
-        finally:
-            await engine.close()
-
-    print(f"{args.group}: {asyncio.run(export())} members written to {args.out}")
+    print(f"{args.group}: {_with_insights(args, export)} members written to {args.out}")
     return 0
 
 
