@@ -108,3 +108,18 @@ async def test_a_slow_answer_for_one_group_does_not_hold_up_another(peer, tmp_pa
         assert echoes(peer, A) == []  # still waiting for the slow answer, and B did not wait for it
         await eventually(lambda: echoes(peer, A), "the slow group's echo")
     assert echoes(peer, A) == ["@小王 慢群"] and echoes(peer, B) == ["@小王 快群"]
+
+
+async def test_an_update_is_confirmed_to_the_server_only_once_handled(peer, tmp_path, extra_plugin):
+    """A crash while an update waits in its lane must not lose it: getUpdates confirms only below it."""
+    async with running_bot(peer, tmp_path, extra_plugin, telegram=FAST):
+        peer.post("/test/slow", method="getChatAdministrators", chat_id=A, seconds=3)
+        slow = peer.say(A, MEMBER, "!echo 慢群")["result"]
+        await eventually(lambda: peer.calls("getChatAdministrators"), "the slow role lookup")
+        peer.say(B, MEMBER, "!echo 快群")
+        await eventually(lambda: echoes(peer, B), "the other group's echo")
+        pending = [(u["message"]["chat"]["id"], u["message"]["message_id"]) for u in peer.get("/test/pending") if "message" in u]
+        assert (A, slow["message_id"]) in pending  # B's was handled meanwhile, but this one is not confirmed yet
+        await eventually(lambda: echoes(peer, A), "the slow group's echo")
+        await eventually(lambda: not peer.get("/test/pending"), "every update confirmed once handled")
+    assert echoes(peer, A) == ["@小王 慢群"] and echoes(peer, B) == ["@小王 快群"]

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "chat_member", "my_chat_member", "chat_join_request"]
 FIRST_BACKOFF_SECONDS = 1.0
+INFLIGHT_WAIT_SECONDS = 0.2  # between polls while the only updates left are ones still being handled
 
 # httpx logs every request URL at INFO, and a Bot API URL contains the token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -67,6 +68,10 @@ class TelegramAdapter:
         self.engine: Engine | None = None
         self.seen = Seen()  # update ids and (chat, message id) of recent updates
         self.lanes = Lanes("telegram chat")
+        # Update ids queued or being handled: getUpdates confirms only below the lowest, so an update is
+        # confirmed once handled and a crash before that gets it delivered again (the database keeps a
+        # check-in once); a restart may also bring back later updates already handled, which is the price.
+        self.inflight: set[int] = set()
 
     def capabilities(self, group: str) -> frozenset[str]:
         base = CAPABILITIES[PLATFORM]
@@ -115,7 +120,7 @@ class TelegramAdapter:
         offset, backoff = 0, FIRST_BACKOFF_SECONDS
         while True:
             try:
-                raw = await self._get_updates(offset)
+                raw = await self._get_updates(min(self.inflight, default=offset))
             except RetryAfter as exc:
                 await asyncio.sleep(retry_seconds(exc))
                 continue
@@ -129,9 +134,10 @@ class TelegramAdapter:
             if backoff > FIRST_BACKOFF_SECONDS:
                 log.info("telegram: connection restored")
                 backoff = FIRST_BACKOFF_SECONDS
-            for data in raw:
-                offset = max(offset, _next_offset(data))
-                self._accept(data)
+            fresh = sum(self._accept(data) for data in raw)
+            offset = max([offset, *map(_next_offset, raw)])
+            if raw and not fresh and self.inflight:
+                await asyncio.sleep(INFLIGHT_WAIT_SECONDS)  # only what is still being handled came back: no spinning
 
     async def _get_updates(self, offset: int) -> list:
         kwargs = {"offset": offset, "timeout": self.config.poll_timeout, "allowed_updates": ALLOWED_UPDATES}
@@ -140,17 +146,29 @@ class TelegramAdapter:
             result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs, read_timeout=self.config.poll_timeout + 15.0)
         return result if isinstance(result, list) else []
 
-    def _accept(self, data) -> None:
-        """Queue an update in its chat's lane, unless it is one already seen (delivered again)."""
+    def _accept(self, data) -> bool:
+        """Queue an update in its chat's lane, unless it is one already seen (delivered again); True when queued."""
         chat, message = _origin(data)
         keys = [("update", _update_id(data))] if _update_id(data) != "?" else []
         if message:
             keys.append(("message", chat, message))
         fresh = [self.seen.first_time(key) for key in keys]  # every key is remembered, hence no all()
         if keys and not all(fresh):
-            log.info("telegram: update %s delivered again; skipped", _update_id(data))
-            return
-        self.lanes.submit(chat, lambda: self._handle(data))
+            if _next_offset(data) - 1 not in self.inflight:  # those come back by design until handled
+                log.info("telegram: update %s delivered again; skipped", _update_id(data))
+            return False
+        uid = _next_offset(data) - 1
+        if uid >= 0:
+            self.inflight.add(uid)
+
+        async def handle() -> None:
+            try:
+                await self._handle(data)
+            finally:
+                self.inflight.discard(uid)
+
+        self.lanes.submit(chat, handle)
+        return True
 
     async def _handle(self, data) -> None:
         try:
