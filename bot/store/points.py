@@ -18,9 +18,7 @@ members_t: Table = Member.__table__
 
 
 def _insert_entry(conn: Connection):
-    # A row with a ``ref`` (the message that earned it) is unique per group and plugin: a second process
-    # that saw the same message adds nothing (0008_staying).
-    return dialect_insert(conn, ledger_t).on_conflict_do_nothing().returning(ledger_t.c.id)
+    return ledger_t.insert()
 
 
 def _add_to_member(conn: Connection):
@@ -31,13 +29,10 @@ def _add_to_member(conn: Connection):
     ).returning(members_t.c.points)
 
 
-def award(conn: Connection, group: str, user: str, name: str, delta: int, plugin: str, reason: str, at: datetime,
-          ref: str = "") -> int | None:
-    """Record ``delta`` points for a member (a ledger row) and return their new total; None when ``ref``
-    was awarded already by this plugin in this group."""
-    entry = dict(group_key=group, user_id=user, delta=delta, plugin=plugin, reason=reason, at=utc(at), ref=ref)
-    if conn.execute(prepared(conn, _insert_entry), entry).first() is None:
-        return None
+def award(conn: Connection, group: str, user: str, name: str, delta: int, plugin: str, reason: str, at: datetime) -> int:
+    """Record ``delta`` points for a member (a ledger row) and return their new total."""
+    conn.execute(prepared(conn, _insert_entry), dict(
+        group_key=group, user_id=user, delta=delta, plugin=plugin, reason=reason, at=utc(at)))
     return conn.execute(prepared(conn, _add_to_member), dict(
         group_key=group, user_id=user, name=name, points=delta, checkin_days=0, streak=0, best_streak=0,
     )).scalar_one()

@@ -125,8 +125,6 @@ class PointsEntry(Base):
     """One change of a member's points; ``members.points`` is their sum, so totals can be audited."""
 
     __tablename__ = "points_ledger"
-    __table_args__ = (Index("ux_points_ledger_ref", "group_key", "plugin", "ref", unique=True,
-                            sqlite_where=text("ref <> ''"), postgresql_where=text("ref <> ''")),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     group_key: Mapped[str] = mapped_column(String(200))
     user_id: Mapped[str] = mapped_column(String(200))
@@ -134,7 +132,6 @@ class PointsEntry(Base):
     plugin: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ref: Mapped[str] = mapped_column(String(200), default="")  # what earned it (a message id), "" if nothing unique
 
 
 class MemberProfile(Base):

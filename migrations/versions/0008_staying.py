@@ -1,5 +1,5 @@
-"""Staying power: delivery state of schedule claims; one offence, one moderation decision and one
-points award per message, however many processes saw it.
+"""Staying power: delivery state of schedule claims; one offence and one moderation decision per
+message, however many processes saw it.
 
 Revision ID: 0008_staying
 Revises: 0007_fixes
@@ -37,16 +37,9 @@ def upgrade() -> None:
     _dedupe("mod_log", "group_key, message_id, plugin, dry_run")
     op.create_index("ux_mod_log_message", "mod_log", ["group_key", "message_id", "plugin", "dry_run"], unique=True,
                     sqlite_where=HAS_ID, postgresql_where=HAS_ID)
-    with op.batch_alter_table("points_ledger") as batch:
-        batch.add_column(sa.Column("ref", sa.String(200), nullable=False, server_default=""))
-    op.create_index("ux_points_ledger_ref", "points_ledger", ["group_key", "plugin", "ref"], unique=True,
-                    sqlite_where=sa.text("ref <> ''"), postgresql_where=sa.text("ref <> ''"))
 
 
 def downgrade() -> None:
-    op.drop_index("ux_points_ledger_ref", "points_ledger")
-    with op.batch_alter_table("points_ledger") as batch:
-        batch.drop_column("ref")
     op.drop_index("ux_mod_log_message", "mod_log")
     op.drop_index("ux_mod_offences_message", "mod_offences")
     op.drop_index("ix_schedule_claims_unsent", "schedule_claims")
