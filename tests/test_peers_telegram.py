@@ -123,3 +123,18 @@ async def test_an_update_is_confirmed_to_the_server_only_once_handled(peer, tmp_
         await eventually(lambda: echoes(peer, A), "the slow group's echo")
         await eventually(lambda: not peer.get("/test/pending"), "every update confirmed once handled")
     assert echoes(peer, A) == ["@小王 慢群"] and echoes(peer, B) == ["@小王 快群"]
+
+
+async def test_a_full_page_of_updates_behind_a_slow_one_is_not_held_up(peer, tmp_path, extra_plugin):
+    """Confirming only handled updates must not stall the others: getUpdates brings 100 at most, so a full
+    page held behind one slow update is confirmed past it."""
+    seen = []
+    async with running_bot(peer, tmp_path, extra_plugin, seen, telegram=FAST):
+        peer.post("/test/slow", method="getChatAdministrators", chat_id=A, seconds=6)
+        peer.say(A, MEMBER, "慢群的一句话")
+        await eventually(lambda: peer.calls("getChatAdministrators"), "the slow role lookup")
+        for n in range(120):
+            peer.say(B, MEMBER, f"第 {n} 句")
+        texts = lambda: [e.text for e in seen if getattr(e, "group", None) == str(B)]  # noqa: E731
+        await eventually(lambda: "第 119 句" in texts(), "every message of the other group", timeout=4)
+    assert len(texts()) == 120

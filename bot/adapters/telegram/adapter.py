@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "chat_member", "my_chat_member", "chat_join_request"]
 FIRST_BACKOFF_SECONDS = 1.0
 INFLIGHT_WAIT_SECONDS = 0.2  # between polls while the only updates left are ones still being handled
+UPDATES_PAGE = 100  # getUpdates' default limit: the most updates one poll brings
 
 # httpx logs every request URL at INFO, and a Bot API URL contains the token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -137,7 +138,12 @@ class TelegramAdapter:
             fresh = sum(self._accept(data) for data in raw)
             offset = max([offset, *map(_next_offset, raw)])
             if raw and not fresh and self.inflight:
-                await asyncio.sleep(INFLIGHT_WAIT_SECONDS)  # only what is still being handled came back: no spinning
+                if len(raw) >= UPDATES_PAGE:
+                    # A whole page held behind a slow update: confirm past it rather than stall every group.
+                    log.info("telegram: %d updates still being handled are confirmed before their end", len(self.inflight))
+                    self.inflight.clear()
+                else:
+                    await asyncio.sleep(INFLIGHT_WAIT_SECONDS)  # only what is still being handled came back: no spinning
 
     async def _get_updates(self, offset: int) -> list:
         kwargs = {"offset": offset, "timeout": self.config.poll_timeout, "allowed_updates": ALLOWED_UPDATES}
