@@ -8,10 +8,11 @@ service message and as a ``chat_member`` update — and is reported once.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+
 from telegram import Chat, ChatMember, Message, MessageEntity, Update
 
 from bot.adapters.telegram.roles import Roles
+from bot.lru import Recent
 from bot.model import Event, JoinRequested, MemberJoined, MemberLeft, MessageReceived
 
 PLATFORM = "telegram"
@@ -20,20 +21,6 @@ PRESENT = (ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER, ChatMe
 # A join seen again within this many seconds is the same join, seen the other way.
 SAME_JOIN_SECONDS = 120.0
 FILE_KINDS = ("document", "video", "audio", "voice", "video_note", "animation")
-
-
-class Recent(OrderedDict):
-    """A dict that forgets its oldest entries beyond ``size``: memory stays bounded on busy groups."""
-
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def __setitem__(self, key, value):
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
 
 
 class Memory:
