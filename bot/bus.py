@@ -102,10 +102,10 @@ class Plugin:
 class Context:
     """What a handler gets: the event, its plugin's effective rules for the group, and the engine's services."""
 
-    __slots__ = ("event", "rules", "plugin", "engine", "call", "role", "group")
+    __slots__ = ("event", "rules", "plugin", "engine", "call", "role", "group", "notes")
 
     def __init__(self, event: Event, rules: Any, plugin: Plugin, engine: "Engine", call: CommandCall | None, role: str,
-                 group: str | None = None):
+                 group: str | None = None, notes: dict | None = None):
         self.event = event
         self.rules = rules
         self.plugin = plugin
@@ -113,6 +113,9 @@ class Context:
         self.call = call
         self.role = role
         self.group = group or event.group_key  # "<platform>:<group>", computed once per event
+        # Shared by the handlers of this one event: what an earlier plugin learnt (a check-in's new streak)
+        # that a later one needs, so the later one need not read it back from the database.
+        self.notes = {} if notes is None else notes
 
     @property
     def now(self) -> datetime:
@@ -204,12 +207,13 @@ class Bus:
         group = event.group_key
         role = effective_role(getattr(event, "role", "member"), event.platform, getattr(event, "user", ""), engine.bot_admins)
         actions: list[Action] = []
+        notes: dict = {}
         for h in handlers:
             try:
                 rules = engine.rules_for(h.plugin, group)
                 if rules is None or (h.when is not None and not h.when(event, rules)):
                     continue
-                ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role, group)
+                ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role, group, notes)
                 if h.command and not permits(role, h.command.role):
                     actions.append(ctx.reply("core/refused", "not_permitted", command=h.command.primary, needed=h.command.role))
                     continue

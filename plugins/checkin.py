@@ -51,6 +51,8 @@ async def check_in_member(ctx: Context):
     except AlreadyCheckedIn:
         earlier = await ctx.store.run(todays_checkin, ctx.group, ev.user, day)
         return ctx.reply("checkin/already", "already_checked_in", name=ev.user_name, result=earlier)
+    # The red-packet plugin celebrates streak milestones right after this, from the member's state as committed.
+    ctx.notes["checkin"] = result
     bonus = result.points - rules.base_points
     return ctx.reply("checkin/checked_in", "checked_in", name=ev.user_name, result=result, bonus=bonus)
 

@@ -107,13 +107,25 @@ def _is_checkin(event, _rules) -> bool:
 async def celebrate_streak(ctx: Context):
     """Runs after the check-in plugin (lower priority): a streak that just reached a milestone."""
     ev = ctx.event
+    streak = await _streak_today(ctx)
+    if streak is None or streak not in ctx.rules.streak_milestones:
+        return None
+    if not await _may_prompt(ctx, ev.user, f"streak_{streak}"):
+        return None
+    return ctx.reply("red_packet/streak", "streak_prompt", name=ev.user_name, days=streak)
+
+
+async def _streak_today(ctx: Context) -> int | None:
+    """The member's streak if their latest check-in is today's, else None. The check-in plugin's result for
+    this very event saves a transaction; without one (already checked in, plugin off) the row is read."""
+    checked_in = ctx.notes.get("checkin")
+    if checked_in is not None:
+        return None if checked_in.late else checked_in.streak
+    ev = ctx.event
     member = await ctx.store.run(standing, ctx.group, ev.user)
-    today = ev.at.astimezone(ctx.tz).date()
-    if not member or member["last_checkin"] != today or member["streak"] not in ctx.rules.streak_milestones:
+    if not member or member["last_checkin"] != ev.at.astimezone(ctx.tz).date():
         return None
-    if not await _may_prompt(ctx, ev.user, f"streak_{member['streak']}"):
-        return None
-    return ctx.reply("red_packet/streak", "streak_prompt", name=ev.user_name, days=member["streak"])
+    return member["streak"]
 
 
 @plugin.on(MemberJoined)

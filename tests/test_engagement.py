@@ -156,3 +156,15 @@ async def test_birthday_prompts_missed_during_downtime_are_sent_within_grace_onl
         assert ("red packet prompts due at 2026-11-25T09:00:00+08:00 skipped" in caplog.text) == (not sent)
     finally:
         await engine.close()
+
+
+async def test_a_late_check_in_does_not_celebrate_the_current_streak(rules_dir, make_engine):
+    # The streak comes from the check-in of the same event (or, after "already checked in", from the row):
+    # a first check-in is celebrated, a second one and a late one (for a day before the member's latest) not.
+    (rules_dir / "red_packet.toml").write_text("streak_milestones = [1]\n", encoding="utf-8")
+    chat = Chat(await make_engine(rules_dir))
+    assert reasons(await chat.say("签到", user="u1", when=at("2026-11-23 08:00"))) == ["checked_in", "streak_prompt"]
+    assert reasons(await chat.say("签到", user="u2", when=at("2026-11-23 08:05"))) == ["checked_in", "streak_prompt"]
+    assert reasons(await chat.say("签到", user="u2", when=at("2026-11-23 09:00"))) == ["already_checked_in"]
+    late = await chat.say("签到", user="u1", when=at("2026-11-21 08:00"))
+    assert reasons(late) == ["checked_in"]

@@ -8,7 +8,7 @@ from typing import Callable
 
 from sqlalchemy import Connection, Table, bindparam, func, select
 
-from bot.store.points import award
+from bot.store.points import add_entry
 from bot.store.repos import bump_counter, dialect_insert, prepared, utc
 from bot.store.tables import Checkin, Member
 
@@ -27,13 +27,14 @@ class CheckinResult:
     points: int  # earned by this check-in
     total_points: int
     days: int  # check-in days in this group, all time
+    late: bool = False  # for a day before the member's latest check-in: the streak and latest day did not move
 
 
 _member_key = (members_t.c.group_key == bindparam("g")) & (members_t.c.user_id == bindparam("u"))
 _select_member = select(
     members_t.c.streak, members_t.c.last_checkin, members_t.c.points, members_t.c.checkin_days, members_t.c.best_streak
 ).where(_member_key)
-# Points are not among them: they change only through the ledger (bot.store.points.award).
+# Points are not among them: they are added to, with a ledger row in the same transaction (bot.store.points).
 _MEMBER_VALUES = ("name", "checkin_days", "streak", "best_streak", "last_checkin")
 
 
@@ -43,9 +44,8 @@ def _insert_checkin(conn: Connection):
 
 def _upsert_member(conn: Connection):
     stmt = dialect_insert(conn, members_t)
-    return stmt.on_conflict_do_update(
-        index_elements=["group_key", "user_id"], set_={k: stmt.excluded[k] for k in _MEMBER_VALUES}
-    )
+    values = {k: stmt.excluded[k] for k in _MEMBER_VALUES} | {"points": members_t.c.points + stmt.excluded.points}
+    return stmt.on_conflict_do_update(index_elements=["group_key", "user_id"], set_=values).returning(members_t.c.points)
 
 
 def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: datetime,
@@ -68,12 +68,13 @@ def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: 
         raise AlreadyCheckedIn
     days = (member.checkin_days if member else 0) + 1
     best = max(streak, member.best_streak if member else 0)
-    conn.execute(prepared(conn, _upsert_member), dict(
-        group_key=group, user_id=user, name=name, points=0, checkin_days=days, streak=streak,
+    # The member row is written once, with the points (what award would do in a second statement).
+    add_entry(conn, group, user, points, "checkin", "checked_in", at)
+    total = conn.execute(prepared(conn, _upsert_member), dict(
+        group_key=group, user_id=user, name=name, points=points, checkin_days=days, streak=streak,
         best_streak=best, last_checkin=last if late else day,
-    ))
-    total = award(conn, group, user, name, points, "checkin", "checked_in", at)
-    return CheckinResult(rank, streak, points, total, days)
+    )).scalar_one()
+    return CheckinResult(rank, streak, points, total, days, late)
 
 
 def todays_checkin(conn: Connection, group: str, user: str, day: date) -> CheckinResult | None:

@@ -29,10 +29,16 @@ def _add_to_member(conn: Connection):
     ).returning(members_t.c.points)
 
 
-def award(conn: Connection, group: str, user: str, name: str, delta: int, plugin: str, reason: str, at: datetime) -> int:
-    """Record ``delta`` points for a member (a ledger row) and return their new total."""
+def add_entry(conn: Connection, group: str, user: str, delta: int, plugin: str, reason: str, at: datetime) -> None:
+    """The ledger row alone, for a caller that adds ``delta`` to ``members.points`` in its own statement
+    of the same transaction (a check-in writes the member row once, points included)."""
     conn.execute(prepared(conn, _insert_entry), dict(
         group_key=group, user_id=user, delta=delta, plugin=plugin, reason=reason, at=utc(at)))
+
+
+def award(conn: Connection, group: str, user: str, name: str, delta: int, plugin: str, reason: str, at: datetime) -> int:
+    """Record ``delta`` points for a member (a ledger row) and return their new total."""
+    add_entry(conn, group, user, delta, plugin, reason, at)
     return conn.execute(prepared(conn, _add_to_member), dict(
         group_key=group, user_id=user, name=name, points=delta, checkin_days=0, streak=0, best_streak=0,
     )).scalar_one()
