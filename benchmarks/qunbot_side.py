@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bot.adapters.qq.events import Seen, dedupe_key, to_event
+from bot.adapters.lanes import Seen
+from bot.adapters.qq.events import dedupe_key, to_event
 from bot.config import QunbotConfig
 from bot.engine import SHIPPED_RULES, Engine
 from bot.scheduler import VirtualClock

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from bot.adapters import CAPABILITIES, AdapterStartError, PlatformError
+from bot.adapters.lanes import Seen
 from bot.adapters.qq.config import QQConfig
 from bot.adapters.qq.connection import Connection, keep_forward, serve_reverse
-from bot.adapters.qq.events import PLATFORM, MalformedEvent, Seen, to_event
+from bot.adapters.qq.events import PLATFORM, MalformedEvent, to_event
 from bot.adapters.qq.message import MalformedMessage, outgoing
 from bot.model import (ROLE_RANK, Action, DecideJoin, DeleteMessage, JoinRequested, KickMember, MuteAll, MuteMember,
                        SendMessage, SetCard)

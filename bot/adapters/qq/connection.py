@@ -21,7 +21,8 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bot.adapters import AdapterStartError, MaybeDelivered, PlatformError
-from bot.adapters.qq.events import Seen, dedupe_key
+from bot.adapters.lanes import Seen
+from bot.adapters.qq.events import dedupe_key
 
 log = logging.getLogger(__name__)
 

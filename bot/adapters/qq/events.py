@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot.adapters.lanes import Seen  # noqa: F401  (the adapter shares one across its connections)
 from bot.adapters.qq.message import read, segments_of
 from bot.model import Event, JoinRequested, MemberJoined, MemberLeft, MemberRenamed, MessageReceived
 
 PLATFORM = "qq"
-ROLES = {"owner": "owner", "admin": "admin"}
-MAX_STAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds  # anything else (member, missing, unknown) is a member
+ROLES = {"owner": "owner", "admin": "admin"}  # anything else (member, missing, unknown) is a member
+MAX_STAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds
 
 
 class MalformedEvent(ValueError):
