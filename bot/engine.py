@@ -205,9 +205,10 @@ class Engine:
             self.stats.observe_actions(event, actions)
         return actions
 
-    async def handle_and_send(self, event: Event) -> None:
-        """Handle an event and pass its actions on to the sink (delivery, or replay's output)."""
-        self.sink(await self.handle(event), event.at)
+    async def handle_and_send(self, event: Event):
+        """Handle an event and pass its actions on to the sink (delivery, or replay's output); returns what
+        the sink returns (live: the outbox's future, resolved when every action is out)."""
+        return self.sink(await self.handle(event), event.at)
 
     # ------------------------------------------------------------------ helpers
 

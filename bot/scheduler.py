@@ -30,13 +30,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from apscheduler.triggers.cron import CronTrigger
+
 from bot.model import ScheduleFired
+from bot.rules import hour_minute
 from bot.store.repos import claim_slot, mark_sent, take_over_claim, unsent_claims
 
 if TYPE_CHECKING:
     from bot.engine import Engine
 
 log = logging.getLogger(__name__)
+
+
+def at_clock_time(time: str, tz, **fields) -> CronTrigger:
+    """The trigger of a job at ``time`` (a validated ``"HH:MM"`` ClockTime) in ``tz``, every day unless
+    ``fields`` narrow it (``day_of_week="mon"``)."""
+    hour, minute = hour_minute(time)
+    return CronTrigger(hour=hour, minute=minute, timezone=tz, **fields)
 
 
 class SystemClock:
@@ -188,7 +198,7 @@ class Scheduler:
                 continue
             platform, _, group_id = due.group.partition(":")
             event = ScheduleFired(at=due.at, platform=platform, group=group_id, job=due.job, slot=due.at)
-            delivered = self.engine.sink(await self.engine.handle(event), due.at)
+            delivered = await self.engine.handle_and_send(event)
             if isinstance(delivered, asyncio.Future):  # live: the outbox says when (and whether) it is out
                 delivered.add_done_callback(lambda done, d=due: self._delivered(d, done))
 

@@ -16,13 +16,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot import almanac
 from bot.bus import Context, Plugin
 from bot.grace import too_late
-from bot.rules import ClockTime, PluginRules, RulesFolder, Weekday, hour_minute, resolve_inside
+from bot.rules import ClockTime, PluginRules, RulesFolder, Weekday, resolve_inside
+from bot.scheduler import at_clock_time
 from bot.store.rotations import take_position
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,7 @@ def _jobs(rules: DailyPostsRules, tz) -> dict:
     jobs = {}
     for name, post in rules.posts.items():
         if post.enabled:
-            hour, minute = hour_minute(post.time)
-            jobs[name] = CronTrigger(hour=hour, minute=minute, timezone=tz)
+            jobs[name] = at_clock_time(post.time, tz)
     return jobs
 
 

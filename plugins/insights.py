@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field
 
 from bot.bus import Context, Plugin
 from bot.charts import activity_chart
-from bot.rules import ClockTime, PluginRules, Weekday, hour_minute
+from bot.rules import ClockTime, PluginRules, Weekday
+from bot.scheduler import at_clock_time
 from bot.store.admission import group_cases
 from bot.store.insights import daily_series, distinct_speakers, first_seen, member_activity, member_roster, top_speakers
 from bot.store.profiles import claim_prompt
@@ -52,15 +52,10 @@ class Assessment:
     figures: dict = field(default_factory=dict)
 
 
-def _trigger(time: str, tz, **kw) -> CronTrigger:
-    hour, minute = hour_minute(time)
-    return CronTrigger(hour=hour, minute=minute, timezone=tz, **kw)
-
-
 def _jobs(rules: InsightsRules, tz) -> dict:
-    jobs = {"evaluate": _trigger(rules.evaluate_time, tz)}
+    jobs = {"evaluate": at_clock_time(rules.evaluate_time, tz)}
     if rules.weekly_report:
-        jobs["weekly"] = _trigger(rules.weekly_time, tz, day_of_week=rules.weekly_day)
+        jobs["weekly"] = at_clock_time(rules.weekly_time, tz, day_of_week=rules.weekly_day)
     return jobs
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field
 
 from bot import almanac
@@ -18,7 +17,8 @@ from bot.bus import Context, Plugin
 from bot.commands import COMMAND_PREFIXES, parse_command
 from bot.grace import too_late
 from bot.model import MemberJoined, MessageReceived
-from bot.rules import ClockTime, PluginRules, hour_minute
+from bot.rules import ClockTime, PluginRules
+from bot.scheduler import at_clock_time
 from bot.store.points import award, standing
 from bot.store.profiles import (add_red_packet, anniversaries_on, birthdays_on, claim_prompt, first_sight, record_join,
                                 set_birthday)
@@ -73,7 +73,7 @@ async def thank(ctx: Context):
     ev = ctx.event
     points = ctx.rules.thank_points
 
-    def count(conn) -> int | None:
+    def count_once(conn) -> int | None:
         # One transaction: the claim on the message id, the count and the points stand or fall together.
         if not first_sight(conn, ctx.group, ev.id, ev.user, ev.at):
             return None
@@ -82,10 +82,10 @@ async def thank(ctx: Context):
             award(conn, ctx.group, ev.user, ev.user_name, points, plugin.name, "red_packet", ev.at)
         return total
 
-    count = await ctx.store.run(count)
+    count = await ctx.store.run(count_once)
     if count is None:
         return None  # counted and thanked already
-    return ctx.reply("red_packet/thanks", "red_packet_thanked", name=ev.user_name, count=count, points=ctx.rules.thank_points)
+    return ctx.reply("red_packet/thanks", "red_packet_thanked", name=ev.user_name, count=count, points=points)
 
 
 @plugin.on(MessageReceived, when=_mentions_deal)
@@ -156,8 +156,7 @@ async def remember_birthday(ctx: Context):
 
 
 def _daily(rules: RedPacketRules, tz) -> dict:
-    hour, minute = hour_minute(rules.prompt_time)
-    return {"daily": CronTrigger(hour=hour, minute=minute, timezone=tz)}
+    return {"daily": at_clock_time(rules.prompt_time, tz)}
 
 
 @plugin.schedule(_daily)
