@@ -175,17 +175,17 @@ def is_exempt(ctx: Context, user: str, role: str) -> bool:
     return role in ("admin", "owner") or user in exempt or f"{ctx.event.platform}:{user}" in exempt
 
 
-def _members(ctx: Context, kind: str) -> Recent:
-    """Per-member state of one kind in this group, the least recently active forgotten beyond a bound
-    (a forgotten join counts as a long-standing member's)."""
-    found = ctx.memory.get((kind, ctx.group))
+def _joins(ctx: Context) -> Recent:
+    """This group's newcomers: user -> [joined at, messages since], the least recently active forgotten
+    beyond a bound (a forgotten join counts as a long-standing member's)."""
+    found = ctx.memory.get(("joined", ctx.group))
     if found is None:
-        found = ctx.memory[(kind, ctx.group)] = Recent(MEMBERS_KEPT)
+        found = ctx.memory[("joined", ctx.group)] = Recent(MEMBERS_KEPT)
     return found
 
 
 def is_newcomer(ctx: Context, user: str, at: datetime) -> bool:
-    joined = _members(ctx, "joined").get(user)
+    joined = _joins(ctx).get(user)
     if joined is None:
         return False  # never seen joining: a member from before the bot came
     rules: AntiAdRules = ctx.rules
@@ -194,7 +194,7 @@ def is_newcomer(ctx: Context, user: str, at: datetime) -> bool:
 
 @plugin.on(MemberJoined)
 async def note_join(ctx: Context):
-    _members(ctx, "joined")[ctx.event.user] = [ctx.event.at, 0]
+    _joins(ctx)[ctx.event.user] = [ctx.event.at, 0]
 
 
 async def assess(ctx: Context, text: str, newcomer: bool) -> tuple[Verdict, bool]:
@@ -258,7 +258,7 @@ async def screen(ctx: Context):
         return None
     newcomer = is_newcomer(ctx, ev.user, ev.at)
     if newcomer:
-        _members(ctx, "joined")[ev.user][1] += 1
+        _joins(ctx)[ev.user][1] += 1
     verdict, is_ad = await assess(ctx, text, newcomer)
     if is_ad:
         top = verdict.top
