@@ -135,9 +135,9 @@ class Context:
 
     def first_to_see(self, conn, what: str) -> bool:
         """Claim this event for this plugin, inside the caller's transaction (``ctx.store.run``): False
-        when another process sharing the database handled the same event already (two processes serving
-        one group both receive its joins). For events that start something (a quiz, a welcome) and
-        carry no id of their own to key a row on."""
+        when this plugin handled the same event already — in another process sharing the database (two
+        processes serving one group both receive its events) or in an earlier replay on it. ``what`` names
+        the event: a message id, a request id, a joined user."""
         from bot.store.repos import claim_slot  # the bus stays importable without the store
 
         at = self.event.at

@@ -20,7 +20,7 @@ from bot.model import MemberJoined, MessageReceived
 from bot.rules import ClockTime, PluginRules
 from bot.scheduler import at_clock_time
 from bot.store.points import award, standing
-from bot.store.profiles import (add_red_packet, anniversaries_on, birthdays_on, claim_prompt, first_sight, record_join,
+from bot.store.profiles import (add_red_packet, anniversaries_on, birthdays_on, claim_prompt, record_join,
                                 set_birthday)
 
 # The check-in plugin's words and commands: a streak milestone is celebrated right after a check-in.
@@ -75,7 +75,8 @@ async def thank(ctx: Context):
 
     def count_once(conn) -> int | None:
         # One transaction: the claim on the message id, the count and the points stand or fall together.
-        if not first_sight(conn, ctx.group, ev.id, ev.user, ev.at):
+        # Claimed by its message id (a replay or a redelivery counts once); without an id it always counts.
+        if ev.id and not ctx.first_to_see(conn, f"red_packet:{ev.id}"):
             return None
         total = add_red_packet(conn, ctx.group, ev.user, ev.user_name)
         if points:

@@ -3,8 +3,8 @@
 An introduction is recognised in a pending member's messages, by labels (``城市：上海 行业：电商``) or
 by position (``上海 电商 小王``). Position alone is weak evidence (``哈哈 好的 谢谢`` has three parts too), so
 it counts only inside the member's window, when every part looks like a value rather than chat, or in an
-explicit ``/自我介绍``; after the deadline only labelled fields are taken. It may arrive in pieces (and with a photo where the group asks for one),
-is confirmed with a reply, and its fields become the member's tags (``/who 上海``, ``/tags``). At the
+explicit ``/自我介绍``; after the deadline only labelled fields are taken. It may arrive in pieces (and
+with a photo where the group asks for one), is confirmed with a reply, and its fields become the member's tags (``/who 上海``, ``/tags``). At the
 deadline the rules' consequence applies: a last reminder, a restriction, or removal — each degraded by
 the outbox where the platform cannot (WeChat: a warning instead of a mute).
 """

@@ -7,11 +7,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Connection, Table, and_, select
 
 from bot.store.repos import dialect_insert, utc
-from bot.store.tables import MemberProfile, PromptCooldown, RedPacketSeen
+from bot.store.tables import MemberProfile, PromptCooldown
 
 profiles_t: Table = MemberProfile.__table__
 cooldowns_t: Table = PromptCooldown.__table__
-seen_t: Table = RedPacketSeen.__table__
 
 
 def _upsert(conn: Connection, group: str, user: str, name: str, **changes):
@@ -29,15 +28,6 @@ def record_join(conn: Connection, group: str, user: str, name: str, day: date) -
 
 def set_birthday(conn: Connection, group: str, user: str, name: str, month_day: str) -> None:
     conn.execute(_upsert(conn, group, user, name, birthday=month_day))
-
-
-def first_sight(conn: Connection, group: str, message_id: str, user: str, at: datetime) -> bool:
-    """Claim the red packet ``message_id``: True the first time, False when it was counted already (a replay,
-    a redelivery). Messages without an id cannot be told apart and always count."""
-    if not message_id:
-        return True
-    stmt = dialect_insert(conn, seen_t).values(group_key=group, message_id=message_id, user_id=user, at=utc(at))
-    return conn.execute(stmt.on_conflict_do_nothing().returning(seen_t.c.message_id)).first() is not None
 
 
 def add_red_packet(conn: Connection, group: str, user: str, name: str) -> int:

@@ -146,16 +146,6 @@ class MemberProfile(Base):
     red_packets: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class RedPacketSeen(Base):
-    """Each red packet counted, by message id: a replay or a redelivered event counts (and earns points) once."""
-
-    __tablename__ = "red_packets_seen"
-    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(200))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
 class GameState(Base):
     """A group's running game (JSON), so that it survives a restart."""
 
@@ -222,7 +212,7 @@ class Offence(Base):
 
     __tablename__ = "mod_offences"
     __table_args__ = (Index("ix_mod_offences_member", "group_key", "user_id", "at"),
-                      # one offence per message, however many processes saw it (0008_staying)
+                      # one offence per message, however many processes saw it (0007_staying)
                       Index("ux_mod_offences_message", "group_key", "user_id", "message_id", unique=True,
                             sqlite_where=text("message_id <> ''"), postgresql_where=text("message_id <> ''")))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

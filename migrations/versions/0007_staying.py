@@ -1,16 +1,16 @@
 """Staying power: delivery state of schedule claims; one offence and one moderation decision per
 message, however many processes saw it.
 
-Revision ID: 0008_staying
-Revises: 0007_fixes
+Revision ID: 0007_staying
+Revises: 0006_moderation
 Create Date: 2026-11-23
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_staying"
-down_revision = "0007_fixes"
+revision = "0007_staying"
+down_revision = "0006_moderation"
 branch_labels = None
 depends_on = None
 
