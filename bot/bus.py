@@ -102,10 +102,10 @@ class Plugin:
 class Context:
     """What a handler gets: the event, its plugin's effective rules for the group, and the engine's services."""
 
-    __slots__ = ("event", "rules", "plugin", "engine", "call", "role", "group", "notes")
+    __slots__ = ("event", "rules", "plugin", "engine", "call", "role", "group", "notes", "memory")
 
     def __init__(self, event: Event, rules: Any, plugin: Plugin, engine: "Engine", call: CommandCall | None, role: str,
-                 group: str | None = None, notes: dict | None = None):
+                 group: str | None = None, notes: dict | None = None, memory: dict | None = None):
         self.event = event
         self.rules = rules
         self.plugin = plugin
@@ -116,6 +116,8 @@ class Context:
         # Shared by the handlers of this one event: what an earlier plugin learnt (a check-in's new streak)
         # that a later one needs, so the later one need not read it back from the database.
         self.notes = {} if notes is None else notes
+        # The plugin's in-process cache (Engine.memory); the bus hands it over resolved, once per plan.
+        self.memory = engine.memory(plugin.name) if memory is None else memory
 
     @property
     def now(self) -> datetime:
@@ -127,11 +129,7 @@ class Context:
 
     @property
     def tz(self) -> tzinfo:
-        return self.engine.tz_for(self.event.group_key)
-
-    @property
-    def memory(self) -> dict:
-        return self.engine.memory(self.plugin.name)
+        return self.engine.tz_for(self.group)
 
     def first_to_see(self, conn, what: str) -> bool:
         """Claim this event for this plugin, inside the caller's transaction (``ctx.store.run``): False
@@ -162,6 +160,10 @@ class Context:
         return self.send(template, reason, mentions=(ev.user,), reply_to=getattr(ev, "id", None) or None, **values)
 
 
+# One handler as it runs in one group: (handler, the plugin's rules there, the plugin's memory).
+Step = tuple[Handler, Any, dict]
+
+
 @dataclass
 class Bus:
     engine: "Engine"
@@ -169,11 +171,19 @@ class Bus:
     _by_type: dict[type, list[Handler]] = field(default_factory=dict)
     _by_command: dict[str, list[Handler]] = field(default_factory=dict)
     _by_keyword: dict[str, list[Handler]] = field(default_factory=dict)
+    # {event type: {group: plan}}: the handlers enabled in a group with their rules, worked out on the first
+    # event and kept while the rule book's generation stands (rule files and owner settings change rarely).
+    _plans: dict[type, dict[str, tuple[Step, ...]]] = field(default_factory=dict)
+    _generation: int | None = None
+    # Plans by the identity of what they hold: most groups run on the same shared rules, so 10,000 groups
+    # share a handful of plan tuples rather than holding one each.
+    _shared: dict[tuple[int, ...], tuple[Step, ...]] = field(default_factory=dict)
 
     def rebuild(self, plugins: Iterable[Plugin]) -> None:
         """Index the handlers of exactly these plugins (called at start and when rule files come or go)."""
         self.plugins = sorted(plugins, key=lambda p: (p.priority, p.name))
         self._by_type, self._by_command, self._by_keyword = {}, {}, {}
+        self._generation = None  # the plans name handlers of the plugins before
         for plugin in self.plugins:
             for h in plugin.handlers:
                 for ev_type in h.events:
@@ -186,34 +196,64 @@ class Bus:
             for handlers in index.values():
                 handlers.sort(key=lambda h: h.order)
 
-    def _candidates(self, event: Event) -> tuple[list[Handler], CommandCall | None]:
-        handlers = self._by_type.get(type(event), [])
-        if type(event) is not MessageReceived or not event.text:
-            return handlers, None
-        call = parse_command(event.text)
-        if call and call.target and not self.engine.is_addressed_to_us(event.platform, call.target):
-            return handlers, None  # "/help@otherbot" in a Telegram group is another bot's business
-        extra = self._by_command.get(call.name) if call else self._by_keyword.get(event.text.strip())
-        if not extra:
-            return handlers, call
-        return sorted(handlers + extra, key=lambda h: h.order), call
+    def _plan(self, event: Event, group: str) -> tuple[Step, ...]:
+        """The type handlers that run for ``event`` in ``group``, with their rules (cached, see ``_plans``)."""
+        generation = self.engine.rulebook.generation
+        if generation != self._generation:
+            self._plans, self._shared, self._generation = {}, {}, generation
+        by_group = self._plans.get(type(event))
+        if by_group is None:
+            by_group = self._plans[type(event)] = {}
+        plan = by_group.get(group)
+        if plan is None:
+            plan, complete = self._steps(self._by_type.get(type(event), ()), event, group)
+            if complete:  # a failed rules look-up is not cached: it is tried (and logged) again next time
+                plan = by_group[group] = self._shared.setdefault(tuple(id(x) for step in plan for x in step[:2]), plan)
+        return plan
 
-    async def dispatch(self, event: Event) -> list[Action]:
-        """Run the chain for one event and return the actions the plugins asked for, in order."""
-        handlers, call = self._candidates(event)
-        if not handlers:
-            return []
-        engine = self.engine
-        group = event.group_key
-        role = effective_role(getattr(event, "role", "member"), event.platform, getattr(event, "user", ""), engine.bot_admins)
-        actions: list[Action] = []
-        notes: dict = {}
+    def _steps(self, handlers: Iterable[Handler], event: Event, group: str) -> tuple[tuple[Step, ...], bool]:
+        """``handlers`` with their plugin's rules and memory, dropping plugins disabled in ``group``; and
+        whether every look-up succeeded."""
+        engine, steps, complete = self.engine, [], True
         for h in handlers:
             try:
                 rules = engine.rules_for(h.plugin, group)
-                if rules is None or (h.when is not None and not h.when(event, rules)):
+            except Exception:
+                log.exception("plugin %s failed on %s in %s", h.plugin.name, event.name, group)
+                complete = False
+                continue
+            if rules is not None:
+                steps.append((h, rules, engine.memory(h.plugin.name)))
+        return tuple(steps), complete
+
+    def _command_steps(self, event: MessageReceived, plan: tuple[Step, ...], group: str):
+        """The plan with the handlers of the message's command or keyword merged in, and the command call."""
+        call = parse_command(event.text)
+        if call and call.target and not self.engine.is_addressed_to_us(event.platform, call.target):
+            return plan, None  # "/help@otherbot" in a Telegram group is another bot's business
+        extra = self._by_command.get(call.name) if call else self._by_keyword.get(event.text.strip())
+        if not extra:
+            return plan, call
+        return tuple(sorted(plan + self._steps(extra, event, group)[0], key=lambda step: step[0].order)), call
+
+    async def dispatch(self, event: Event) -> list[Action]:
+        """Run the chain for one event and return the actions the plugins asked for, in order."""
+        group = event.group_key
+        plan = self._plan(event, group)
+        call = None
+        if type(event) is MessageReceived and event.text:
+            plan, call = self._command_steps(event, plan, group)
+        if not plan:
+            return []
+        engine = self.engine
+        role = effective_role(getattr(event, "role", "member"), event.platform, getattr(event, "user", ""), engine.bot_admins)
+        actions: list[Action] = []
+        notes: dict = {}
+        for h, rules, memory in plan:
+            try:
+                if h.when is not None and not h.when(event, rules):
                     continue
-                ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role, group, notes)
+                ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role, group, notes, memory)
                 if h.command and not permits(role, h.command.role):
                     actions.append(ctx.reply("core/refused", "not_permitted", command=h.command.primary, needed=h.command.role))
                     continue
@@ -222,7 +262,7 @@ class Bus:
                 # One plugin's bug must not silence the others; the traceback goes to the log.
                 log.exception("plugin %s failed on %s in %s", h.plugin.name, event.name, group)
                 continue
-            if _collect(result, actions, h.plugin.name):
+            if result is not None and _collect(result, actions, h.plugin.name):
                 break
         return actions
 

@@ -8,6 +8,7 @@ fails validation is refused whole: its last good version stays in force.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import re
 import tomllib
@@ -290,6 +291,10 @@ def load_rule_file(path: Path, plugin: str, model: type[PluginRules]) -> tuple[R
     return RuleFile(plugin, path, data, groups, stamp), []
 
 
+# Rule book generations, unique across rule books so that a cache keyed by one never mistakes another's.
+_GENERATIONS = itertools.count()
+
+
 @dataclass
 class RuleBook:
     """Every included plugin's rules, resolved per group on demand and cached."""
@@ -298,6 +303,9 @@ class RuleBook:
     files: dict[str, RuleFile]
     owner: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _cache: dict[tuple[str, str], PluginRules | None] = field(default_factory=dict)
+    # Changes whenever any plugin's rules may have changed: what ``effective`` returned before may be stale
+    # (the bus keeps its per-group plans until then).
+    generation: int = field(default_factory=lambda: next(_GENERATIONS), compare=False, repr=False)
 
     def effective(self, plugin: str, group: str) -> PluginRules | None:
         """The plugin's rules for ``group``, or None where the plugin is disabled there."""
@@ -363,23 +371,27 @@ class RuleBook:
 
     def set_owner_layer(self, plugin: str, group: str, values: dict[str, Any]) -> None:
         self.owner[(plugin, group)] = values
-        self._cache.clear()
+        self._changed()
 
     def replace_owner_layers(self, owner: dict[tuple[str, str], dict[str, Any]]) -> None:
         """Take the owner settings as stored (another process may have changed them)."""
         if owner != self.owner:
             self.owner = owner
-            self._cache.clear()
+            self._changed()
 
     def replace_file(self, rule_file: RuleFile, model: type[PluginRules]) -> None:
         self.files[rule_file.plugin] = rule_file
         self.models[rule_file.plugin] = model
-        self._cache.clear()
+        self._changed()
 
     def drop(self, plugin: str) -> None:
         self.files.pop(plugin, None)
         self.models.pop(plugin, None)
+        self._changed()
+
+    def _changed(self) -> None:
         self._cache.clear()
+        self.generation = next(_GENERATIONS)
 
     def explain(self, plugin: str, group: str) -> list[tuple[str, Any, str]]:
         """Each top-level key's effective value and the layer it came from (for ``/config``)."""
