@@ -236,9 +236,10 @@ class Bus:
             return plan, call
         return tuple(sorted(plan + self._steps(extra, event, group)[0], key=lambda step: step[0].order)), call
 
-    async def dispatch(self, event: Event) -> list[Action]:
-        """Run the chain for one event and return the actions the plugins asked for, in order."""
-        group = event.group_key
+    async def dispatch(self, event: Event, group: str | None = None) -> list[Action]:
+        """Run the chain for one event and return the actions the plugins asked for, in order. ``group`` is
+        the event's group key when the caller has it."""
+        group = group or event.group_key
         plan = self._plan(event, group)
         call = None
         if type(event) is MessageReceived and event.text:

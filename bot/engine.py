@@ -20,7 +20,7 @@ from bot.model import Action, Event, SendMessage
 from bot.outbox import Outbox
 from bot.rules import RuleBook, RuleError, fingerprint, load_rule_file
 from bot.scheduler import Scheduler, SystemClock, VirtualClock
-from bot.stats import FLUSH_AT, Stats
+from bot.stats import Stats
 from bot.store import Store
 from bot.store.repos import known_groups, load_settings, remember_group
 from bot.templates import Templates
@@ -197,10 +197,9 @@ class Engine:
             self.known_groups.add(key)
             await self.store.run(remember_group, key, event.at)
             self.scheduler.plan_group(key)
-        self.stats.observe(event)
-        if self.stats.pending > FLUSH_AT:
+        if self.stats.observe(event, key):
             await self.stats.flush()
-        actions = await self.bus.dispatch(event)
+        actions = await self.bus.dispatch(event, key)
         if actions:
             self.stats.observe_actions(event, actions)
         return actions

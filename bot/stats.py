@@ -8,7 +8,7 @@ includes everything handled so far.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Table, bindparam, func, select
@@ -79,29 +79,32 @@ def day_figures(conn: Connection, group: str, day: date, top: int) -> dict:
 class Stats:
     def __init__(self, engine: "Engine"):
         self.engine = engine
+        # (group, day, counter) -> n. Messages are not among them: they are counted per member, in
+        # ``_members``, and summed per group when flushed (one count per message on the hot path, not two).
         self._groups: Counter[tuple[str, date, str]] = Counter()
         self._members: Counter[tuple[str, date, str]] = Counter()
         self._names: dict[tuple[str, str], str] = {}
+        # group -> (its day's first instant, the next day's, the day): nearly every event falls in the day
+        # of the one before, and a comparison is cheaper than a timezone conversion.
+        self._days: dict[str, tuple[datetime, datetime, date]] = {}
 
-    def observe(self, event: Event) -> None:
-        """Count one event (synchronous and cheap: a few dictionary increments at most)."""
+    def observe(self, event: Event, group: str | None = None) -> bool:
+        """Count one event (synchronous and cheap: a few dictionary increments at most); True when so much
+        is pending that it is time to flush. ``group`` is the event's group key when the caller has it."""
         kind = type(event)
         if kind is MessageReceived:
-            counter = "messages"
-            if event.kind == "red_packet":
-                self._groups[(event.group_key, self._day(event), "red_packets")] += 1
-        elif kind is MemberJoined:
-            counter = "joins"
-        elif kind is MemberLeft:
-            counter = "leaves"
-        else:
-            return
-        group = event.group_key
-        day = self._day(event)
-        self._groups[(group, day, counter)] += 1
-        if kind is MessageReceived:
+            group = group or event.group_key
+            day = self._day(group, event.at)
             self._members[(group, day, event.user)] += 1
             self._names[(group, event.user)] = event.user_name
+            if event.kind == "red_packet":
+                self._groups[(group, day, "red_packets")] += 1
+        elif kind is MemberJoined or kind is MemberLeft:
+            group = group or event.group_key
+            self._groups[(group, self._day(group, event.at), "joins" if kind is MemberJoined else "leaves")] += 1
+        else:
+            return False
+        return len(self._groups) + len(self._members) > FLUSH_AT
 
     def observe_actions(self, event: Event, actions: list) -> None:
         """Count what the bot did about an event: game turns and moderation (deletions, mutes, removals)."""
@@ -112,10 +115,23 @@ class Stats:
                 counter = "moderation"
             else:
                 continue
-            self._groups[(event.group_key, self._day(event), counter)] += 1
+            group = event.group_key
+            self._groups[(group, self._day(group, event.at), counter)] += 1
 
-    def _day(self, event: Event) -> date:
-        return event.at.astimezone(self.engine.tz_for(event.group_key)).date()
+    def _day(self, group: str, at: datetime) -> date:
+        """The group's calendar day (in its timezone) at ``at``."""
+        span = self._days.get(group)
+        try:
+            if span is not None and span[0] <= at < span[1]:
+                return span[2]
+        except TypeError:  # a naive time (taken as the machine's local time, as astimezone does)
+            pass
+        zone = self.engine.tz_for(group)
+        day = at.astimezone(zone).date()
+        # Bounds in UTC, so that they compare as instants whatever the event's own offset.
+        start, end = (datetime.combine(d, time(), zone).astimezone(timezone.utc) for d in (day, day + timedelta(days=1)))
+        self._days[group] = (start, end, day)
+        return day
 
     @property
     def pending(self) -> int:
@@ -126,7 +142,10 @@ class Stats:
             return
         taken = self._groups, self._members, self._names
         self._groups, self._members, self._names = Counter(), Counter(), {}
-        groups = [{"group_key": g, "day": d, "counter": c, "n": n} for (g, d, c), n in taken[0].items()]
+        counts = Counter(taken[0])
+        for (g, d, _user), n in taken[1].items():
+            counts[(g, d, "messages")] += n
+        groups = [{"group_key": g, "day": d, "counter": c, "n": n} for (g, d, c), n in counts.items()]
         members = [{"group_key": g, "day": d, "user_id": u, "name": taken[2].get((g, u), ""), "messages": n}
                    for (g, d, u), n in taken[1].items()]
         try:

@@ -84,3 +84,34 @@ async def test_importing_a_plugin_registers_nothing(make_engine, tmp_path):
     engine = await make_engine(empty)
     assert [p.name for p in engine.bus.plugins] == ["core"]
     assert await Chat(engine).say("签到") == []
+
+
+async def test_the_bus_follows_rule_file_and_owner_changes(tmp_path, make_engine, extra_plugin):
+    # The bus keeps each group's handlers and rules between events: every kind of rules change must reach it.
+    log: list[str] = []
+    engine = await engine_with(tmp_path, make_engine, extra_plugin, [make_plugin("echo", 10, log)], {"echo": 'word = "hello"\n'})
+    g1, g2 = Chat(engine, group="g1"), Chat(engine, group="g2")
+    assert reasons(await g1.say("hello")) == ["seen_by_echo"]
+    assert reasons(await g2.say("hello")) == ["seen_by_echo"]
+    (tmp_path / "some_rules" / "echo.toml").write_text('word = "bonjour"\n[groups."qq:g2"]\nenabled = false\n', encoding="utf-8")
+    assert engine.load_rules() == []
+    assert await g1.say("hello") == [] and reasons(await g1.say("bonjour")) == ["seen_by_echo"]
+    assert await g2.say("bonjour") == []
+    engine.rulebook.set_owner_layer("echo", "qq:g1", {"enabled": False})
+    assert await g1.say("bonjour") == []
+    engine.rulebook.replace_owner_layers({("echo", "qq:g1"): {"word": "salut"}})
+    assert reasons(await g1.say("salut")) == ["seen_by_echo"]
+    (tmp_path / "some_rules" / "echo.toml").unlink()
+    engine.load_rules()
+    assert await g1.say("salut") == []
+
+
+async def test_groups_on_the_same_rules_share_one_plan(tmp_path, make_engine, extra_plugin):
+    log: list[str] = []
+    rules = {"echo": '[groups."qq:g3"]\nword = "yo"\n'}
+    engine = await engine_with(tmp_path, make_engine, extra_plugin, [make_plugin("echo", 10, log)], rules)
+    for group in ("g1", "g2", "g3"):
+        await Chat(engine, group=group).say("hi")
+    plans = engine.bus._plans[MessageReceived]
+    assert plans["qq:g1"] is plans["qq:g2"] and plans["qq:g3"] is not plans["qq:g1"]
+    assert log == ["echo", "echo"]  # g3's word is "yo"
