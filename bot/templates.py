@@ -7,13 +7,17 @@ internals (``__class__``, ``__globals__`` …) and from changing the objects it 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SUFFIX = ".j2"
+# How often a template file is looked at for changes. Operators edit templates rarely, and Jinja's own
+# check (auto_reload) stats the file on every render: with this, an edit shows within a few seconds.
+RECHECK_SECONDS = 3.0
 
 
 class Templates:
@@ -29,9 +33,22 @@ class Templates:
             autoescape=False,  # plain chat text; adapters escape for their parse mode
             auto_reload=True,
         )
+        self._compiled: dict[str, Template] = {}
+        self._checked_at = time.monotonic()
 
     def render(self, template: str, /, **context) -> str:
-        return self.env.get_template(template + SUFFIX).render(**context).strip()
+        return self._get(template).render(**context).strip()
+
+    def _get(self, template: str) -> Template:
+        """The compiled template; Jinja (which reloads a changed file) is asked again every RECHECK_SECONDS."""
+        now = time.monotonic()
+        if now - self._checked_at > RECHECK_SECONDS:
+            self._compiled.clear()
+            self._checked_at = now
+        compiled = self._compiled.get(template)
+        if compiled is None:
+            compiled = self._compiled[template] = self.env.get_template(template + SUFFIX)
+        return compiled
 
     def exists(self, name: str) -> bool:
         try:

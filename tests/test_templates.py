@@ -1,5 +1,7 @@
 """Templates: sandboxed, overridable by operators, all shipped ones compile."""
 
+import os
+
 import pytest
 from jinja2.exceptions import SecurityError
 
@@ -40,3 +42,20 @@ def test_operator_override_wins_over_the_shipped_template(tmp_path):
 def test_a_broken_override_is_reported_by_check(tmp_path):
     (tmp_path / "broken.j2").write_text("{% if %}", encoding="utf-8")
     assert any(line.startswith("templates/broken.j2: ") for line in Templates(tmp_path).check_all())
+
+
+def test_an_edited_template_is_picked_up(tmp_path, monkeypatch):
+    import bot.templates
+
+    clock = [1000.0]
+    monkeypatch.setattr(bot.templates.time, "monotonic", lambda: clock[0])
+    path = tmp_path / "note.j2"
+    path.write_text("first {{ n }}", encoding="utf-8")
+    templates = Templates(tmp_path)
+    assert templates.render("note", n=1) == "first 1"
+    path.write_text("second {{ n }}, longer", encoding="utf-8")
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)  # a second later, whatever the file system's resolution
+    clock[0] += 1
+    assert templates.render("note", n=2) == "first 2"  # within the recheck interval: the compiled one
+    clock[0] += bot.templates.RECHECK_SECONDS
+    assert templates.render("note", n=3) == "second 3, longer"
