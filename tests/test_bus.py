@@ -115,3 +115,19 @@ async def test_groups_on_the_same_rules_share_one_plan(tmp_path, make_engine, ex
     plans = engine.bus._plans[MessageReceived]
     assert plans["qq:g1"] is plans["qq:g2"] and plans["qq:g3"] is not plans["qq:g1"]
     assert log == ["echo", "echo"]  # g3's word is "yo"
+
+
+async def test_a_plan_holds_exactly_the_enabled_handlers_with_their_rules(rules_dir, make_engine):
+    # The shipped plugins, one of them switched off in one group and configured differently in another.
+    with (rules_dir / "nickname.toml").open("a", encoding="utf-8") as rules:
+        rules.write('\n[groups."qq:off"]\nenabled = false\n')
+    engine = await make_engine(rules_dir)
+    engine.rulebook.set_owner_layer("anti_ad", "qq:owned", {"dry_run": True})
+    for group in ("qq:plain", "qq:off", "qq:owned"):
+        for kind in (MessageReceived, MemberJoined):
+            expected = [(h, engine.rules_for(h.plugin, group)) for h in engine.bus._by_type[kind]]
+            expected = [(h, id(rules)) for h, rules in expected if rules is not None]
+            plan = engine.bus._plan(kind(at=Chat(engine).now, group=group[3:], user="u1"), group)
+            assert [(h, id(rules)) for h, rules, _memory in plan] == expected
+            assert all(memory is engine.memory(h.plugin.name) for h, _rules, memory in plan)
+    assert "nickname" not in {h.plugin.name for h, _r, _m in engine.bus._plan(MessageReceived(at=Chat(engine).now, group="off", user="u1"), "qq:off")}
