@@ -59,3 +59,11 @@ def test_an_edited_template_is_picked_up(tmp_path, monkeypatch):
     assert templates.render("note", n=2) == "first 2"  # within the recheck interval: the compiled one
     clock[0] += bot.templates.RECHECK_SECONDS
     assert templates.render("note", n=3) == "second 3, longer"
+
+
+def test_jinja_globals_stay_available_on_every_render(tmp_path):
+    # The compiled template's globals are flattened once (see Templates._get): later renders still see them.
+    (tmp_path / "count.j2").write_text("{% set ns = namespace(n=0) %}{% for i in range(k) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}",
+                                       encoding="utf-8")
+    templates = Templates(tmp_path)
+    assert [templates.render("count", k=k) for k in (3, 4, 5)] == ["3", "6", "10"]
