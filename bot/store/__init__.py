@@ -133,14 +133,27 @@ class Store:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(connection, *args)`` in one transaction: committed if it returns, rolled back if it raises."""
         if self.sync_engine is not None:
-            # One connection for the process: transactions run one at a time in the loop thread anyway,
-            # and checking a connection out of the pool for each one cost more than a small commit.
-            if self._sqlite is None:
-                self._sqlite = self.sync_engine.connect()
-            with self._sqlite.begin():
-                return fn(self._sqlite, *args)
+            return self._run_sqlite(fn, args)
         async with self.async_engine.begin() as conn:
             return await conn.run_sync(fn, *args)
+
+    def _run_sqlite(self, fn: Callable[..., T], args: tuple) -> T:
+        # One connection for the process: transactions run one at a time in the loop thread anyway,
+        # and checking a connection out of the pool for each one cost more than a small commit.
+        if self._sqlite is None:
+            self._sqlite = self.sync_engine.connect()
+        conn = self._sqlite
+        # The transaction is sqlite3's own: it begins at the first write, whether SQLAlchemy or the
+        # driver (bot.store.sql) runs it, and ends here. SQLAlchemy's begin and commit around it cost
+        # as much as the statements, so they are used only when ``fn`` began one through SQLAlchemy.
+        driver = conn.connection.driver_connection
+        try:
+            result = fn(conn, *args)
+        except BaseException:
+            conn.rollback() if conn.in_transaction() else driver.rollback()
+            raise
+        conn.commit() if conn.in_transaction() else driver.commit()
+        return result
 
     async def close(self) -> None:
         if self._sqlite is not None:
