@@ -21,7 +21,8 @@ from sqlalchemy import Connection, text
 def _stored(value: date) -> str:
     """What SQLAlchemy's SQLite DATE and DATETIME types store (a datetime's zone is dropped, as there)."""
     if isinstance(value, datetime):
-        return value.isoformat(" ", "microseconds")[:26]
+        v = value
+        return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
     return value.isoformat()
 
 
