@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from bot.store import Store
+from bot.store.admission import mark_prompt, prompted_users
 from bot.store.checkins import AlreadyCheckedIn, check_in, checkins_t, todays_checkin
-from bot.store.moderation import add_offence, offences_t
+from bot.store.moderation import add_offence, add_sample, load_samples, offences_t, samples_t
 from bot.store.points import award, ledger_t
 from bot.store.repos import bump_counter, claim_slot, counters_t
 from tests.conftest import PG_URL
@@ -60,6 +61,16 @@ async def test_sqlalchemy_writes_are_found_by_fast_reads(store):
     assert await store.run(add_offence, "g1", "u1", "m1", "x", AT, AT) is None  # once per message
     await store.run(lambda c: c.execute(insert(counters_t).values(group_key="g1", day=date(2026, 11, 23), counter="c", n=5)))
     assert await store.run(bump_counter, "g1", date(2026, 11, 23), "c") == 6
+
+
+async def test_fast_reads_return_what_sqlalchemy_reads(store):
+    await store.run(add_sample, "g1", "ad", "加微信", "m1", "admin", AT)
+    await store.run(add_sample, "g1", "notad", "加油", "m2", "admin", AT)
+    await store.run(mark_prompt, "g1", "u1", "seen", AT)
+    expected = await store.run(lambda c: [dict(r._mapping) for r in c.execute(select(samples_t).order_by(samples_t.c.id))])
+    assert await store.run(load_samples, "g1") == expected and len(expected) == 2
+    assert await store.run(load_samples, "g2") == []
+    assert await store.run(prompted_users, "g1", "seen") == {"u1"}
 
 
 async def test_a_second_checkin_is_refused_by_the_key(store):

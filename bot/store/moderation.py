@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Table, delete, func, select, update
 
 from bot.store.repos import dialect_insert, utc
-from bot.store.sql import Sql
+from bot.store.sql import Sql, as_datetime
 from bot.store.tables import ModLogEntry, ModSample, MuteWindowState, Offence
 
 offences_t: Table = Offence.__table__
@@ -60,9 +60,16 @@ def drop_samples(conn: Connection, group: str, kind: str, message: str) -> list[
     return ids
 
 
+_SAMPLE_COLUMNS = tuple(c.name for c in samples_t.columns)
+# Read once per group on the group's first message (bot.store.sql).
+_LOAD_SAMPLES = Sql(f"SELECT {', '.join(_SAMPLE_COLUMNS)} FROM mod_samples WHERE group_key = :group_key ORDER BY id")
+
+
 def load_samples(conn: Connection, group: str) -> list[dict]:
-    rows = conn.execute(select(samples_t).where(samples_t.c.group_key == group).order_by(samples_t.c.id))
-    return [dict(r._mapping) for r in rows]
+    rows = [dict(zip(_SAMPLE_COLUMNS, row)) for row in _LOAD_SAMPLES.rows(conn, {"group_key": group})]
+    for row in rows:
+        row["at"] = as_datetime(row["at"])
+    return rows
 
 
 def log_decision(conn: Connection, **entry) -> bool:

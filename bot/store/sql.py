@@ -6,7 +6,8 @@ offence three. A ``Sql`` is written once, in the SQL that SQLite and PostgreSQL 
 parameters, ``ON CONFLICT``, ``RETURNING``), and runs
 - on SQLite straight on the sqlite3 connection, inside the transaction ``Store.run`` holds on it, with
   dates and times written as the text SQLAlchemy stores for them, so that both paths read each other's
-  rows alike (results come back as SQLite has them: ``as_date`` turns a date column back into a date);
+  rows alike (results come back as SQLite has them: ``as_date`` and ``as_datetime`` read them as
+  SQLAlchemy does);
 - on PostgreSQL through SQLAlchemy, where the network round trip dwarfs the overhead.
 """
 
@@ -64,3 +65,8 @@ class Sql:
 def as_date(value: date | str | None) -> date | None:
     """A DATE column's value as a date (SQLite hands back the stored text)."""
     return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def as_datetime(value: datetime | str | None) -> datetime | None:
+    """A DATETIME column's value as SQLAlchemy reads it (on SQLite: naive, as stored)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
