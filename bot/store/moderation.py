@@ -22,10 +22,11 @@ windows_t: Table = MuteWindowState.__table__
 # sharing the database saw the same message.
 _INSERT_OFFENCE = Sql("INSERT INTO mod_offences (group_key, user_id, message_id, detector, at)"
                       " VALUES (:group_key, :user_id, :message_id, :detector, :at) ON CONFLICT DO NOTHING")
-_COUNT_OFFENCES = Sql("SELECT count(*) FROM mod_offences WHERE group_key = :group_key AND user_id = :user_id AND at >= :since")
+_COUNT_OFFENCES = Sql("SELECT count(*) FROM mod_offences"
+                      " WHERE group_key = :group_key AND user_id = :user_id AND at >= :since")
 _LOG_COLUMNS = tuple(c.name for c in log_t.columns if c.name != "id")
-_INSERT_LOG = Sql(f"INSERT INTO mod_log ({', '.join(_LOG_COLUMNS)}) VALUES ({', '.join(':' + c for c in _LOG_COLUMNS)})"
-                  " ON CONFLICT DO NOTHING")
+_INSERT_LOG = Sql(f"INSERT INTO mod_log ({', '.join(_LOG_COLUMNS)})"
+                  f" VALUES ({', '.join(':' + c for c in _LOG_COLUMNS)}) ON CONFLICT DO NOTHING")
 
 
 def add_offence(conn: Connection, group: str, user: str, message: str, detector: str, at: datetime, since: datetime) -> int | None:
