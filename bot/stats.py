@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Table, bindparam, func, select
 
 from bot.model import DeleteMessage, Event, KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember
-from bot.store.repos import counters_t, dialect_insert, prepared
+from bot.store.repos import counters_t
+from bot.store.sql import Sql
 from bot.store.tables import MemberDaily
 
 if TYPE_CHECKING:
@@ -29,26 +30,21 @@ MODERATION = (DeleteMessage, KickMember)
 FLUSH_AT = 20_000
 
 
-def _add_counters(conn: Connection):
-    stmt = dialect_insert(conn, counters_t)
-    return stmt.on_conflict_do_update(
-        index_elements=["group_key", "day", "counter"], set_={"n": counters_t.c.n + stmt.excluded.n}
-    )
-
-
-def _add_member_days(conn: Connection):
-    stmt = dialect_insert(conn, member_daily_t)
-    return stmt.on_conflict_do_update(
-        index_elements=["group_key", "day", "user_id"],
-        set_={"messages": member_daily_t.c.messages + stmt.excluded.messages, "name": stmt.excluded.name},
-    )
+# A flush writes thousands of rows at once (bot.store.sql: SQLAlchemy's handling of each cost more than
+# SQLite's upsert of it).
+_ADD_COUNTERS = Sql("INSERT INTO daily_counters (group_key, day, counter, n) VALUES (:group_key, :day, :counter, :n)"
+                    " ON CONFLICT (group_key, day, counter) DO UPDATE SET n = daily_counters.n + excluded.n")
+_ADD_MEMBER_DAYS = Sql(
+    "INSERT INTO member_daily (group_key, day, user_id, name, messages) VALUES (:group_key, :day, :user_id, :name, :messages)"
+    " ON CONFLICT (group_key, day, user_id) DO UPDATE SET messages = member_daily.messages + excluded.messages,"
+    " name = excluded.name")
 
 
 def write_counts(conn: Connection, groups: list[dict], members: list[dict]) -> None:
     if groups:
-        conn.execute(prepared(conn, _add_counters), groups)
+        _ADD_COUNTERS.run_many(conn, groups)
     if members:
-        conn.execute(prepared(conn, _add_member_days), members)
+        _ADD_MEMBER_DAYS.run_many(conn, members)
 
 
 _counts = select(counters_t.c.counter, counters_t.c.n).where(

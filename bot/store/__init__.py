@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.store.checkpoint import BACKSTOP_PAGES, Checkpointer
+
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
 T = TypeVar("T")
 
@@ -103,6 +105,7 @@ class Store:
         self.sync_engine: Engine | None = None
         self.async_engine: AsyncEngine | None = None
         self._sqlite: Connection | None = None
+        self._checkpointer: Checkpointer | None = None
         if self.dialect == "sqlite":
             database = make_url(self.url).database
             if database and database != ":memory:":
@@ -133,16 +136,42 @@ class Store:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(connection, *args)`` in one transaction: committed if it returns, rolled back if it raises."""
         if self.sync_engine is not None:
-            # One connection for the process: transactions run one at a time in the loop thread anyway,
-            # and checking a connection out of the pool for each one cost more than a small commit.
-            if self._sqlite is None:
-                self._sqlite = self.sync_engine.connect()
-            with self._sqlite.begin():
-                return fn(self._sqlite, *args)
+            return self._run_sqlite(fn, args)
         async with self.async_engine.begin() as conn:
             return await conn.run_sync(fn, *args)
 
+    def _run_sqlite(self, fn: Callable[..., T], args: tuple) -> T:
+        # One connection for the process: transactions run one at a time in the loop thread anyway,
+        # and checking a connection out of the pool for each one cost more than a small commit.
+        if self._sqlite is None:
+            self._connect_sqlite()
+        conn = self._sqlite
+        # The transaction is sqlite3's own: it begins at the first write, whether SQLAlchemy or the
+        # driver (bot.store.sql) runs it, and ends here. SQLAlchemy's begin and commit around it cost
+        # as much as the statements, so they are used only when ``fn`` began one through SQLAlchemy.
+        driver = conn.connection.driver_connection
+        try:
+            result = fn(conn, *args)
+        except BaseException:
+            conn.rollback() if conn.in_transaction() else driver.rollback()
+            raise
+        conn.commit() if conn.in_transaction() else driver.commit()
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
+        return result
+
+    def _connect_sqlite(self) -> None:
+        self._sqlite = self.sync_engine.connect()
+        database = make_url(self.url).database
+        if database and database != ":memory:":
+            self._checkpointer = Checkpointer(database)
+            # Only a backstop now (bot.store.checkpoint): the thread keeps the log copied.
+            self._sqlite.connection.driver_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None

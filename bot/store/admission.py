@@ -14,6 +14,7 @@ from typing import Iterable
 from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 
 from bot.store.repos import dialect_insert, utc
+from bot.store.sql import Sql
 from bot.store.tables import AdmissionCase, AdmissionStrike, MemberTag, PromptCooldown
 
 cases_t: Table = AdmissionCase.__table__
@@ -172,10 +173,13 @@ def last_prompt(conn: Connection, group: str, user: str, kind: str) -> datetime 
     return aware(conn.execute(_last_prompt, {"g": group, "u": user, "k": kind}).scalar_one_or_none())
 
 
+# Asked once per group on the group's first message (bot.store.sql: SQLAlchemy's overhead was most of it).
+_PROMPTED = Sql("SELECT user_id FROM prompt_cooldowns WHERE group_key = :group_key AND kind = :kind")
+
+
 def prompted_users(conn: Connection, group: str, kind: str) -> set[str]:
     """Everyone in ``group`` with a prompt of ``kind`` on record."""
-    where = (prompts_t.c.group_key == group) & (prompts_t.c.kind == kind)
-    return set(conn.scalars(select(prompts_t.c.user_id).where(where)))
+    return {user for (user,) in _PROMPTED.rows(conn, {"group_key": group, "kind": kind})}
 
 
 def mark_prompt(conn: Connection, group: str, user: str, kind: str, at: datetime, keep_first: bool = False) -> datetime:

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlalchemy import Connection, Table, func, select
 
 from bot.store.points import add_entry
-from bot.store.repos import bump_counter, dialect_insert, prepared, utc
+from bot.store.repos import bump_counter, utc
+from bot.store.sql import Sql, as_date
 from bot.store.tables import Checkin, Member
 
 checkins_t: Table = Checkin.__table__
@@ -30,60 +31,57 @@ class CheckinResult:
     late: bool = False  # for a day before the member's latest check-in: the streak and latest day did not move
 
 
-_member_key = (members_t.c.group_key == bindparam("g")) & (members_t.c.user_id == bindparam("u"))
-_select_member = select(
-    members_t.c.streak, members_t.c.last_checkin, members_t.c.points, members_t.c.checkin_days, members_t.c.best_streak
-).where(_member_key)
-# Points are not among them: they are added to, with a ledger row in the same transaction (bot.store.points).
-_MEMBER_VALUES = ("name", "checkin_days", "streak", "best_streak", "last_checkin")
-
-
-def _insert_checkin(conn: Connection):
-    return dialect_insert(conn, checkins_t).on_conflict_do_nothing().returning(checkins_t.c.rank)
-
-
-def _upsert_member(conn: Connection):
-    stmt = dialect_insert(conn, members_t)
-    values = {k: stmt.excluded[k] for k in _MEMBER_VALUES} | {"points": members_t.c.points + stmt.excluded.points}
-    return stmt.on_conflict_do_update(index_elements=["group_key", "user_id"], set_=values).returning(members_t.c.points)
+# The hot statements are SQL text (bot.store.sql): SQLAlchemy's per-statement overhead cost more than
+# the five statements and the commit of a check-in together.
+_SELECT_MEMBER = Sql("SELECT streak, last_checkin, checkin_days, best_streak FROM members"
+                     " WHERE group_key = :group_key AND user_id = :user_id")
+# The key refuses a member's second check-in on a day even when two processes race.
+_INSERT_CHECKIN = Sql("INSERT INTO checkins (group_key, user_id, day, at, rank, streak, points)"
+                      " VALUES (:group_key, :user_id, :day, :at, :rank, :streak, :points)"
+                      " ON CONFLICT DO NOTHING RETURNING rank")
+# Points are added to, not set: the ledger row for them is written in the same transaction (bot.store.points).
+_UPSERT_MEMBER = Sql(
+    "INSERT INTO members (group_key, user_id, name, points, checkin_days, streak, best_streak, last_checkin)"
+    " VALUES (:group_key, :user_id, :name, :points, :checkin_days, :streak, :best_streak, :last_checkin)"
+    " ON CONFLICT (group_key, user_id) DO UPDATE SET name = excluded.name, checkin_days = excluded.checkin_days,"
+    " streak = excluded.streak, best_streak = excluded.best_streak, last_checkin = excluded.last_checkin,"
+    " points = members.points + excluded.points RETURNING points")
+_TODAYS = Sql("SELECT c.rank, c.streak, c.points, m.points, m.checkin_days FROM checkins c"
+              " JOIN members m ON m.group_key = c.group_key AND m.user_id = c.user_id"
+              " WHERE c.group_key = :group_key AND c.user_id = :user_id AND c.day = :day")
 
 
 def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: datetime,
              points_for: Callable[[int], int]) -> CheckinResult:
     """Record today's check-in; ``points_for(streak)`` gives its points. Raises AlreadyCheckedIn on a second one."""
-    member = conn.execute(_select_member, {"g": group, "u": user}).first()
-    last = member.last_checkin if member else None
+    key = {"group_key": group, "user_id": user}
+    member = _SELECT_MEMBER.first(conn, key)
+    streak_was, last, days_were, best_was = member or (0, None, 0, 0)
+    last = as_date(last)
     if last == day:
         raise AlreadyCheckedIn
     # A check-in for a day before the member's latest one (a late or out-of-order event) counts, but
     # must not rewind the streak or the latest day.
     late = last is not None and day < last
-    streak = member.streak + 1 if last == day - timedelta(days=1) else member.streak if late else 1
+    streak = streak_was + 1 if last == day - timedelta(days=1) else streak_was if late else 1
     points = points_for(1 if late else streak)
-    # The counter row serialises concurrent check-ins in one group, so ranks are distinct; the key on
-    # checkins refuses a member's second one even when two processes race.
+    # The counter row serialises concurrent check-ins in one group, so ranks are distinct.
     rank = bump_counter(conn, group, day, "checkin")
-    row = dict(group_key=group, user_id=user, day=day, at=utc(at), rank=rank, streak=1 if late else streak, points=points)
-    if conn.execute(prepared(conn, _insert_checkin), row).first() is None:
+    row = {**key, "day": day, "at": utc(at), "rank": rank, "streak": 1 if late else streak, "points": points}
+    if _INSERT_CHECKIN.first(conn, row) is None:
         raise AlreadyCheckedIn
-    days = (member.checkin_days if member else 0) + 1
-    best = max(streak, member.best_streak if member else 0)
     # The member row is written once, with the points (what award would do in a second statement).
     add_entry(conn, group, user, points, "checkin", "checked_in", at)
-    total = conn.execute(prepared(conn, _upsert_member), dict(
-        group_key=group, user_id=user, name=name, points=points, checkin_days=days, streak=streak,
-        best_streak=best, last_checkin=last if late else day,
-    )).scalar_one()
-    return CheckinResult(rank, streak, points, total, days, late)
+    total = _UPSERT_MEMBER.first(conn, {
+        **key, "name": name, "points": points, "checkin_days": days_were + 1, "streak": streak,
+        "best_streak": max(streak, best_was), "last_checkin": last if late else day,
+    })[0]
+    return CheckinResult(rank, streak, points, total, days_were + 1, late)
 
 
 def todays_checkin(conn: Connection, group: str, user: str, day: date) -> CheckinResult | None:
-    row = conn.execute(
-        select(checkins_t.c.rank, checkins_t.c.streak, checkins_t.c.points, members_t.c.points.label("total"), members_t.c.checkin_days)
-        .join(members_t, (members_t.c.group_key == checkins_t.c.group_key) & (members_t.c.user_id == checkins_t.c.user_id))
-        .where((checkins_t.c.group_key == group) & (checkins_t.c.user_id == user) & (checkins_t.c.day == day))
-    ).first()
-    return CheckinResult(row.rank, row.streak, row.points, row.total, row.checkin_days) if row else None
+    row = _TODAYS.first(conn, {"group_key": group, "user_id": user, "day": day})
+    return CheckinResult(*row) if row else None
 
 
 def leaderboard(conn: Connection, group: str, since: date | None, limit: int) -> list[dict]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Table, delete, func, select, update
 
-from bot.store.repos import dialect_insert, prepared, utc
+from bot.store.repos import dialect_insert, utc
+from bot.store.sql import Sql, as_datetime
 from bot.store.tables import ModLogEntry, ModSample, MuteWindowState, Offence
 
 offences_t: Table = Offence.__table__
@@ -16,28 +17,25 @@ log_t: Table = ModLogEntry.__table__
 windows_t: Table = MuteWindowState.__table__
 
 
-# Built once: every ad and flood runs these, and building a statement per call cost three times its execution.
-# Inserts ignore a row that is there already: another process sharing the database saw the same message.
-def _insert_offence(conn: Connection):
-    return dialect_insert(conn, offences_t).on_conflict_do_nothing()
-
-
-def _insert_log(conn: Connection):
-    return dialect_insert(conn, log_t).on_conflict_do_nothing()
-
-
-_count_offences = select(func.count()).select_from(offences_t).where(
-    (offences_t.c.group_key == bindparam("g")) & (offences_t.c.user_id == bindparam("u")) & (offences_t.c.at >= bindparam("since")))
+# SQL text (bot.store.sql): every ad and flood runs these, and SQLAlchemy's per-statement overhead
+# cost several times their execution. Inserts ignore a row that is there already: another process
+# sharing the database saw the same message.
+_INSERT_OFFENCE = Sql("INSERT INTO mod_offences (group_key, user_id, message_id, detector, at)"
+                      " VALUES (:group_key, :user_id, :message_id, :detector, :at) ON CONFLICT DO NOTHING")
+_COUNT_OFFENCES = Sql("SELECT count(*) FROM mod_offences"
+                      " WHERE group_key = :group_key AND user_id = :user_id AND at >= :since")
 _LOG_COLUMNS = tuple(c.name for c in log_t.columns if c.name != "id")
+_INSERT_LOG = Sql(f"INSERT INTO mod_log ({', '.join(_LOG_COLUMNS)})"
+                  f" VALUES ({', '.join(':' + c for c in _LOG_COLUMNS)}) ON CONFLICT DO NOTHING")
 
 
 def add_offence(conn: Connection, group: str, user: str, message: str, detector: str, at: datetime, since: datetime) -> int | None:
     """Record an offence and return how many the member has since ``since`` (this one included); None
     when this message's offence is recorded already (another process sharing the database saw it)."""
-    row = dict(group_key=group, user_id=user, message_id=message, detector=detector, at=utc(at))
-    if conn.execute(prepared(conn, _insert_offence), row).rowcount == 0:
+    row = {"group_key": group, "user_id": user, "message_id": message, "detector": detector, "at": utc(at)}
+    if _INSERT_OFFENCE.run(conn, row) == 0:
         return None
-    return conn.execute(_count_offences, dict(g=group, u=user, since=utc(since))).scalar_one()
+    return _COUNT_OFFENCES.first(conn, {"group_key": group, "user_id": user, "since": utc(since)})[0]
 
 
 def drop_offence(conn: Connection, group: str, user: str, message: str | None) -> int:
@@ -63,18 +61,26 @@ def drop_samples(conn: Connection, group: str, kind: str, message: str) -> list[
     return ids
 
 
+_SAMPLE_COLUMNS = tuple(c.name for c in samples_t.columns)
+# Read once per group on the group's first message (bot.store.sql).
+_LOAD_SAMPLES = Sql(f"SELECT {', '.join(_SAMPLE_COLUMNS)} FROM mod_samples WHERE group_key = :group_key ORDER BY id")
+
+
 def load_samples(conn: Connection, group: str) -> list[dict]:
-    rows = conn.execute(select(samples_t).where(samples_t.c.group_key == group).order_by(samples_t.c.id))
-    return [dict(r._mapping) for r in rows]
+    rows = [dict(zip(_SAMPLE_COLUMNS, row)) for row in _LOAD_SAMPLES.rows(conn, {"group_key": group})]
+    for row in rows:
+        row["at"] = as_datetime(row["at"])
+    return rows
 
 
 def log_decision(conn: Connection, **entry) -> bool:
     """Log a decision; False when this message's decision by this plugin is logged already."""
     entry["at"] = utc(entry["at"])
+    entry.setdefault("dry_run", False)
     unknown = set(entry) - set(_LOG_COLUMNS)
-    if unknown:  # the prebuilt insert would drop them silently; a typo must fail as .values() would
+    if unknown:  # the statement would not name them; a typo must fail as .values() would
         raise TypeError(f"log_decision: unknown columns {sorted(unknown)}")
-    return conn.execute(prepared(conn, _insert_log), entry).rowcount > 0
+    return _INSERT_LOG.run(conn, entry) > 0
 
 
 def decisions(conn: Connection, group: str) -> list[dict]:

@@ -10,38 +10,34 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Table, bindparam, func, select
 
-from bot.store.repos import dialect_insert, prepared, utc
+from bot.store.repos import utc
+from bot.store.sql import Sql
 from bot.store.tables import Member, PointsEntry
 
 ledger_t: Table = PointsEntry.__table__
 members_t: Table = Member.__table__
 
 
-def _insert_entry(conn: Connection):
-    return ledger_t.insert()
-
-
-def _add_to_member(conn: Connection):
-    stmt = dialect_insert(conn, members_t)
-    return stmt.on_conflict_do_update(
-        index_elements=["group_key", "user_id"],
-        set_={"points": members_t.c.points + stmt.excluded.points, "name": stmt.excluded.name},
-    ).returning(members_t.c.points)
+_INSERT_ENTRY = Sql("INSERT INTO points_ledger (group_key, user_id, delta, plugin, reason, at)"
+                    " VALUES (:group_key, :user_id, :delta, :plugin, :reason, :at)")
+_ADD_TO_MEMBER = Sql(
+    "INSERT INTO members (group_key, user_id, name, points, checkin_days, streak, best_streak)"
+    " VALUES (:group_key, :user_id, :name, :points, 0, 0, 0)"
+    " ON CONFLICT (group_key, user_id) DO UPDATE SET points = members.points + excluded.points, name = excluded.name"
+    " RETURNING points")
 
 
 def add_entry(conn: Connection, group: str, user: str, delta: int, plugin: str, reason: str, at: datetime) -> None:
     """The ledger row alone, for a caller that adds ``delta`` to ``members.points`` in its own statement
     of the same transaction (a check-in writes the member row once, points included)."""
-    conn.execute(prepared(conn, _insert_entry), dict(
-        group_key=group, user_id=user, delta=delta, plugin=plugin, reason=reason, at=utc(at)))
+    _INSERT_ENTRY.run(conn, {"group_key": group, "user_id": user, "delta": delta, "plugin": plugin, "reason": reason,
+                             "at": utc(at)})
 
 
 def award(conn: Connection, group: str, user: str, name: str, delta: int, plugin: str, reason: str, at: datetime) -> int:
     """Record ``delta`` points for a member (a ledger row) and return their new total."""
     add_entry(conn, group, user, delta, plugin, reason, at)
-    return conn.execute(prepared(conn, _add_to_member), dict(
-        group_key=group, user_id=user, name=name, points=delta, checkin_days=0, streak=0, best_streak=0,
-    )).scalar_one()
+    return _ADD_TO_MEMBER.first(conn, {"group_key": group, "user_id": user, "name": name, "points": delta})[0]
 
 
 _standing = select(members_t).where((members_t.c.group_key == bindparam("g")) & (members_t.c.user_id == bindparam("u")))

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Connection, Table, delete, select, update
 
+from bot.store.sql import Sql
 from bot.store.tables import AuditEntry, DailyCounter, Group, GroupSetting, ScheduleClaim
 
 groups_t: Table = Group.__table__
@@ -46,28 +47,28 @@ def utc(at: datetime) -> datetime:
     return at.astimezone(timezone.utc)
 
 
+_REMEMBER_GROUP = Sql("INSERT INTO groups (group_key, first_seen) VALUES (:group_key, :first_seen) ON CONFLICT DO NOTHING")
+
+
 def remember_group(conn: Connection, key: str, at: datetime) -> None:
-    conn.execute(dialect_insert(conn, groups_t).values(group_key=key, first_seen=utc(at)).on_conflict_do_nothing())
+    _REMEMBER_GROUP.run(conn, {"group_key": key, "first_seen": utc(at)})
 
 
 def known_groups(conn: Connection) -> list[str]:
     return list(conn.scalars(select(groups_t.c.group_key).order_by(groups_t.c.group_key)))
 
 
-def _bump_counter_stmt(conn: Connection):
-    stmt = dialect_insert(conn, counters_t).values(n=1)
-    return stmt.on_conflict_do_update(
-        index_elements=["group_key", "day", "counter"], set_={"n": counters_t.c.n + 1}
-    ).returning(counters_t.c.n)
+_BUMP_COUNTER = Sql("INSERT INTO daily_counters (group_key, day, counter, n) VALUES (:group_key, :day, :counter, 1)"
+                    " ON CONFLICT (group_key, day, counter) DO UPDATE SET n = daily_counters.n + 1 RETURNING n")
 
 
 def bump_counter(conn: Connection, key: str, day, counter: str) -> int:
     """Atomically add one to a group's counter for ``day`` and return the new value."""
-    return conn.execute(prepared(conn, _bump_counter_stmt), {"group_key": key, "day": day, "counter": counter}).scalar_one()
+    return _BUMP_COUNTER.first(conn, {"group_key": key, "day": day, "counter": counter})[0]
 
 
-def _claim_stmt(conn: Connection):
-    return dialect_insert(conn, claims_t).on_conflict_do_nothing().returning(claims_t.c.job)
+_CLAIM = Sql("INSERT INTO schedule_claims (job, group_key, slot, claimed_at, claimed_by, sent_at)"
+             " VALUES (:job, :group_key, :slot, :claimed_at, :claimed_by, :sent_at) ON CONFLICT DO NOTHING")
 
 
 def claim_slot(conn: Connection, job: str, group: str, slot: datetime, now: datetime, by: str = "",
@@ -76,7 +77,7 @@ def claim_slot(conn: Connection, job: str, group: str, slot: datetime, now: date
     ``sent`` marks it delivered at once (replay, whose output is written before anything else happens)."""
     row = {"job": job, "group_key": group, "slot": utc(slot), "claimed_at": utc(now), "claimed_by": by,
            "sent_at": utc(sent) if sent else None}
-    return conn.execute(prepared(conn, _claim_stmt), row).first() is not None
+    return _CLAIM.run(conn, row) == 1
 
 
 def _claim_key(job: str, group: str, slot: datetime):
