@@ -89,3 +89,38 @@ def test_numeric_and_textual_ids_read_alike():
     assert to_event(raw) == to_event(textual)
     assert to_event(raw) == MessageReceived(at=datetime.fromtimestamp(1_795_400_000, timezone.utc), platform="qq", group="7",
                                             user="8", name="小王", role="admin", id="9", text="好")
+
+
+long_ids = st.integers(min_value=1, max_value=10**10) | st.text(max_size=3) | st.text(min_size=199, max_size=202)
+segments = st.lists(st.fixed_dictionaries({"type": st.sampled_from(["text", "at", "reply", "image", "redbag"]), "data": st.fixed_dictionaries(
+    {}, optional={"text": st.text(max_size=5), "qq": long_ids, "id": long_ids})}), max_size=3)
+payloads = st.fixed_dictionaries({
+    "post_type": st.just("message"), "message_type": st.just("group"), "group_id": long_ids, "user_id": long_ids,
+    "message_id": long_ids, "time": st.integers(min_value=1, max_value=2 * 10**9), "message": segments,
+    "sender": st.fixed_dictionaries({}, optional={"role": st.sampled_from(["owner", "admin", "member", "x"]),
+                                                  "card": st.text(max_size=3) | st.text(min_size=199, max_size=202)}),
+})
+
+
+def _read_or_refusal(raw):
+    try:
+        return to_event(raw)
+    except Exception as exc:  # the refusal itself is compared: its type and message
+        return type(exc), str(exc)
+
+
+@CASES
+@given(payloads)
+def test_messages_assembled_without_validation_are_those_validation_makes(raw):
+    import bot.model
+
+    fast = _read_or_refusal(raw)
+    original, bot.model._fits = bot.model._fits, lambda _values: False  # every message through model_validate
+    try:
+        validated = _read_or_refusal(raw)
+    finally:
+        bot.model._fits = original
+    assert fast == validated and repr(fast) == repr(validated)
+    if isinstance(fast, MessageReceived):
+        assert fast.__pydantic_fields_set__ == validated.__pydantic_fields_set__ and hash(fast) == hash(validated)
+        assert fast.model_dump() == validated.model_dump()

@@ -89,10 +89,9 @@ def _message(raw: dict) -> MessageReceived:
     sender = raw.get("sender")
     if not isinstance(sender, dict):
         sender = {}
-    # model_validate with a dict: the same validation as MessageReceived(**fields), without the keywords.
-    return MessageReceived.model_validate({
+    return MessageReceived.from_reading({
         "at": _time(raw), "platform": PLATFORM, "group": _id(raw, "group_id"), "user": _id(raw, "user_id"),
-        "name": str(sender.get("card") or sender.get("nickname") or ""),
+        "user_name": str(sender.get("card") or sender.get("nickname") or ""),
         "role": ROLES.get(str(sender.get("role")), "member"), "id": _id(raw, "message_id"), "text": reading.text,
         "kind": reading.kind, "mentions": reading.mentions, "reply_to": reading.reply_to,
     })
