@@ -63,7 +63,6 @@ class MessageReceived(MemberEvent):
     mentions: tuple[Id, ...] = ()
     reply_to: OptionalId | None = None
 
-
     @classmethod
     def from_reading(cls, values: dict) -> "MessageReceived":
         """The event an adapter read: ``values`` has every field, by name, of its exact type (str, a tuple of
