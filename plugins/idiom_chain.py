@@ -8,6 +8,7 @@ start). Every move is one transaction that locks the game row, so two answers at
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -22,6 +23,7 @@ from bot.store.points import award
 
 GAME = "idiom_chain"
 SILENCE_JOB = "idiom_chain.silence"
+_ANSWER_SHAPE = re.compile("[\u4e00-\u9fff]{4}")  # four CJK characters, like an idiom
 
 
 class IdiomChainRules(PluginRules):
@@ -36,8 +38,10 @@ plugin = Plugin("idiom_chain", IdiomChainRules, priority=120)
 
 
 def _is_answer_shaped(event, _rules) -> bool:
-    text = event.text.strip()
-    return len(text) == 4 and all("\u4e00" <= c <= "\u9fff" for c in text)
+    text = event.text
+    if len(text) < 4:  # stripping only shortens the text
+        return False
+    return _ANSWER_SHAPE.fullmatch(text.strip()) is not None
 
 
 def _followers(state: dict, by_sound: bool) -> list[str]:

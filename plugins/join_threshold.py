@@ -226,7 +226,7 @@ def _fail_in_db(conn, group: str, user: str, at: datetime) -> None:
 async def answer(ctx: Context):
     """A pending newcomer's message: the quiz answer (or, awaiting review, nothing they may say yet)."""
     ev = ctx.event
-    if ev.user not in _pending(ctx):
+    if ev.user not in ctx.memory.get(ctx.group, ()):  # _pending without making a set for every message
         return None
     rules: JoinThresholdRules = ctx.rules
     hold = rules.while_pending == "answer_only"

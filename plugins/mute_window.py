@@ -231,15 +231,18 @@ async def rearm_adhoc(engine) -> None:
 async def first_sight(ctx: Context):
     """The first message this process sees from a group settles its state at once (a replay that starts
     inside a window begins muted), before the scheduler's sync slot comes round."""
-    synced = ctx.memory.setdefault("synced", set())
-    if ctx.group in synced:
+    memory = ctx.memory
+    synced = memory.get("synced")
+    if synced is None:
+        synced = memory["synced"] = set()
+    elif ctx.group in synced:
         return None
     synced.add(ctx.group)
     return await reconcile(ctx, ctx.event.at)
 
 
 def _remind_filter(event, rules: MuteWindowRules) -> bool:
-    return rules.remind and event.role == "member" and "mute_all" not in CAPABILITIES.get(event.platform, frozenset())
+    return rules.remind and event.role == "member" and "mute_all" not in CAPABILITIES.get(event.platform, ())
 
 
 @plugin.on(MessageReceived, when=_remind_filter)

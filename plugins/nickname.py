@@ -102,13 +102,13 @@ def _decide(rules: NicknameRules, group: str, user: str, now: datetime, joining:
     return run
 
 
-async def _watched(ctx: Context) -> set[str]:
+async def _watched(ctx: Context, memory: dict) -> set[str]:
     """The group's members seen joining (a SEEN row), loaded once per group: with ``newcomers_only`` every
     other member is left alone, and asking the database about each on first sight cost a query apiece."""
     key = ("watched", ctx.group)
-    watched = ctx.memory.get(key)
+    watched = memory.get(key)
     if watched is None:
-        watched = ctx.memory[key] = await ctx.store.run(prompted_users, ctx.group, SEEN)
+        watched = memory[key] = await ctx.store.run(prompted_users, ctx.group, SEEN)
     return watched
 
 
@@ -117,6 +117,8 @@ async def check(ctx: Context, user: str, name: str, role: str, joining: bool = F
     if rules.exempt_admins and role != "member":
         return None
     memory = ctx.memory
+    if rules.newcomers_only and not joining and user not in await _watched(ctx, memory):
+        return None  # a member from before (most of the chat): nothing to ask, nothing to remember
     now = ctx.event.at
     # Per member: the name last looked at and when to look again. A name that fits, or one that does not
     # but is not due, costs a dictionary look-up; the database is asked at most once per due time.
@@ -126,14 +128,12 @@ async def check(ctx: Context, user: str, name: str, role: str, joining: bool = F
     seen = members.get(user)
     if not joining and seen is not None and seen[0] == name and seen[1] > now:
         return None
-    if rules.newcomers_only and not joining and user not in await _watched(ctx):
-        return None  # a member from before: what _decide would say, without asking, and nothing to remember
     if fits(rules, name, memory.setdefault("regex", {})):
         members[user] = (name, NEVER)
         return None
     what, card, next_due = await ctx.store.run(_decide(rules, ctx.group, user, now, joining))
     if joining:
-        (await _watched(ctx)).add(user)
+        (await _watched(ctx, memory)).add(user)
     members[user] = (name, next_due)
     ev = ctx.event
     if what == "card":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from functools import lru_cache
 
 from pydantic import Field
 
@@ -27,6 +28,7 @@ from bot.store.profiles import (add_red_packet, anniversaries_on, birthdays_on, 
 CHECKIN_WORDS = ("签到", "打卡")
 CHECKIN_COMMANDS = ("checkin", "签到", "打卡")
 _MONTH_DAY = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})日?$")
+_SPACE = re.compile(r"\s+")
 # A negation right before a deal word ("没成交", "还没有签单", "未能开单", "不会出单"): no deal to celebrate.
 _NEGATED = re.compile(r"(没|未|不|别|无|非)(有|能|会|曾|再|太|法|要)?$")
 
@@ -52,9 +54,18 @@ async def _may_prompt(ctx: Context, user: str, kind: str) -> bool:
     return await ctx.store.run(claim_prompt, ctx.group, user, kind, ctx.event.at, cooldown)
 
 
+@lru_cache(maxsize=64)
+def _first_chars(words: tuple[str, ...]) -> re.Pattern:
+    return re.compile("[" + "".join(re.escape(w[0]) for w in words if w) + "]" if any(words) else "(?!)")
+
+
 def deal_mentioned(text: str, words: list[str]) -> bool:
     """Whether ``text`` reports a deal: a deal word not negated by what comes right before it."""
-    text = re.sub(r"\s+", "", text)
+    # Dropping whitespace creates no characters: without a deal word's first character the text cannot
+    # report a deal, and most chat is answered by one search for those characters.
+    if not _first_chars(tuple(words)).search(text):
+        return False
+    text = _SPACE.sub("", text)
     for word in words:
         start = text.find(word) if word else -1
         while start >= 0:

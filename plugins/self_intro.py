@@ -256,7 +256,7 @@ async def _take(ctx: Context, fields: dict[str, str], photo: bool, command: bool
 @plugin.on(MessageReceived, when=lambda ev, _r: not ev.text.startswith(("/", "／")))
 async def listen(ctx: Context):
     ev = ctx.event
-    if ev.user not in _pending(ctx):
+    if ev.user not in ctx.memory.get(ctx.group, ()):  # _pending without making a set for every message
         return None
     rules: SelfIntroRules = ctx.rules
     fields = by_label(rules, ev.text)

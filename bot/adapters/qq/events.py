@@ -6,6 +6,7 @@ Pure functions over the decoded JSON; the connection code decides what to do wit
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from bot.adapters.qq.message import read, segments_of
 from bot.model import Event, JoinRequested, MemberJoined, MemberLeft, MemberRenamed, MessageReceived
@@ -21,6 +22,8 @@ class MalformedEvent(ValueError):
 
 def _id(raw: dict, key: str) -> str:
     value = raw.get(key)
+    if type(value) is int:  # the usual case (the exact type leaves bool out)
+        return str(value)
     if value is None or isinstance(value, bool) or str(value) == "":
         raise MalformedEvent(f"{raw.get('post_type')} event without {key}")
     return str(value)
@@ -31,8 +34,14 @@ def _time(raw: dict) -> datetime:
     fromtimestamp raises OverflowError, OSError or ValueError for those, which once ended the parse)."""
     stamp = raw.get("time")
     if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and 0 < stamp < MAX_STAMP:
-        return datetime.fromtimestamp(stamp, timezone.utc)
+        return _utc(stamp)
     return datetime.now(timezone.utc)
+
+
+@lru_cache(maxsize=64)
+def _utc(stamp: int | float) -> datetime:
+    # A busy group's events share their second: the same (immutable) datetime serves them all.
+    return datetime.fromtimestamp(stamp, timezone.utc)
 
 
 def dedupe_key(raw: dict) -> tuple | None:
@@ -77,10 +86,12 @@ def to_event(raw: dict) -> Event | None:
 
 def _message(raw: dict) -> MessageReceived:
     reading = read(segments_of(raw.get("message")))
-    sender = raw.get("sender") if isinstance(raw.get("sender"), dict) else {}
-    return MessageReceived(
-        at=_time(raw), platform=PLATFORM, group=_id(raw, "group_id"), user=_id(raw, "user_id"),
-        name=str(sender.get("card") or sender.get("nickname") or ""), role=ROLES.get(str(sender.get("role")), "member"),
-        id=_id(raw, "message_id"), text=reading.text, kind=reading.kind, mentions=reading.mentions,
-        reply_to=reading.reply_to,
-    )
+    sender = raw.get("sender")
+    if not isinstance(sender, dict):
+        sender = {}
+    return MessageReceived.from_reading({
+        "at": _time(raw), "platform": PLATFORM, "group": _id(raw, "group_id"), "user": _id(raw, "user_id"),
+        "user_name": str(sender.get("card") or sender.get("nickname") or ""),
+        "role": ROLES.get(str(sender.get("role")), "member"), "id": _id(raw, "message_id"), "text": reading.text,
+        "kind": reading.kind, "mentions": reading.mentions, "reply_to": reading.reply_to,
+    })

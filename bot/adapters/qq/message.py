@@ -71,11 +71,19 @@ def segments_of(message) -> list[dict]:
     """The segments of a message in either format; raises MalformedMessage otherwise."""
     if isinstance(message, str):
         return parse_cq(message)
-    if isinstance(message, list) and all(isinstance(s, dict) and isinstance(s.get("type"), str) for s in message):
-        # A segment whose data is not an object (a peer's bug) crashed the reading: refuse the message.
-        if any(not isinstance(s.get("data") or {}, dict) for s in message):
-            raise MalformedMessage("a segment's data is not an object")
-        return [{"type": s["type"], "data": s.get("data") or {}} for s in message]
+    if isinstance(message, list):
+        segments, data_ok = [], True
+        for seg in message:  # one pass, on every message: the checks and the copy together
+            if not isinstance(seg, dict) or not isinstance(kind := seg.get("type"), str):
+                break
+            data = seg.get("data") or {}
+            data_ok = data_ok and isinstance(data, dict)
+            segments.append({"type": kind, "data": data})
+        else:
+            # A segment whose data is not an object (a peer's bug) crashed the reading: refuse the message.
+            if not data_ok:
+                raise MalformedMessage("a segment's data is not an object")
+            return segments
     raise MalformedMessage(f"message is neither a CQ-code string nor a segment list: {type(message).__name__}")
 
 

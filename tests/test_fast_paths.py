@@ -1,0 +1,126 @@
+"""Shortcuts taken for speed on every message agree with the plain readings they stand for (hypothesis)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.adapters.qq.events import _time, to_event
+from bot.adapters.qq.message import MalformedMessage, segments_of
+from bot.model import MessageReceived
+from plugins.idiom_chain import _is_answer_shaped
+from plugins.red_packet import _NEGATED, RedPacketRules, deal_mentioned
+
+CASES = settings(max_examples=300, deadline=None)
+AT = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+
+
+def _deal_mentioned_plainly(text: str, words: list[str]) -> bool:
+    text = re.sub(r"\s+", "", text)
+    for word in words:
+        start = text.find(word) if word else -1
+        while start >= 0:
+            if not _NEGATED.search(text[max(0, start - 3):start]):
+                return True
+            start = text.find(word, start + 1)
+    return False
+
+
+deal_texts = st.text(alphabet="签单成交开出爆没未不有能 \n\t好的a-]^\\", max_size=12)
+deal_words = st.lists(st.text(alphabet="签单成交开出爆-]^\\", max_size=3), max_size=5)
+
+
+@CASES
+@given(deal_texts, deal_words)
+def test_the_first_character_shortcut_decides_deals_as_the_plain_reading(text, words):
+    assert deal_mentioned(text, words) == _deal_mentioned_plainly(text, words)
+    shipped = RedPacketRules().deal_keywords
+    assert deal_mentioned(text, shipped) == _deal_mentioned_plainly(text, shipped)
+
+
+@CASES
+@given(st.text(alphabet="成语接龙一丁\u4dff\u9fff\ua000 a\t", max_size=7))
+def test_answer_shape_is_four_cjk_characters_once_trimmed(text):
+    event = MessageReceived(at=AT, group="g1", user="u1", text=text)
+    trimmed = text.strip()
+    assert _is_answer_shaped(event, None) == (len(trimmed) == 4 and all("\u4e00" <= c <= "\u9fff" for c in trimmed))
+
+
+def _segments_plainly(message) -> list[dict]:
+    if isinstance(message, list) and all(isinstance(s, dict) and isinstance(s.get("type"), str) for s in message):
+        if any(not isinstance(s.get("data") or {}, dict) for s in message):
+            raise MalformedMessage("a segment's data is not an object")
+        return [{"type": s["type"], "data": s.get("data") or {}} for s in message]
+    raise MalformedMessage(f"message is neither a CQ-code string nor a segment list: {type(message).__name__}")
+
+
+loose = st.none() | st.integers() | st.text(max_size=3) | st.lists(st.integers(), max_size=2)
+segment = st.fixed_dictionaries({}, optional={"type": st.sampled_from(["text", "at"]) | loose,
+                                              "data": st.dictionaries(st.sampled_from(["text", "qq"]), loose, max_size=2) | loose})
+
+
+@CASES
+@given(st.lists(segment | loose, max_size=4))
+def test_segment_lists_are_checked_and_copied_as_the_plain_reading(message):
+    try:
+        expected = _segments_plainly(message)
+    except MalformedMessage as exc:
+        try:
+            segments_of(message)
+        except MalformedMessage as again:
+            assert str(again) == str(exc)  # the same refusal, the same reason
+            return
+        raise AssertionError("accepted what the plain reading refuses")
+    assert segments_of(message) == expected
+
+
+@given(st.integers(min_value=1, max_value=253_402_300_798) | st.floats(min_value=1, max_value=2e9))
+def test_event_times_are_those_of_fromtimestamp(stamp):
+    assert _time({"time": stamp}) == datetime.fromtimestamp(stamp, timezone.utc)
+
+
+def test_numeric_and_textual_ids_read_alike():
+    raw = {"post_type": "message", "message_type": "group", "group_id": 7, "user_id": 8, "message_id": 9, "time": 1_795_400_000,
+           "message": [{"type": "text", "data": {"text": "好"}}], "sender": {"card": "小王", "role": "admin"}}
+    textual = {**raw, "group_id": "7", "user_id": "8", "message_id": "9"}
+    assert to_event(raw) == to_event(textual)
+    assert to_event(raw) == MessageReceived(at=datetime.fromtimestamp(1_795_400_000, timezone.utc), platform="qq", group="7",
+                                            user="8", name="小王", role="admin", id="9", text="好")
+
+
+long_ids = st.integers(min_value=1, max_value=10**10) | st.text(max_size=3) | st.text(min_size=199, max_size=202)
+segments = st.lists(st.fixed_dictionaries({"type": st.sampled_from(["text", "at", "reply", "image", "redbag"]), "data": st.fixed_dictionaries(
+    {}, optional={"text": st.text(max_size=5), "qq": long_ids, "id": long_ids})}), max_size=3)
+payloads = st.fixed_dictionaries({
+    "post_type": st.just("message"), "message_type": st.just("group"), "group_id": long_ids, "user_id": long_ids,
+    "message_id": long_ids, "time": st.integers(min_value=1, max_value=2 * 10**9), "message": segments,
+    "sender": st.fixed_dictionaries({}, optional={"role": st.sampled_from(["owner", "admin", "member", "x"]),
+                                                  "card": st.text(max_size=3) | st.text(min_size=199, max_size=202)}),
+})
+
+
+def _read_or_refusal(raw):
+    try:
+        return to_event(raw)
+    except Exception as exc:  # the refusal itself is compared: its type and message
+        return type(exc), str(exc)
+
+
+@CASES
+@given(payloads)
+def test_messages_assembled_without_validation_are_those_validation_makes(raw):
+    import bot.model
+
+    fast = _read_or_refusal(raw)
+    original, bot.model._fits = bot.model._fits, lambda _values: False  # every message through model_validate
+    try:
+        validated = _read_or_refusal(raw)
+    finally:
+        bot.model._fits = original
+    assert fast == validated and repr(fast) == repr(validated)
+    if isinstance(fast, MessageReceived):
+        assert fast.__pydantic_fields_set__ == validated.__pydantic_fields_set__ and hash(fast) == hash(validated)
+        assert fast.model_dump() == validated.model_dump()
