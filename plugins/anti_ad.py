@@ -1,5 +1,6 @@
-"""Anti-ad and flood control: messages are normalised and scored by bot.adscan; an ad or a flood brings
-the ladder (warn → mute → remove), every decision is written to the moderation log (and the admin log).
+"""Anti-ad and flood control: messages are normalised and scored by bot.adscan and counted by bot.flood;
+an ad or a flood brings the ladder (warn → mute → remove), every decision is written to the moderation log
+(and the admin log).
 
 Admins teach the group: ``/ad`` in reply to a message deletes it, punishes the sender and remembers the
 text, so near-copies are caught; ``/notad`` undoes a wrong call and remembers the exception. Offences and
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.adscan import ListSpec, NearIndex, Scanner, Signal, Verdict, Weights, compact, fold
 from bot.bus import Context, Plugin, Stop
+from bot.flood import SWEEP_EVERY, FloodLimits, FloodTracks, drop_oldest
 from bot.lru import Recent
 from bot.model import DeleteMessage, KickMember, MemberJoined, MessageReceived, MuteMember
 from bot.rules import Patterns, PluginRules
@@ -110,16 +112,14 @@ plugin = Plugin("anti_ad", AntiAdRules, priority=10)
 
 @dataclass(frozen=True, slots=True, weakref_slot=True)
 class Plan:
-    """What screening needs of one rules object, worked out once rather than per message: building a
-    timedelta alone costs about 2 µs here, a tenth of an ordinary message's screening."""
+    """What screening needs of one rules object, worked out once rather than for every message (building
+    a timedelta alone costs about 2 µs here)."""
 
     rules: AntiAdRules
     scanner: Scanner
     exempt: frozenset[str]
     newcomer_span: timedelta
-    flood_window: timedelta
-    repeat_window: timedelta
-    flood_kept: timedelta  # a member's flood counters matter this long after their last message
+    flood: FloodLimits | None  # None: no flood control
 
 
 def _make_plan(rules: AntiAdRules, memory: dict) -> Plan:
@@ -132,9 +132,9 @@ def _make_plan(rules: AntiAdRules, memory: dict) -> Plan:
         weights = Weights(**rules.weights.model_dump(exclude={"near_copy"}))
         scanner = scanners[spec] = Scanner(lists, tuple(rules.allow_domains), weights)
     flood = rules.flood
-    return Plan(rules, scanner, frozenset(rules.exempt_users), timedelta(hours=rules.newcomer_hours),
-                timedelta(seconds=flood.seconds), timedelta(seconds=flood.repeat_seconds),
-                timedelta(seconds=max(flood.seconds, flood.repeat_seconds)))
+    limits = FloodLimits.of(flood.max_messages, flood.seconds, flood.max_repeats, flood.repeat_seconds) \
+        if flood.enabled else None
+    return Plan(rules, scanner, frozenset(rules.exempt_users), timedelta(hours=rules.newcomer_hours), limits)
 
 
 @dataclass(slots=True)
@@ -143,7 +143,8 @@ class GroupMemory:
     finds the one it replies to) and the admin-marked samples (loaded once)."""
 
     plan: Plan
-    recent: OrderedDict = field(default_factory=OrderedDict)
+    recent: OrderedDict = field(default_factory=OrderedDict)  # message id -> (user, name, text, role, at)
+    sweep_at: datetime | None = None  # when to look for recent messages beyond the hours again
     samples: dict[str, NearIndex] | None = None
 
 
@@ -178,35 +179,16 @@ async def samples_for(ctx: Context) -> dict[str, NearIndex]:
 
 
 def remember(kept: GroupMemory, ev: MessageReceived) -> None:
-    """Keep the message for /ad; forget the oldest beyond the bound or the last hours."""
+    """Keep the message for /ad (which checks its age); forget the oldest beyond the bound, and those
+    beyond the hours now and then."""
     recent = kept.recent
     recent[ev.id] = (ev.user, ev.user_name, ev.text, ev.role, ev.at)
-    horizon = ev.at - _RECENT_SPAN
-    while recent and (len(recent) > RECENT_PER_GROUP or next(iter(recent.values()))[4] < horizon):
+    while len(recent) > RECENT_PER_GROUP:
         recent.popitem(last=False)
-
-
-@dataclass(slots=True)
-class FloodTrack:
-    times: list = field(default_factory=list)  # a list, not a deque: an empty deque alone takes 600 bytes
-    last: str = ""
-    repeats: int = 0
-    first_at: datetime | None = None
-    until: datetime | None = None  # after this, nothing here counts any more and the track may go
-
-
-def flood_tracks(ctx: Context, at: datetime) -> OrderedDict:
-    """Every member's flood counters, least recently active first; tracks whose windows have all passed
-    are dropped, so memory follows the members active in the last minutes, not everyone ever seen."""
-    tracks = ctx.memory.get("flood")
-    if tracks is None:
-        tracks = ctx.memory["flood"] = OrderedDict()
-    while tracks:
-        oldest = next(iter(tracks.values()))
-        if oldest.until is None or oldest.until >= at:
-            break
-        tracks.popitem(last=False)
-    return tracks
+    if kept.sweep_at is None or kept.sweep_at < ev.at:
+        horizon = ev.at - _RECENT_SPAN
+        drop_oldest(recent, lambda message: message[4] < horizon)
+        kept.sweep_at = ev.at + SWEEP_EVERY
 
 
 # ----------------------------------------------------------------------------- screening
@@ -257,35 +239,13 @@ async def assess(ctx: Context, kept: GroupMemory, text: str, newcomer: bool) -> 
 def flood_check(ctx: Context, plan: Plan, text: str, at: datetime, compacted: str | None = None) -> str | None:
     """"flood" or "repeat" when this message crosses the group's limits (the counters start again then).
     ``compacted`` is ``compact(fold(text))`` when the caller has it already."""
-    limits: FloodRules = plan.rules.flood
-    if not limits.enabled:
+    if plan.flood is None:
         return None
-    tracks, key = flood_tracks(ctx, at), (ctx.group, ctx.event.user)
-    track = tracks.get(key)
-    if track is None:
-        track = tracks[key] = FloodTrack()
-    else:
-        tracks.move_to_end(key)
-    window = plan.flood_window
-    track.until = at + plan.flood_kept
-    times = track.times
-    times.append(at)
-    if at - times[0] > window:
-        track.times = times = [t for t in times if at - t <= window]
+    tracks = ctx.memory.get("flood")
+    if tracks is None:
+        tracks = ctx.memory["flood"] = FloodTracks()
     norm = (compact(fold(text)) if compacted is None else compacted) or text
-    if norm == track.last and track.first_at and at - track.first_at <= plan.repeat_window:
-        track.repeats += 1
-    else:
-        track.last, track.repeats, track.first_at = norm, 1, at
-    if track.repeats >= limits.max_repeats:
-        kind = "repeat"
-    elif len(times) > limits.max_messages:
-        kind = "flood"
-    else:
-        return None
-    times.clear()
-    track.repeats, track.last = 0, ""
-    return kind
+    return tracks.count((ctx.group, ctx.event.user), at, norm, plan.flood)
 
 
 @plugin.on(MessageReceived)
@@ -363,7 +323,7 @@ async def mark_ad(ctx: Context):
     ev = ctx.event
     kept = group_memory(ctx)
     found = kept.recent.get(ev.reply_to) if ev.reply_to else None
-    if found is None:
+    if found is None or found[4] < ev.at - _RECENT_SPAN:
         return ctx.reply("anti_ad/mark_usage", "usage")
     user, name, text, role, _at = found
     norm = compact(fold(text))
