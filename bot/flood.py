@@ -25,15 +25,12 @@ class FloodLimits:
     window: timedelta  # … within this is a flood
     max_repeats: int  # the same text this many times in a row …
     repeat_window: timedelta  # … within this is a repeat
+    kept: timedelta  # how long after a member's last message their counts still matter
 
     @classmethod
     def of(cls, max_messages: int, seconds: int, max_repeats: int, repeat_seconds: int) -> "FloodLimits":
-        return cls(max_messages, timedelta(seconds=seconds), max_repeats, timedelta(seconds=repeat_seconds))
-
-    @property
-    def kept(self) -> timedelta:
-        """How long after a member's last message their counts still matter."""
-        return max(self.window, self.repeat_window)
+        window, repeat_window = timedelta(seconds=seconds), timedelta(seconds=repeat_seconds)
+        return cls(max_messages, window, max_repeats, repeat_window, max(window, repeat_window))
 
 
 @dataclass(slots=True)
