@@ -1,6 +1,7 @@
 """The anti-ad fast paths give the verdicts of the plain way: every substitution and every pattern tried
 on every message (the oracle below), on the sample corpus and on messages made to hit each shortcut."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,18 @@ async def test_groups_on_the_same_rules_share_one_plan_and_its_windows(chat: Cha
     assert first.flood.repeat_window.total_seconds() == rules.flood.repeat_seconds
     assert first.newcomer_span.total_seconds() == rules.newcomer_hours * 3600
     assert isinstance(first, anti_ad.Plan)
+
+
+async def test_ad_finds_no_message_beyond_the_hours_before_the_sweep_drops_it(chat: Chat):
+    from plugins.anti_ad import RECENT_HOURS
+    from tests.test_anti_ad import _reply
+
+    start = chat.now
+    assert await chat.say("本店新到一批进口奶粉，有兴趣的朋友可以来店里看看", user="u3") == []  # m1
+    later = start + timedelta(hours=RECENT_HOURS, seconds=-30)
+    assert await chat.say("大家好", user="u4", when=later) == []  # m2: m1 is still within the hours
+    chat.now = start + timedelta(hours=RECENT_HOURS, seconds=10)  # under a minute on: no sweep, m1 is too old
+    late = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m1"))
+    assert [(a.name, a.reason) for a in late] == [("send", "usage")]
+    mark = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m2"))
+    assert [a.name for a in mark] == ["send", "delete", "send"] and mark[1].message == "m2"
