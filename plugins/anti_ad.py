@@ -1,5 +1,6 @@
-"""Anti-ad and flood control: messages are normalised and scored by bot.adscan; an ad or a flood brings
-the ladder (warn → mute → remove), every decision is written to the moderation log (and the admin log).
+"""Anti-ad and flood control: messages are normalised and scored by bot.adscan and counted by bot.flood;
+an ad or a flood brings the ladder (warn → mute → remove), every decision is written to the moderation log
+(and the admin log).
 
 Admins teach the group: ``/ad`` in reply to a message deletes it, punishes the sender and remembers the
 text, so near-copies are caught; ``/notad`` undoes a wrong call and remembers the exception. Offences and
@@ -14,11 +15,13 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from weakref import WeakValueDictionary
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.adscan import ListSpec, NearIndex, Scanner, Signal, Verdict, Weights, compact, fold
 from bot.bus import Context, Plugin, Stop
+from bot.flood import SWEEP_EVERY, FloodLimits, FloodTracks, drop_oldest
 from bot.lru import Recent
 from bot.model import DeleteMessage, KickMember, MemberJoined, MessageReceived, MuteMember
 from bot.rules import Patterns, PluginRules
@@ -28,6 +31,7 @@ MEMBERS_KEPT = 2000  # per group: the members whose join time is kept in memory 
 RECENT_PER_GROUP = 500  # messages kept per group so that /ad can find the one it replies to …
 # … from the last hours only: 500 messages in each of 10,000 groups would hold over a gigabyte of text.
 RECENT_HOURS = 3
+_RECENT_SPAN = timedelta(hours=RECENT_HOURS)
 _STEP = re.compile(r"^(warn|kick|mute (\d+)([mhd]))$")
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 # QQ refuses longer mutes and Telegram reads more than 366 days as "forever": an owner's typo must not.
@@ -106,73 +110,93 @@ plugin = Plugin("anti_ad", AntiAdRules, priority=10)
 # ----------------------------------------------------------------------------- caches
 
 
-def scanner_for(ctx: Context) -> Scanner:
-    """The compiled scanner for this group's rules, shared by every group with the same lists."""
-    rules: AntiAdRules = ctx.rules
-    memory = ctx.memory
-    cached = memory.get(("scanner", ctx.group))
-    if cached is not None and cached[0] is rules:
-        return cached[1]
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class Plan:
+    """What screening needs of one rules object, worked out once rather than for every message (building
+    a timedelta alone costs about 2 µs here)."""
+
+    rules: AntiAdRules
+    scanner: Scanner
+    exempt: frozenset[str]
+    newcomer_span: timedelta
+    flood: FloodLimits | None  # None: no flood control
+
+
+def _make_plan(rules: AntiAdRules, memory: dict) -> Plan:
+    # The scanner is shared by every rules object with the same lists (json: the lists' full content).
     spec = json.dumps([rules.model_dump(mode="json", include={"lists", "allow_domains", "weights"})], sort_keys=True)
-    shared = memory.setdefault("scanners", {})
-    scanner = shared.get(spec)
+    scanners = memory.setdefault("scanners", {})
+    scanner = scanners.get(spec)
     if scanner is None:
         lists = [ListSpec(name, tuple(w.words), tuple(w.patterns), w.weight) for name, w in rules.lists.items()]
         weights = Weights(**rules.weights.model_dump(exclude={"near_copy"}))
-        scanner = shared[spec] = Scanner(lists, tuple(rules.allow_domains), weights)
-    memory[("scanner", ctx.group)] = (rules, scanner)
-    return scanner
+        scanner = scanners[spec] = Scanner(lists, tuple(rules.allow_domains), weights)
+    flood = rules.flood
+    limits = FloodLimits.of(flood.max_messages, flood.seconds, flood.max_repeats, flood.repeat_seconds) \
+        if flood.enabled else None
+    return Plan(rules, scanner, frozenset(rules.exempt_users), timedelta(hours=rules.newcomer_hours), limits)
+
+
+@dataclass(slots=True)
+class GroupMemory:
+    """What this process keeps of one group: the plan of its rules, its recent messages (so that /ad
+    finds the one it replies to) and the admin-marked samples (loaded once)."""
+
+    plan: Plan
+    recent: OrderedDict = field(default_factory=OrderedDict)  # message id -> (user, name, text, role, at)
+    sweep_at: datetime | None = None  # when to look for recent messages beyond the hours again
+    samples: dict[str, NearIndex] | None = None
+
+
+def group_memory(ctx: Context) -> GroupMemory:
+    """This group's memory, its plan following the group's current rules."""
+    memory, rules = ctx.memory, ctx.rules
+    found = memory.get(ctx.group)  # a group key has a colon: no clash with "flood", "scanners", "plans"
+    if found is not None and found.plan.rules is rules:
+        return found
+    # Most groups share one rules object: they share its plan too (which goes when no group uses it).
+    plans = memory.get("plans")
+    if plans is None:
+        plans = memory["plans"] = WeakValueDictionary()
+    plan = plans.get(id(rules))
+    if plan is None:
+        plan = plans[id(rules)] = _make_plan(rules, memory)
+    if found is None:
+        found = memory[ctx.group] = GroupMemory(plan)
+    found.plan = plan
+    return found
 
 
 async def samples_for(ctx: Context) -> dict[str, NearIndex]:
     """The group's admin-marked ads and exceptions, loaded once from the database."""
-    key = ("samples", ctx.group)
-    indexes = ctx.memory.get(key)
-    if indexes is None:
+    kept = group_memory(ctx)
+    if kept.samples is None:
         indexes = {"ad": NearIndex(ctx.rules.near_copy_similarity), "notad": NearIndex(ctx.rules.near_copy_similarity)}
         for row in await ctx.store.run(load_samples, ctx.group):
             indexes[row["kind"]].add(row["id"], row["text"])
-        ctx.memory[key] = indexes
-    return indexes
+        kept.samples = indexes
+    return kept.samples
 
 
-def recent(ctx: Context) -> OrderedDict:
-    memory, key = ctx.memory, ("recent", ctx.group)
-    kept = memory.get(key)
-    if kept is None:  # not setdefault: that would build an OrderedDict for every message
-        kept = memory[key] = OrderedDict()
-    return kept
-
-
-@dataclass(slots=True)
-class FloodTrack:
-    times: list = field(default_factory=list)  # a list, not a deque: an empty deque alone takes 600 bytes
-    last: str = ""
-    repeats: int = 0
-    first_at: datetime | None = None
-    until: datetime | None = None  # after this, nothing here counts any more and the track may go
-
-
-def flood_tracks(ctx: Context, at: datetime) -> OrderedDict:
-    """Every member's flood counters, least recently active first; tracks whose windows have all passed
-    are dropped, so memory follows the members active in the last minutes, not everyone ever seen."""
-    tracks = ctx.memory.get("flood")
-    if tracks is None:
-        tracks = ctx.memory["flood"] = OrderedDict()
-    while tracks:
-        oldest = next(iter(tracks.values()))
-        if oldest.until is None or oldest.until >= at:
-            break
-        tracks.popitem(last=False)
-    return tracks
+def remember(kept: GroupMemory, ev: MessageReceived) -> None:
+    """Keep the message for /ad (which checks its age); forget the oldest beyond the bound, and those
+    beyond the hours now and then."""
+    recent = kept.recent
+    recent[ev.id] = (ev.user, ev.user_name, ev.text, ev.role, ev.at)
+    while len(recent) > RECENT_PER_GROUP:
+        recent.popitem(last=False)
+    if kept.sweep_at is None or kept.sweep_at < ev.at:
+        horizon = ev.at - _RECENT_SPAN
+        drop_oldest(recent, lambda message: message[4] < horizon)
+        kept.sweep_at = ev.at + SWEEP_EVERY
 
 
 # ----------------------------------------------------------------------------- screening
 
 
-def is_exempt(ctx: Context, user: str, role: str) -> bool:
-    exempt = ctx.rules.exempt_users
-    return role in ("admin", "owner") or user in exempt or f"{ctx.event.platform}:{user}" in exempt
+def is_exempt(ctx: Context, plan: Plan, user: str, role: str) -> bool:
+    exempt = plan.exempt
+    return role in ("admin", "owner") or bool(exempt) and (user in exempt or f"{ctx.event.platform}:{user}" in exempt)
 
 
 def _joins(ctx: Context) -> Recent:
@@ -184,12 +208,12 @@ def _joins(ctx: Context) -> Recent:
     return found
 
 
-def is_newcomer(ctx: Context, user: str, at: datetime) -> bool:
-    joined = _joins(ctx).get(user)
+def is_newcomer(ctx: Context, plan: Plan, user: str, at: datetime) -> bool:
+    joins = ctx.memory.get(("joined", ctx.group))
+    joined = joins.get(user) if joins else None
     if joined is None:
         return False  # never seen joining: a member from before the bot came
-    rules: AntiAdRules = ctx.rules
-    return joined[1] < rules.newcomer_messages or at - joined[0] < timedelta(hours=rules.newcomer_hours)
+    return joined[1] < plan.rules.newcomer_messages or at - joined[0] < plan.newcomer_span
 
 
 @plugin.on(MemberJoined)
@@ -197,12 +221,12 @@ async def note_join(ctx: Context):
     _joins(ctx)[ctx.event.user] = [ctx.event.at, 0]
 
 
-async def assess(ctx: Context, text: str, newcomer: bool) -> tuple[Verdict, bool]:
+async def assess(ctx: Context, kept: GroupMemory, text: str, newcomer: bool) -> tuple[Verdict, bool]:
     """The scan of ``text`` (its ``text`` is the compact form, which flood control reuses) and whether it
     is an ad for this group."""
     rules: AntiAdRules = ctx.rules
-    verdict = scanner_for(ctx).scan(text)
-    indexes = await samples_for(ctx)
+    verdict = kept.plan.scanner.scan(text)
+    indexes = kept.samples or await samples_for(ctx)
     if indexes["notad"].match(verdict.text):
         return verdict, False  # an admin said a message like this is fine
     near = indexes["ad"].match(verdict.text)
@@ -212,60 +236,37 @@ async def assess(ctx: Context, text: str, newcomer: bool) -> tuple[Verdict, bool
     return verdict, verdict.score >= (rules.newcomer_threshold if newcomer else rules.threshold)
 
 
-def flood_check(ctx: Context, text: str, at: datetime, compacted: str | None = None) -> str | None:
+def flood_check(ctx: Context, plan: Plan, text: str, at: datetime, compacted: str | None = None) -> str | None:
     """"flood" or "repeat" when this message crosses the group's limits (the counters start again then).
     ``compacted`` is ``compact(fold(text))`` when the caller has it already."""
-    limits: FloodRules = ctx.rules.flood
-    if not limits.enabled:
+    if plan.flood is None:
         return None
-    tracks, key = flood_tracks(ctx, at), (ctx.group, ctx.event.user)
-    track = tracks.get(key)
-    if track is None:
-        track = tracks[key] = FloodTrack()
-    else:
-        tracks.move_to_end(key)
-    window = timedelta(seconds=limits.seconds)
-    track.until = at + max(window, timedelta(seconds=limits.repeat_seconds))
-    track.times.append(at)
-    if at - track.times[0] > window:
-        track.times = [t for t in track.times if at - t <= window]
+    tracks = ctx.memory.get("flood")
+    if tracks is None:
+        tracks = ctx.memory["flood"] = FloodTracks()
     norm = (compact(fold(text)) if compacted is None else compacted) or text
-    if norm == track.last and track.first_at and at - track.first_at <= timedelta(seconds=limits.repeat_seconds):
-        track.repeats += 1
-    else:
-        track.last, track.repeats, track.first_at = norm, 1, at
-    if track.repeats >= limits.max_repeats:
-        kind = "repeat"
-    elif len(track.times) > limits.max_messages:
-        kind = "flood"
-    else:
-        return None
-    track.times.clear()
-    track.repeats, track.last = 0, ""
-    return kind
+    return tracks.count((ctx.group, ctx.event.user), at, norm, plan.flood)
 
 
 @plugin.on(MessageReceived)
 async def screen(ctx: Context):
     ev = ctx.event
-    kept = recent(ctx)
-    kept[ev.id] = (ev.user, ev.user_name, ev.text, ev.role, ev.at)
-    horizon = ev.at - timedelta(hours=RECENT_HOURS)
-    while kept and (len(kept) > RECENT_PER_GROUP or next(iter(kept.values()))[4] < horizon):
-        kept.popitem(last=False)
+    kept = group_memory(ctx)
+    remember(kept, ev)
     text = ev.text.strip()
-    if not text or text[0] in "/／" or is_exempt(ctx, ev.user, ctx.role):
+    plan = kept.plan
+    if not text or text[0] in "/／" or is_exempt(ctx, plan, ev.user, ctx.role):
         return None
-    newcomer = is_newcomer(ctx, ev.user, ev.at)
+    newcomer = is_newcomer(ctx, plan, ev.user, ev.at)
     if newcomer:
         _joins(ctx)[ev.user][1] += 1
-    verdict, is_ad = await assess(ctx, text, newcomer)
+    verdict, is_ad = await assess(ctx, kept, text, newcomer)
     if is_ad:
         top = verdict.top
         matched = "; ".join(f"{s.detector}={s.matched}" for s in verdict.signals)
         return await punish(ctx, ev.user, ev.id, top.detector, matched, verdict.text, newcomer)
     # A bot keyword (签到 …) is answered by its plugin, however often it comes: not a flood.
-    kind = None if ctx.engine.bus.is_keyword(text) else flood_check(ctx, text, ev.at, verdict.whole)
+    kind = None if ctx.engine.bus.is_keyword(text) else flood_check(ctx, plan, text, ev.at, verdict.whole)
     if kind is not None:
         return await punish(ctx, ev.user, ev.id, kind, text[:100], verdict.whole or compact(fold(text)), newcomer)
     return None
@@ -320,8 +321,9 @@ async def punish(ctx: Context, user: str, message: str, detector: str, matched: 
 @plugin.command("ad", "广告", role="admin")
 async def mark_ad(ctx: Context):
     ev = ctx.event
-    found = recent(ctx).get(ev.reply_to) if ev.reply_to else None
-    if found is None:
+    kept = group_memory(ctx)
+    found = kept.recent.get(ev.reply_to) if ev.reply_to else None
+    if found is None or found[4] < ev.at - _RECENT_SPAN:
         return ctx.reply("anti_ad/mark_usage", "usage")
     user, name, text, role, _at = found
     norm = compact(fold(text))
@@ -329,9 +331,9 @@ async def mark_ad(ctx: Context):
     sample = await ctx.store.run(add_sample, ctx.group, "ad", norm, ev.reply_to, ev.user, ev.at)
     taught = indexes["ad"].add(sample, norm)
     confirm = ctx.send("anti_ad/marked", "marked_ad", name=name or user, taught=taught)
-    if is_exempt(ctx, user, role):
+    if is_exempt(ctx, kept.plan, user, role):
         return [confirm, Stop("marked_ad")]
-    punished = await punish(ctx, user, ev.reply_to, "admin_marked", text[:200], norm, is_newcomer(ctx, user, ev.at))
+    punished = await punish(ctx, user, ev.reply_to, "admin_marked", text[:200], norm, is_newcomer(ctx, kept.plan, user, ev.at))
     return [confirm, *(punished or [Stop("marked_ad")])]
 
 
