@@ -276,10 +276,8 @@ class Bus:
         return [(p, c) for p in self.plugins if self.engine.rules_for(p, group) is not None for c in p.commands]
 
 
-def _collect(result: Reply, actions: list[Action], plugin: str) -> bool:
+def _collect(result: Action | Stop | Iterable[Action | Stop], actions: list[Action], plugin: str) -> bool:
     """Append a handler's actions (naming the plugin where it did not); True when it asked to stop."""
-    if result is None:
-        return False
     items = (result,) if isinstance(result, (Action, Stop)) else result
     stop = False
     for item in items:

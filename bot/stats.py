@@ -100,7 +100,7 @@ class Stats:
             self._groups[(group, self._day(group, event.at), "joins" if kind is MemberJoined else "leaves")] += 1
         else:
             return False
-        return len(self._groups) + len(self._members) > FLUSH_AT
+        return self.pending > FLUSH_AT
 
     def observe_actions(self, event: Event, actions: list) -> None:
         """Count what the bot did about an event: game turns and moderation (deletions, mutes, removals)."""

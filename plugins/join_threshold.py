@@ -98,7 +98,10 @@ def _blocked(rules: JoinThresholdRules, failures: int) -> bool:
 
 
 def _pending(ctx: Context) -> set:
-    return ctx.memory.setdefault(ctx.group, set())
+    pending = ctx.memory.get(ctx.group)
+    if pending is None:  # not setdefault: that would make a set for every message
+        pending = ctx.memory[ctx.group] = set()
+    return pending
 
 
 async def _let_in(ctx: Context, user: str, name: str) -> list:
@@ -226,7 +229,7 @@ def _fail_in_db(conn, group: str, user: str, at: datetime) -> None:
 async def answer(ctx: Context):
     """A pending newcomer's message: the quiz answer (or, awaiting review, nothing they may say yet)."""
     ev = ctx.event
-    if ev.user not in ctx.memory.get(ctx.group, ()):  # _pending without making a set for every message
+    if ev.user not in _pending(ctx):
         return None
     rules: JoinThresholdRules = ctx.rules
     hold = rules.while_pending == "answer_only"

@@ -163,7 +163,10 @@ async def _arm(engine, group: str) -> None:
 
 
 def _pending(ctx: Context) -> set:
-    return ctx.memory.setdefault(ctx.group, set())
+    pending = ctx.memory.get(ctx.group)
+    if pending is None:  # not setdefault: that would make a set for every message
+        pending = ctx.memory[ctx.group] = set()
+    return pending
 
 
 VERIFYING = ("quiz", "review")  # join_threshold's kinds: the window starts when they are let in
@@ -256,7 +259,7 @@ async def _take(ctx: Context, fields: dict[str, str], photo: bool, command: bool
 @plugin.on(MessageReceived, when=lambda ev, _r: not ev.text.startswith(("/", "／")))
 async def listen(ctx: Context):
     ev = ctx.event
-    if ev.user not in ctx.memory.get(ctx.group, ()):  # _pending without making a set for every message
+    if ev.user not in _pending(ctx):
         return None
     rules: SelfIntroRules = ctx.rules
     fields = by_label(rules, ev.text)

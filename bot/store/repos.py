@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import Connection, Table, delete, select, update
 
@@ -28,19 +28,6 @@ def dialect_insert(conn: Connection, table: Table):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table)
-
-
-_prepared: dict[tuple[str, Callable], Any] = {}
-
-
-def prepared(conn: Connection, build: Callable[[Connection], Any]):
-    """``build(conn)``'s statement, built once per dialect. Hot paths execute prebuilt statements with
-    bound parameters: building one per call (``.values(...)``) cost more than SQLite's commit."""
-    key = (conn.dialect.name, build)
-    stmt = _prepared.get(key)
-    if stmt is None:
-        stmt = _prepared[key] = build(conn)
-    return stmt
 
 
 def utc(at: datetime) -> datetime:
