@@ -9,6 +9,7 @@ returning ``Stop(reason)``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -38,7 +39,10 @@ class Stop:
 
 Reply = Action | Stop | Iterable[Action | Stop] | None
 HandlerFn = Callable[["Context"], Awaitable[Reply]]
-Filter = Callable[[Event, Any], bool]
+# ``when(event, rules)``, or ``when(event, rules, memory, group)`` for a filter that needs the plugin's
+# in-process memory (Engine.memory) and the group key: "is this member's quiz pending here?" decided
+# without a Context or a coroutine, for a handler that has nothing to do for nearly every message.
+Filter = Callable[..., bool]
 # (rules, tz) -> {job name: APScheduler trigger}, the plugin's jobs for one group
 JobsFactory = Callable[[Any, tzinfo], dict[str, Any]]
 
@@ -49,6 +53,7 @@ class Handler:
     fn: HandlerFn
     events: tuple[type[Event], ...] = ()
     when: Filter | None = None
+    wide_when: bool = False  # ``when`` takes (event, rules, memory, group)
     command: Command | None = None
     keywords: tuple[str, ...] = ()
     order: tuple[int, int] = (0, 0)  # (plugin priority, registration order)
@@ -66,11 +71,14 @@ class Plugin:
         self.startup: list[Callable[["Engine"], Awaitable[None]]] = []
 
     def _add(self, fn: HandlerFn, **kw) -> HandlerFn:
-        self.handlers.append(Handler(self, fn, order=(self.priority, len(self.handlers)), **kw))
+        when = kw.get("when")
+        wide = when is not None and len(inspect.signature(when).parameters) == 4
+        self.handlers.append(Handler(self, fn, order=(self.priority, len(self.handlers)), wide_when=wide, **kw))
         return fn
 
     def on(self, *events: type[Event], when: Filter | None = None):
-        """Handle every event of these types (filtered by ``when(event, rules)`` if given)."""
+        """Handle every event of these types, filtered by ``when(event, rules)`` or ``when(event, rules,
+        memory, group)`` if given (the plugin's memory, as ``ctx.memory``, and the group key)."""
         return lambda fn: self._add(fn, events=events, when=when)
 
     def command(self, *names: str, role: str = "member"):
@@ -252,7 +260,8 @@ class Bus:
         notes: dict = {}
         for h, rules, memory in plan:
             try:
-                if h.when is not None and not h.when(event, rules):
+                when = h.when
+                if when is not None and not (when(event, rules, memory, group) if h.wide_when else when(event, rules)):
                     continue
                 ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role, group, notes, memory)
                 if h.command and not permits(role, h.command.role):

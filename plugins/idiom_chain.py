@@ -37,9 +37,10 @@ class IdiomChainRules(PluginRules):
 plugin = Plugin("idiom_chain", IdiomChainRules, priority=120)
 
 
-def _is_answer_shaped(event, _rules) -> bool:
+def _is_answer_shaped(event, _rules, memory: dict, group: str) -> bool:
+    """Four CJK characters in a group with a game running (memory: group -> True while one runs)."""
     text = event.text
-    if len(text) < 4:  # stripping only shortens the text
+    if len(text) < 4 or not memory.get(group):  # stripping only shortens the text
         return False
     return _ANSWER_SHAPE.fullmatch(text.strip()) is not None
 
@@ -101,8 +102,6 @@ async def start(ctx: Context):
 
 @plugin.on(MessageReceived, when=_is_answer_shaped)
 async def answer(ctx: Context):
-    if not ctx.memory.get(ctx.group):
-        return None
     rules: IdiomChainRules = ctx.rules
     ev = ctx.event
     text = ev.text.strip()

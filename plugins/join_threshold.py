@@ -225,12 +225,15 @@ def _fail_in_db(conn, group: str, user: str, at: datetime) -> None:
     add_strike(conn, group, user, at)
 
 
-@plugin.on(MessageReceived)
+def _is_pending(ev: MessageReceived, _rules, memory: dict, group: str) -> bool:
+    pending = memory.get(group)  # the group's pending newcomers, as _pending keeps them
+    return pending is not None and ev.user in pending
+
+
+@plugin.on(MessageReceived, when=_is_pending)
 async def answer(ctx: Context):
     """A pending newcomer's message: the quiz answer (or, awaiting review, nothing they may say yet)."""
     ev = ctx.event
-    if ev.user not in _pending(ctx):
-        return None
     rules: JoinThresholdRules = ctx.rules
     hold = rules.while_pending == "answer_only"
     delete = DeleteMessage(platform=ev.platform, group=ev.group, message=ev.id, reason="pending") if ev.id else None

@@ -227,17 +227,16 @@ async def rearm_adhoc(engine) -> None:
 # ----------------------------------------------------------------------------- members and admins
 
 
-@plugin.on(MessageReceived, when=lambda _ev, rules: bool(rules.windows))
+def _unsynced(_ev, rules: MuteWindowRules, memory: dict, group: str) -> bool:
+    """A group with windows whose state this process has not settled yet."""
+    return bool(rules.windows) and group not in memory.get("synced", ())
+
+
+@plugin.on(MessageReceived, when=_unsynced)
 async def first_sight(ctx: Context):
     """The first message this process sees from a group settles its state at once (a replay that starts
     inside a window begins muted), before the scheduler's sync slot comes round."""
-    memory = ctx.memory
-    synced = memory.get("synced")
-    if synced is None:
-        synced = memory["synced"] = set()
-    elif ctx.group in synced:
-        return None
-    synced.add(ctx.group)
+    ctx.memory.setdefault("synced", set()).add(ctx.group)
     return await reconcile(ctx, ctx.event.at)
 
 

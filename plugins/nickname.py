@@ -112,6 +112,21 @@ async def _watched(ctx: Context, memory: dict) -> set[str]:
     return watched
 
 
+def _due_a_look(ev: MessageReceived, rules: NicknameRules, memory: dict, group: str) -> bool:
+    """The bus's filter for on_message, from memory alone: not for an exempt admin, nor a member from
+    before the bot watched joins (once that set is loaded), nor a member whose name was looked at and is
+    not due again. Per member the memory keeps the name last looked at and when to look again, so a
+    name that fits, or one that does not but is not due, costs a look-up."""
+    if rules.exempt_admins and ev.role != "member":
+        return False
+    watched = memory.get(("watched", group))
+    if rules.newcomers_only and watched is not None and ev.user not in watched:
+        return False
+    members = memory.get(group)
+    seen = members.get(ev.user) if members is not None else None
+    return seen is None or seen[0] != ev.user_name or seen[1] <= ev.at
+
+
 async def check(ctx: Context, user: str, name: str, role: str, joining: bool = False):
     rules: NicknameRules = ctx.rules
     if rules.exempt_admins and role != "member":
@@ -120,8 +135,6 @@ async def check(ctx: Context, user: str, name: str, role: str, joining: bool = F
     if rules.newcomers_only and not joining and user not in await _watched(ctx, memory):
         return None  # a member from before (most of the chat): nothing to ask, nothing to remember
     now = ctx.event.at
-    # Per member: the name last looked at and when to look again. A name that fits, or one that does not
-    # but is not due, costs a dictionary look-up; the database is asked at most once per due time.
     members = memory.get(ctx.group)
     if members is None:  # bounded: a long-running bot sees ever more members come and go
         members = memory[ctx.group] = Recent(MEMBERS_KEPT)
@@ -144,7 +157,7 @@ async def check(ctx: Context, user: str, name: str, role: str, joining: bool = F
     return None
 
 
-@plugin.on(MessageReceived)
+@plugin.on(MessageReceived, when=_due_a_look)
 async def on_message(ctx: Context):
     ev = ctx.event
     return await check(ctx, ev.user, ev.user_name, ev.role)

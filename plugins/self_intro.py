@@ -256,11 +256,15 @@ async def _take(ctx: Context, fields: dict[str, str], photo: bool, command: bool
     return ctx.reply("self_intro/confirmed", "intro_confirmed", name=ev.user_name or case.name, fields=shown)
 
 
-@plugin.on(MessageReceived, when=lambda ev, _r: not ev.text.startswith(("/", "／")))
+def _owes_intro(ev: MessageReceived, _rules, memory: dict, group: str) -> bool:
+    """A member whose introduction is pending (as _pending keeps them), saying something not a command."""
+    pending = memory.get(group)
+    return pending is not None and ev.user in pending and not ev.text.startswith(("/", "／"))
+
+
+@plugin.on(MessageReceived, when=_owes_intro)
 async def listen(ctx: Context):
     ev = ctx.event
-    if ev.user not in _pending(ctx):
-        return None
     rules: SelfIntroRules = ctx.rules
     fields = by_label(rules, ev.text)
     if not fields and rules.positional:

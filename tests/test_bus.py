@@ -62,6 +62,29 @@ async def test_filter_sees_the_groups_rules(tmp_path, make_engine, extra_plugin)
     assert reasons(await Chat(engine, group="g2").say("bonjour")) == ["seen_by_echo"]
 
 
+async def test_a_filter_may_see_the_plugins_memory_and_the_group(tmp_path, make_engine, extra_plugin):
+    """``when(event, rules, memory, group)``: the filter decides from what the plugin keeps, per group."""
+    seen: list[str] = []
+    plugin = Plugin("watcher", EchoRules)
+
+    @plugin.on(MessageReceived, when=lambda ev, _rules, memory, group: ev.user in memory.get(group, ()))
+    async def note(ctx):
+        seen.append(f"{ctx.group}/{ctx.event.user}")
+
+    @plugin.on(MemberJoined)
+    async def watch(ctx):
+        ctx.memory.setdefault(ctx.group, set()).add(ctx.event.user)
+
+    engine = await engine_with(tmp_path, make_engine, extra_plugin, [plugin])
+    g1, g2 = Chat(engine, group="g1"), Chat(engine, group="g2")
+    await g1.say("before", user="u1")
+    await g1.join("u1")
+    await g1.say("after", user="u1")
+    await g1.say("other", user="u2")
+    await g2.say("elsewhere", user="u1")
+    assert seen == ["qq:g1/u1"]
+
+
 async def test_event_types_are_routed(tmp_path, make_engine, extra_plugin):
     seen: list[str] = []
     plugin = Plugin("greeter", EchoRules)

@@ -46,7 +46,8 @@ def test_the_first_character_shortcut_decides_deals_as_the_plain_reading(text, w
 def test_answer_shape_is_four_cjk_characters_once_trimmed(text):
     event = MessageReceived(at=AT, group="g1", user="u1", text=text)
     trimmed = text.strip()
-    assert _is_answer_shaped(event, None) == (len(trimmed) == 4 and all("\u4e00" <= c <= "\u9fff" for c in trimmed))
+    assert _is_answer_shaped(event, None, {"qq:g1": True}, "qq:g1") == (len(trimmed) == 4 and all("\u4e00" <= c <= "\u9fff" for c in trimmed))
+    assert not _is_answer_shaped(event, None, {}, "qq:g1")  # no game running in the group
 
 
 def _segments_plainly(message) -> list[dict]:
