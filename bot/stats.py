@@ -72,17 +72,29 @@ def day_figures(conn: Connection, group: str, day: date, top: int) -> dict:
     }
 
 
+class _DaySpan:
+    """One group's current day: its bounds as UTC instants and that day's message counts per member."""
+
+    __slots__ = ("start", "end", "day", "members")
+
+    def __init__(self, start: datetime, end: datetime, day: date, members: dict[str, list]):
+        self.start, self.end, self.day = start, end, day
+        self.members = members  # user -> [messages, name last seen]
+
+
 class Stats:
     def __init__(self, engine: "Engine"):
         self.engine = engine
         # (group, day, counter) -> n. Messages are not among them: they are counted per member, in
         # ``_members``, and summed per group when flushed (one count per message on the hot path, not two).
         self._groups: Counter[tuple[str, date, str]] = Counter()
-        self._members: Counter[tuple[str, date, str]] = Counter()
-        self._names: dict[tuple[str, str], str] = {}
-        # group -> (its day's first instant, the next day's, the day): nearly every event falls in the day
-        # of the one before, and a comparison is cheaper than a timezone conversion.
-        self._days: dict[str, tuple[datetime, datetime, date]] = {}
+        # (group, day) -> {user: [messages, name]}: small per-group tables, where a message's count is one
+        # look-up in a table the group's messages keep warm rather than in one table of every member.
+        self._members: dict[tuple[str, date], dict[str, list]] = {}
+        self._member_count = 0  # entries across ``_members``
+        # group -> its current day: nearly every event falls in the day of the one before, and a
+        # comparison is cheaper than a timezone conversion.
+        self._days: dict[str, _DaySpan] = {}
 
     def observe(self, event: Event, group: str | None = None) -> bool:
         """Count one event (synchronous and cheap: a few dictionary increments at most); True when so much
@@ -90,11 +102,16 @@ class Stats:
         kind = type(event)
         if kind is MessageReceived:
             group = group or event.group_key
-            day = self._day(group, event.at)
-            self._members[(group, day, event.user)] += 1
-            self._names[(group, event.user)] = event.user_name
+            span = self._span(group, event.at)
+            counted = span.members.get(event.user)
+            if counted is None:
+                span.members[event.user] = [1, event.user_name]
+                self._member_count += 1
+            else:
+                counted[0] += 1
+                counted[1] = event.user_name
             if event.kind == "red_packet":
-                self._groups[(group, day, "red_packets")] += 1
+                self._groups[(group, span.day, "red_packets")] += 1
         elif kind is MemberJoined or kind is MemberLeft:
             group = group or event.group_key
             self._groups[(group, self._day(group, event.at), "joins" if kind is MemberJoined else "leaves")] += 1
@@ -116,42 +133,61 @@ class Stats:
 
     def _day(self, group: str, at: datetime) -> date:
         """The group's calendar day (in its timezone) at ``at``."""
+        return self._span(group, at).day
+
+    def _span(self, group: str, at: datetime) -> _DaySpan:
         span = self._days.get(group)
         try:
-            if span is not None and span[0] <= at < span[1]:
-                return span[2]
+            if span is not None and span.start <= at < span.end:
+                return span
         except TypeError:  # a naive time (taken as the machine's local time, as astimezone does)
             pass
         zone = self.engine.tz_for(group)
         day = at.astimezone(zone).date()
         # Bounds in UTC, so that they compare as instants whatever the event's own offset.
         start, end = (datetime.combine(d, time(), zone).astimezone(timezone.utc) for d in (day, day + timedelta(days=1)))
-        self._days[group] = (start, end, day)
-        return day
+        members = self._members.get((group, day))
+        if members is None:
+            members = self._members[(group, day)] = {}
+        span = self._days[group] = _DaySpan(start, end, day, members)
+        return span
 
     @property
     def pending(self) -> int:
-        return len(self._groups) + len(self._members)
+        return len(self._groups) + self._member_count
 
     async def flush(self) -> None:
         if not self.pending:
             return
-        taken = self._groups, self._members, self._names
-        self._groups, self._members, self._names = Counter(), Counter(), {}
-        counts = Counter(taken[0])
-        for (g, d, _user), n in taken[1].items():
-            counts[(g, d, "messages")] += n
-        groups = [{"group_key": g, "day": d, "counter": c, "n": n} for (g, d, c), n in counts.items()]
-        members = [{"group_key": g, "day": d, "user_id": u, "name": taken[2].get((g, u), ""), "messages": n}
-                   for (g, d, u), n in taken[1].items()]
+        groups, members = self._groups, self._members
+        self._groups, self._members, self._member_count, self._days = Counter(), {}, 0, {}
+        counts = Counter(groups)
+        for (g, d), by_user in members.items():
+            counts[(g, d, "messages")] += sum(n for n, _name in by_user.values())
+        group_rows = [{"group_key": g, "day": d, "counter": c, "n": n} for (g, d, c), n in counts.items()]
+        member_rows = [{"group_key": g, "day": d, "user_id": u, "name": name, "messages": n}
+                       for (g, d), by_user in members.items() for u, (n, name) in by_user.items()]
         try:
-            await self.engine.store.run(write_counts, groups, members)
+            await self.engine.store.run(write_counts, group_rows, member_rows)
         except Exception:
-            # Keep the counts for the next flush rather than lose them to a passing database error.
-            self._groups.update(taken[0])
-            self._members.update(taken[1])
-            self._names = {**taken[2], **self._names}
+            self._keep(groups, members)
             raise
+
+    def _keep(self, groups: Counter, members: dict[tuple[str, date], dict[str, list]]) -> None:
+        """Put back counts a flush could not write, for the next one rather than lose them to a passing
+        database error (names: the newer, counted since, win)."""
+        self._groups.update(groups)
+        for key, by_user in members.items():
+            now = self._members.get(key)
+            if now is None:
+                now = self._members[key] = {}
+            for user, (n, name) in by_user.items():
+                counted = now.get(user)
+                if counted is None:
+                    now[user] = [n, name]
+                    self._member_count += 1
+                else:
+                    counted[0] += n
 
     async def figures(self, group: str, day: date, top: int = 3) -> dict:
         await self.flush()
