@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from datetime import datetime, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.adapters.qq.events import _time, to_event
+from bot.adapters.qq.events import _time, decode, to_event
 from bot.adapters.qq.message import MalformedMessage, segments_of
 from bot.model import MessageReceived
 from plugins.idiom_chain import _is_answer_shaped
@@ -125,3 +127,47 @@ def test_messages_assembled_without_validation_are_those_validation_makes(raw):
     if isinstance(fast, MessageReceived):
         assert fast.__pydantic_fields_set__ == validated.__pydantic_fields_set__ and hash(fast) == hash(validated)
         assert fast.model_dump() == validated.model_dump()
+
+
+def _shape(value):
+    """A decoded value with every type spelled out: 1 and 1.0 and True differ, key order counts, NaN equals NaN."""
+    if isinstance(value, dict):
+        return ("dict", [(k, _shape(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", [_shape(v) for v in value])
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
+    return (type(value).__name__, repr(value))
+
+
+def _decoded_or_refusal(decoder, frame):
+    try:
+        return _shape(decoder(frame))
+    except (ValueError, RecursionError) as exc:  # what json.loads raises for what is not JSON
+        return type(exc), str(exc)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-10**30, max_value=10**30) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4), max_leaves=12)
+# Text near JSON: odd numbers, escapes (lone surrogates among them), duplicate keys, stray characters.
+json_pieces = st.sampled_from(['{"a":', '"a"', ",", "}", "[", "]", "1", "-0", "01", "1e400", "1.5E-3", "9" * 25, ".5",
+                               "NaN", "Infinity", '"\\ud800"', '"\\udc00\\ud83d"', '"\\ud83d\\ude00"', '"\\u00e9"',
+                               '"\\x"', "\ud800", "\t", " ", "\ufeff", "true", "null", ":", '"\\/"', "é"])
+near_json = st.lists(json_pieces, max_size=12).map("".join)
+float_literals = st.from_regex(r"\A-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,25})?([eE][-+]?[0-9]{1,3})?\Z")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(json_values.map(json.dumps) | json_values.map(lambda v: json.dumps(v, ensure_ascii=False)) | near_json | float_literals
+       | st.text(max_size=12))
+def test_frames_decode_as_the_standard_library_decodes_them(frame):
+    assert _decoded_or_refusal(decode, frame) == _decoded_or_refusal(json.loads, frame)
+    as_bytes = frame.encode("utf-16", "surrogatepass")
+    assert _decoded_or_refusal(decode, as_bytes) == _decoded_or_refusal(json.loads, as_bytes)
+
+
+def test_frames_the_fast_parser_refuses_are_read_by_the_standard_library():
+    deep = "[" * 400 + "]" * 400
+    for frame in ('{"text":"\\ud800"}', '{"text":"\ud800"}', deep, '{"a":1,"a":2}', "9" * 4301):
+        assert _decoded_or_refusal(decode, frame) == _decoded_or_refusal(json.loads, frame)

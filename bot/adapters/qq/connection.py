@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bot.adapters import AdapterStartError, MaybeDelivered, PlatformError
 from bot.adapters.lanes import Seen
-from bot.adapters.qq.events import dedupe_key
+from bot.adapters.qq.events import decode, dedupe_key
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Connection:
 
     def _take(self, frame, queue: asyncio.Queue) -> None:
         try:
-            data = json.loads(frame)
+            data = decode(frame)
         except ValueError:
             log.warning("%s: skipped a frame that is not JSON: %.80r", self, frame)
             return
