@@ -63,33 +63,6 @@ class MessageReceived(MemberEvent):
     mentions: tuple[Id, ...] = ()
     reply_to: OptionalId | None = None
 
-    @classmethod
-    def from_reading(cls, values: dict) -> "MessageReceived":
-        """The event an adapter read: ``values`` has every field, by name, of its exact type (str, a tuple of
-        str, an aware datetime). When the ids fit and role and kind are known, the model is assembled as it
-        stands, without pydantic's validation pass — on a busy bot that pass was a quarter of turning a
-        payload into an event; otherwise full validation decides (and refuses with its usual error)."""
-        if not _fits(values):
-            return cls.model_validate(values)
-        event = object.__new__(cls)  # what model_construct does, without its per-field loop
-        object.__setattr__(event, "__dict__", {name: values[name] for name in _MESSAGE_FIELDS})
-        object.__setattr__(event, "__pydantic_fields_set__", set(_MESSAGE_FIELDS))
-        object.__setattr__(event, "__pydantic_extra__", None)
-        object.__setattr__(event, "__pydantic_private__", None)
-        return event
-
-
-_MESSAGE_FIELDS = tuple(MessageReceived.model_fields)
-_KINDS = frozenset(MessageKind.__args__)
-
-
-def _fits(v: dict) -> bool:
-    """What validation would check of an adapter's reading: the ids' lengths, the role and the kind."""
-    return (0 < len(v["platform"]) <= ID_LENGTH and 0 < len(v["group"]) <= ID_LENGTH and 0 < len(v["user"]) <= ID_LENGTH
-            and len(v["user_name"]) <= ID_LENGTH and len(v["id"]) <= ID_LENGTH and v["role"] in ROLE_RANK
-            and v["kind"] in _KINDS and (v["reply_to"] is None or len(v["reply_to"]) <= ID_LENGTH)
-            and all(0 < len(m) <= ID_LENGTH for m in v["mentions"]))
-
 
 class MemberJoined(MemberEvent):
     name: ClassVar[str] = "member_joined"

@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.adapters.qq import events
 from bot.adapters.qq.events import _time, decode, to_event
-from bot.adapters.qq.message import MalformedMessage, segments_of
+from bot.adapters.qq.message import MalformedMessage, read, segments_of
 from bot.model import MessageReceived
 from plugins.idiom_chain import _is_answer_shaped
 from plugins.red_packet import _NEGATED, RedPacketRules, deal_mentioned
@@ -114,19 +115,40 @@ def _read_or_refusal(raw):
 
 @CASES
 @given(payloads)
-def test_messages_assembled_without_validation_are_those_validation_makes(raw):
-    import bot.model
-
+def test_messages_read_through_the_shortcut_are_those_of_the_plain_reading(raw):
     fast = _read_or_refusal(raw)
-    original, bot.model._fits = bot.model._fits, lambda _values: False  # every message through model_validate
+    original, events._reading = events._reading, lambda message: read(segments_of(message))
     try:
-        validated = _read_or_refusal(raw)
+        plain = _read_or_refusal(raw)
     finally:
-        bot.model._fits = original
-    assert fast == validated and repr(fast) == repr(validated)
+        events._reading = original
+    assert fast == plain and repr(fast) == repr(plain)
     if isinstance(fast, MessageReceived):
-        assert fast.__pydantic_fields_set__ == validated.__pydantic_fields_set__ and hash(fast) == hash(validated)
-        assert fast.model_dump() == validated.model_dump()
+        assert fast.__pydantic_fields_set__ == plain.__pydantic_fields_set__ and hash(fast) == hash(plain)
+
+
+def _reading_or_refusal(reader, message):
+    try:
+        return reader(message)
+    except MalformedMessage as exc:
+        return type(exc), str(exc)
+
+
+one_segment = st.lists(st.fixed_dictionaries({"type": st.just("text") | loose}, optional={
+    "data": st.fixed_dictionaries({}, optional={"text": st.text(" \t\n好a", max_size=4) | loose, "qq": loose}) | loose}),
+    min_size=1, max_size=1)
+
+
+@CASES
+@given(one_segment)
+def test_a_lone_text_segment_reads_as_the_plain_reading(message):
+    assert _reading_or_refusal(events._reading, message) == _reading_or_refusal(lambda m: read(segments_of(m)), message)
+
+
+@CASES
+@given(st.lists(segment | loose, max_size=3) | loose)
+def test_other_messages_read_as_the_plain_reading(message):
+    assert _reading_or_refusal(events._reading, message) == _reading_or_refusal(lambda m: read(segments_of(m)), message)
 
 
 def _shape(value):

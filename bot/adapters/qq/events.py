@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from pydantic_core import from_json
 
-from bot.adapters.qq.message import read, segments_of
+from bot.adapters.qq.message import Reading, read, segments_of
 from bot.model import Event, JoinRequested, MemberJoined, MemberLeft, MemberRenamed, MessageReceived
 
 PLATFORM = "qq"
@@ -102,13 +102,27 @@ def to_event(raw: dict) -> Event | None:
 
 
 def _message(raw: dict) -> MessageReceived:
-    reading = read(segments_of(raw.get("message")))
+    reading = _reading(raw.get("message"))
     sender = raw.get("sender")
     if not isinstance(sender, dict):
         sender = {}
-    return MessageReceived.from_reading({
+    # Plain validation: pydantic-core checks these eleven fields faster than the hand-made shortcut
+    # (MessageReceived.from_reading) that once skipped it.
+    return MessageReceived.model_validate({
         "at": _time(raw), "platform": PLATFORM, "group": _id(raw, "group_id"), "user": _id(raw, "user_id"),
         "user_name": str(sender.get("card") or sender.get("nickname") or ""),
         "role": ROLES.get(str(sender.get("role")), "member"), "id": _id(raw, "message_id"), "text": reading.text,
         "kind": reading.kind, "mentions": reading.mentions, "reply_to": reading.reply_to,
     })
+
+
+def _reading(message) -> Reading:
+    """``read(segments_of(message))``; most group messages are one text segment, read here without the
+    copied segment list and the general loop."""
+    if type(message) is list and len(message) == 1:
+        segment = message[0]
+        if type(segment) is dict and segment.get("type") == "text":
+            data = segment.get("data") or {}
+            if type(data) is dict:
+                return Reading(str(data.get("text", "")).strip(), "text", (), None)
+    return read(segments_of(message))
