@@ -45,7 +45,7 @@ class Checkin(Base):
     __table_args__ = (Index("ix_checkins_group_day", "group_key", "day"),)
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     rank: Mapped[int] = mapped_column(Integer)
     streak: Mapped[int] = mapped_column(Integer)
