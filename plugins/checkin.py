@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.bus import Context, Plugin
 from bot.rules import PluginRules
-from bot.store.checkins import AlreadyCheckedIn, check_in, leaderboard, todays_checkin
+from bot.store.checkins import AlreadyCheckedIn, check_in, leaderboard
 
 
 class StreakBonus(BaseModel):
@@ -48,9 +48,8 @@ async def check_in_member(ctx: Context):
     points_for = lambda streak: rules.base_points + bonus_for(rules, streak)  # noqa: E731
     try:
         result = await ctx.store.run(check_in, ctx.group, ev.user, ev.user_name, day, ev.at, points_for)
-    except AlreadyCheckedIn:
-        earlier = await ctx.store.run(todays_checkin, ctx.group, ev.user, day)
-        return ctx.reply("checkin/already", "already_checked_in", name=ev.user_name, result=earlier)
+    except AlreadyCheckedIn as already:
+        return ctx.reply("checkin/already", "already_checked_in", name=ev.user_name, result=already.earlier)
     # The red-packet plugin celebrates streak milestones right after this, from the member's state as committed.
     ctx.notes["checkin"] = result
     bonus = result.points - rules.base_points

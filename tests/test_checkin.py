@@ -104,8 +104,22 @@ async def test_the_database_key_refuses_a_second_checkin_by_itself(chat: Chat):
                                                 at=at("2026-11-23 08:00"), rank=1, streak=1, points=10))
 
     await chat.engine.store.run(insert_behind_our_back)
-    with pytest.raises(AlreadyCheckedIn):
+    with pytest.raises(AlreadyCheckedIn) as refused:
         await chat.engine.store.run(check_in, "qq:g1", "u1", "小王", date(2026, 11, 23), at("2026-11-23 09:00"), lambda s: 10)
+    assert refused.value.earlier is None  # no member row to tell the totals from
+
+
+async def test_a_second_checkin_is_refused_with_the_first_as_it_stands(chat: Chat):
+    from datetime import date
+
+    from bot.store.checkins import AlreadyCheckedIn, CheckinResult, check_in, todays_checkin
+
+    await chat.say("签到", user="u2", when=at("2026-11-23 08:00"))
+    await chat.say("签到", user="u1", when=at("2026-11-23 08:30"))
+    with pytest.raises(AlreadyCheckedIn) as refused:
+        await chat.engine.store.run(check_in, "qq:g1", "u1", "小王", date(2026, 11, 23), at("2026-11-23 09:00"), lambda s: 10)
+    assert refused.value.earlier == CheckinResult(rank=2, streak=1, points=10, total_points=10, days=1)
+    assert refused.value.earlier == await chat.engine.store.run(todays_checkin, "qq:g1", "u1", date(2026, 11, 23))
 
 
 async def test_huge_rule_values_are_refused(chat: Chat):

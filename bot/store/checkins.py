@@ -17,10 +17,6 @@ checkins_t: Table = Checkin.__table__
 members_t: Table = Member.__table__
 
 
-class AlreadyCheckedIn(Exception):
-    """Raised inside the transaction so that it rolls back (the rank counter included)."""
-
-
 @dataclass(frozen=True)
 class CheckinResult:
     rank: int  # today's N-th in this group
@@ -29,6 +25,16 @@ class CheckinResult:
     total_points: int
     days: int  # check-in days in this group, all time
     late: bool = False  # for a day before the member's latest check-in: the streak and latest day did not move
+
+
+class AlreadyCheckedIn(Exception):
+    """Raised inside the transaction so that it rolls back (the rank counter included). ``earlier`` is the
+    day's check-in as that transaction read it, so that the answer needs no second transaction (None
+    when the member row is missing)."""
+
+    def __init__(self, earlier: CheckinResult | None):
+        super().__init__(earlier)
+        self.earlier = earlier
 
 
 # The hot statements are SQL text (bot.store.sql): SQLAlchemy's per-statement overhead cost more than
@@ -59,7 +65,7 @@ def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: 
     streak_was, last, days_were, best_was = member or (0, None, 0, 0)
     last = as_date(last)
     if last == day:
-        raise AlreadyCheckedIn
+        raise AlreadyCheckedIn(todays_checkin(conn, group, user, day))
     # A check-in for a day before the member's latest one (a late or out-of-order event) counts, but
     # must not rewind the streak or the latest day.
     late = last is not None and day < last
@@ -68,8 +74,8 @@ def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: 
     # The counter row serialises concurrent check-ins in one group, so ranks are distinct.
     rank = bump_counter(conn, group, day, "checkin")
     row = {**key, "day": day, "at": utc(at), "rank": rank, "streak": 1 if late else streak, "points": points}
-    if _INSERT_CHECKIN.first(conn, row) is None:
-        raise AlreadyCheckedIn
+    if _INSERT_CHECKIN.first(conn, row) is None:  # another process was first (or a late event's day was taken)
+        raise AlreadyCheckedIn(todays_checkin(conn, group, user, day))
     # The member row is written once, with the points (what award would do in a second statement).
     add_entry(conn, group, user, points, "checkin", "checked_in", at)
     total = _UPSERT_MEMBER.first(conn, {
