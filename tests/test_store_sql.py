@@ -13,7 +13,7 @@ from bot.store import Store
 from bot.store.admission import mark_prompt, prompted_users
 from bot.store.checkins import AlreadyCheckedIn, check_in, checkins_t, todays_checkin
 from bot.store.moderation import add_offence, add_sample, load_samples, offences_t, samples_t
-from bot.store.points import award, ledger_t
+from bot.store.points import award, ledger_t, members_t, standing
 from bot.store.repos import bump_counter, claim_slot, counters_t
 from tests.conftest import PG_URL
 
@@ -119,3 +119,18 @@ async def test_checkpoints_copy_the_log_into_the_database_file(tmp_path):
     finally:
         await store.close()
     assert store._checkpointer is None
+
+
+async def test_a_members_standing_reads_as_sqlalchemy_reads_it(store):
+    def through_sqlalchemy(conn, group, user):
+        row = conn.execute(select(members_t).where((members_t.c.group_key == group) & (members_t.c.user_id == user))).first()
+        return dict(row._mapping) if row else None
+
+    await store.run(award, "g1", "u1", "小王", 5, "test", "why", AT)  # a member who never checked in
+    await store.run(check_in, "g1", "u2", "小李", AT.date(), AT, lambda streak: 10)
+    await store.run(check_in, "g1", "u2", "小李", AT.date() + timedelta(days=1), AT + timedelta(days=1), lambda streak: 12)
+    for user in ("u1", "u2", "nobody"):
+        fast, plain = await store.run(standing, "g1", user), await store.run(through_sqlalchemy, "g1", user)
+        assert fast == plain and list(fast or ()) == list(plain or ())
+        assert fast is None or {k: type(v) for k, v in fast.items()} == {k: type(v) for k, v in plain.items()}
+    assert (await store.run(standing, "g1", "u2"))["last_checkin"] == AT.date() + timedelta(days=1)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlalchemy import Connection, Table, func, select
 
 from bot.store.repos import utc
-from bot.store.sql import Sql
+from bot.store.sql import Sql, as_date
 from bot.store.tables import Member, PointsEntry
 
 ledger_t: Table = PointsEntry.__table__
@@ -40,13 +40,20 @@ def award(conn: Connection, group: str, user: str, name: str, delta: int, plugin
     return _ADD_TO_MEMBER.first(conn, {"group_key": group, "user_id": user, "name": name, "points": delta})[0]
 
 
-_standing = select(members_t).where((members_t.c.group_key == bindparam("g")) & (members_t.c.user_id == bindparam("u")))
+_MEMBER_COLUMNS = tuple(members_t.c.keys())
+# SQL text (bot.store.sql): the red-packet plugin reads this after every repeated check-in, and SQLAlchemy's
+# select cost several times the statement.
+_STANDING = Sql(f"SELECT {', '.join(_MEMBER_COLUMNS)} FROM members WHERE group_key = :group_key AND user_id = :user_id")
 
 
 def standing(conn: Connection, group: str, user: str) -> dict | None:
     """A member's row in ``members`` (points, check-in days, streaks, name), or None."""
-    row = conn.execute(_standing, {"g": group, "u": user}).first()
-    return dict(row._mapping) if row else None
+    row = _STANDING.first(conn, {"group_key": group, "user_id": user})
+    if row is None:
+        return None
+    member = dict(zip(_MEMBER_COLUMNS, row))
+    member["last_checkin"] = as_date(member["last_checkin"])
+    return member
 
 
 def points_board(conn: Connection, group: str, limit: int) -> list[dict]:
