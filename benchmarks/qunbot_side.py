@@ -1,7 +1,7 @@
 """Qunbot's half of the NoneBot2 comparison: OneBot v11 JSON in, through the QQ adapter's parsing and the
 bus with the shipped rules on a SQLite file database, actions out.
 
-Each payload is handled as the QQ adapter's connection handles a frame: decode the JSON, drop a repeat
+Each payload is handled as the QQ adapter's connection handles a frame: decode the JSON (``decode``), drop a repeat
 (the adapter's ``Seen``), turn it into a neutral event (``bot.adapters.qq.events.to_event``), run the
 engine. The clock is virtual and follows the events' own ``time`` so that check-in days and flood windows
 are those of the stream, not of the machine; scheduled jobs are not fired (they are the scheduler's
@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bot.adapters.lanes import Seen
-from bot.adapters.qq.events import dedupe_key, to_event
+from bot.adapters.qq.events import decode, dedupe_key, to_event
 from bot.config import QunbotConfig
 from bot.engine import SHIPPED_RULES, Engine
 from bot.scheduler import VirtualClock
@@ -53,7 +53,7 @@ async def run_stream(lines: list[str], rules: Path = SHIPPED_RULES, db_folder: s
         began = clock()
         for line in lines:
             t0 = clock()
-            raw = json.loads(line)
+            raw = decode(line)
             if not seen.first_time(dedupe_key(raw)):
                 continue
             event = to_event(raw)
