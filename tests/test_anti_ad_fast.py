@@ -1,12 +1,16 @@
 """The anti-ad fast paths give the verdicts of the plain way: every substitution and every pattern tried
 on every message (the oracle below), on the sample corpus and on messages made to hit each shortcut."""
 
+import random
+import re
+import unicodedata
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.adscan import _PLUS_V, _QQ, _SEPARATORS, _URL, _WECHAT, ListSpec, Scanner, Signal, compact, fold
+from bot.adscan import (_IP_HOST, _NEEDS_NFKC, _PLUS_V, _QQ, _SEPARATORS, _URL, _WECHAT, INVITE_HOSTS, SUSPICIOUS_HOSTS, SUSPICIOUS_TLDS,
+                        ListSpec, Scanner, Signal, _domain_in, _fold_table, compact, fold)
 from benchmarks.anti_ad_bench import shipped_scanner
 from tests.conftest import Chat
 
@@ -22,11 +26,40 @@ def oracle_compact(folded: str) -> str:
     return _QQ.sub("qq", _WECHAT.sub("微信", _SEPARATORS.sub("", _PLUS_V.sub("加v", folded))))
 
 
+def oracle_fold(text: str) -> str:
+    # NFKC is skipped as fold skips it (text it would not change, but for a few CJK punctuation marks that
+    # compact drops anyway); the translation is never skipped.
+    return (unicodedata.normalize("NFKC", text) if _NEEDS_NFKC.search(text) else text).lower().translate(_fold_table())
+
+
+def oracle_domain_in(host: str, domains) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def oracle_links(scanner: Scanner, folded: str) -> list[Signal]:
+    out, w = [], scanner.weights
+    if "." not in folded:  # as links has it ("https://host" without a dot is not looked at)
+        return out
+    for m in _URL.finditer(folded):
+        url = m.group(0).rstrip(".,;)」』】")
+        bare = re.sub(r"^(?:https?://)?", "", url)
+        host = bare.split("/", 1)[0].split(":", 1)[0]
+        if any(bare.startswith(h) for h in INVITE_HOSTS):
+            out.append(Signal("invite", url, w.invite))
+        elif oracle_domain_in(host, scanner.allow_domains):
+            continue
+        elif _IP_HOST.match(host) or oracle_domain_in(host, SUSPICIOUS_HOSTS) or host.rsplit(".", 1)[-1] in SUSPICIOUS_TLDS:
+            out.append(Signal("link", url, w.suspicious_link))
+        else:
+            out.append(Signal("link", url, w.other_link))
+    return out
+
+
 def oracle_scan(scanner: Scanner, text: str) -> tuple:
-    folded = fold(text)
+    folded = oracle_fold(text)
     linked = "." in folded
     compacted = oracle_compact(_URL.sub(" ", folded) if linked else folded)
-    signals = scanner.contacts(compacted) + scanner.links(folded)
+    signals = scanner.contacts(compacted) + oracle_links(scanner, folded)
     if scanner.automaton is not None:
         seen = {}
         for index, _s, _e in scanner.automaton.find_matches_as_indexes(compacted):
@@ -59,6 +92,53 @@ def scanner() -> Scanner:
 def test_the_scan_agrees_with_the_plain_way(scanner, text):
     verdict = scanner.scan(text)
     assert (verdict.score, verdict.signals, verdict.text, verdict.whole) == oracle_scan(scanner, text)
+
+
+def random_texts(count: int, seed: int = 0) -> list[str]:
+    """Chat-like strings mixing what each shortcut looks at: plain and folded CJK (BMP and beyond),
+    full-width and look-alike characters, emoji, separators, digits, cues and links."""
+    rng = random.Random(seed)
+    folded_away = sorted(_fold_table())
+    pieces = ["大家好", "收到", "微信", "薇信", "加v", "扣扣", "刷单", "日赚500", "http://", "https://", "www.", ".com", ".top",
+              "t.cn/", "qm.qq.com/", "zhihu.com", "a.zhihu.com", "45.12.8.9", "/", ":", ".", " ", "，", "👍", "①", "Ａ",
+              "ｗｘ", "\u200b", "abc123", "13800138000", "𠀀"]
+    texts = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randrange(1, 8)):
+            roll = rng.random()
+            if roll < 0.5:
+                parts.append(rng.choice(pieces))
+            elif roll < 0.7:
+                parts.append(chr(rng.choice(folded_away)))  # a character the fold table changes
+            else:
+                parts.append(chr(rng.choice([rng.randrange(0x20, 0x7F), rng.randrange(0x4E00, 0xA000),
+                                             rng.randrange(0xA0, 0x3000), rng.randrange(0x1F300, 0x1F700)])))
+        texts.append("".join(parts))
+    return texts
+
+
+def test_fold_agrees_with_plain_nfkc_lower_translate():
+    texts = random_texts(5000) + corpus()
+    assert any(fold(t) != t.lower() for t in texts)  # the table changed some: the test sees both ways
+    for text in texts:
+        assert fold(text) == oracle_fold(text), text
+
+
+def test_the_scan_agrees_with_the_plain_way_on_random_texts(scanner):
+    for text in random_texts(3000, seed=1):
+        verdict = scanner.scan(text)
+        assert (verdict.score, verdict.signals, verdict.text, verdict.whole) == oracle_scan(scanner, text), text
+
+
+def test_domain_look_up_agrees_with_a_test_per_domain():
+    rng = random.Random(2)
+    labels = ["a", "b", "qq", "com", "zhihu", "", "t", "me", "cn"]
+    domains = ["qq.com", "zhihu.com", "t.me", "com", "a.b", ".com", "", "b.qq.com"]
+    for _ in range(5000):
+        host = ".".join(rng.choice(labels) for _ in range(rng.randrange(1, 5)))
+        chosen = frozenset(rng.sample(domains, rng.randrange(0, 4)))
+        assert _domain_in(host, chosen) == oracle_domain_in(host, chosen), (host, chosen)
 
 
 def test_compact_skips_the_disguise_substitutions_only_when_they_change_nothing():
