@@ -119,6 +119,7 @@ class Plan:
     scanner: Scanner
     exempt: frozenset[str]
     newcomer_span: timedelta
+    decay: timedelta  # offences older than this no longer count
     flood: FloodLimits | None  # None: no flood control
 
 
@@ -134,7 +135,8 @@ def _make_plan(rules: AntiAdRules, memory: dict) -> Plan:
     flood = rules.flood
     limits = FloodLimits.of(flood.max_messages, flood.seconds, flood.max_repeats, flood.repeat_seconds) \
         if flood.enabled else None
-    return Plan(rules, scanner, frozenset(rules.exempt_users), timedelta(hours=rules.newcomer_hours), limits)
+    return Plan(rules, scanner, frozenset(rules.exempt_users), timedelta(hours=rules.newcomer_hours),
+                timedelta(hours=rules.decay_hours), limits)
 
 
 @dataclass(slots=True)
@@ -221,12 +223,11 @@ async def note_join(ctx: Context):
     _joins(ctx)[ctx.event.user] = [ctx.event.at, 0]
 
 
-async def assess(ctx: Context, kept: GroupMemory, text: str, newcomer: bool) -> tuple[Verdict, bool]:
+def assess(rules: AntiAdRules, plan: Plan, indexes: dict[str, NearIndex], text: str, newcomer: bool) -> tuple[Verdict, bool]:
     """The scan of ``text`` (its ``text`` is the compact form, which flood control reuses) and whether it
-    is an ad for this group."""
-    rules: AntiAdRules = ctx.rules
-    verdict = kept.plan.scanner.scan(text)
-    indexes = kept.samples or await samples_for(ctx)
+    is an ad for this group, given the group's marked samples. (Not a coroutine: the samples are loaded
+    by the caller, and a coroutine's frame costs more than the rest of this.)"""
+    verdict = plan.scanner.scan(text)
     if indexes["notad"].match(verdict.text):
         return verdict, False  # an admin said a message like this is fine
     near = indexes["ad"].match(verdict.text)
@@ -260,7 +261,8 @@ async def screen(ctx: Context):
     newcomer = is_newcomer(ctx, plan, ev.user, ev.at)
     if newcomer:
         _joins(ctx)[ev.user][1] += 1
-    verdict, is_ad = await assess(ctx, kept, text, newcomer)
+    indexes = kept.samples or await samples_for(ctx)
+    verdict, is_ad = assess(ctx.rules, plan, indexes, text, newcomer)
     if is_ad:
         top = verdict.top
         matched = "; ".join(f"{s.detector}={s.matched}" for s in verdict.signals)
@@ -280,11 +282,12 @@ async def punish(ctx: Context, user: str, message: str, detector: str, matched: 
     rules: AntiAdRules = ctx.rules
     at = ctx.event.at
     ladder = rules.newcomer_ladder if newcomer else rules.ladder
+    decay = group_memory(ctx).plan.decay
     entry = dict(at=at, group_key=ctx.group, user_id=user, message_id=message, plugin=plugin.name,
                  detector=detector, matched=matched[:500], text=text[:1000], dry_run=rules.dry_run)
 
     def record(conn):
-        count = 1 if rules.dry_run else add_offence(conn, ctx.group, user, message, detector, at, at - timedelta(hours=rules.decay_hours))
+        count = 1 if rules.dry_run else add_offence(conn, ctx.group, user, message, detector, at, at - decay)
         if count is None:
             return None, None
         step = ladder[min(count, len(ladder)) - 1]
