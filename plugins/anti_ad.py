@@ -183,14 +183,16 @@ async def samples_for(ctx: Context) -> dict[str, NearIndex]:
 def remember(kept: GroupMemory, ev: MessageReceived) -> None:
     """Keep the message for /ad (which checks its age); forget the oldest beyond the bound, and those
     beyond the hours now and then."""
-    recent = kept.recent
-    recent[ev.id] = (ev.user, ev.user_name, ev.text, ev.role, ev.at)
+    recent, at = kept.recent, ev.at
+    recent[ev.id] = (ev.user, ev.user_name, ev.text, ev.role, at)
     while len(recent) > RECENT_PER_GROUP:
         recent.popitem(last=False)
-    if kept.sweep_at is None or kept.sweep_at < ev.at:
-        horizon = ev.at - _RECENT_SPAN
-        drop_oldest(recent, lambda message: message[4] < horizon)
-        kept.sweep_at = ev.at + SWEEP_EVERY
+    if kept.sweep_at is None or kept.sweep_at < at:
+        kept.sweep_at = at + SWEEP_EVERY
+        horizon = at - _RECENT_SPAN
+        # Mostly the oldest is within the hours (the bound drops messages first): one look settles it.
+        if next(iter(recent.values()))[4] < horizon:
+            drop_oldest(recent, lambda message: message[4] < horizon)
 
 
 # ----------------------------------------------------------------------------- screening

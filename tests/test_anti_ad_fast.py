@@ -1,10 +1,12 @@
 """The anti-ad fast paths give the verdicts of the plain way: every substitution and every pattern tried
-on every message (the oracle below), on the sample corpus and on messages made to hit each shortcut."""
+on every message (the oracle below), on the sample corpus, on random texts and on messages made to hit each
+shortcut; and /ad finds the recent messages that a sweep at every message would keep."""
 
 import random
 import re
 import unicodedata
-from datetime import timedelta
+from collections import OrderedDict
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ import pytest
 from bot.adscan import (_IP_HOST, _NEEDS_NFKC, _PLUS_V, _QQ, _SEPARATORS, _URL, _WECHAT, INVITE_HOSTS, SUSPICIOUS_HOSTS, SUSPICIOUS_TLDS,
                         ListSpec, Scanner, Signal, _domain_in, _fold_table, compact, fold)
 from benchmarks.anti_ad_bench import shipped_scanner
+from bot.model import MessageReceived
+from plugins.anti_ad import _RECENT_SPAN, RECENT_PER_GROUP, GroupMemory, remember
 from tests.conftest import Chat
 
 EXTRA = [
@@ -187,3 +191,28 @@ async def test_ad_finds_no_message_beyond_the_hours_before_the_sweep_drops_it(ch
     assert [(a.name, a.reason) for a in late] == [("send", "usage")]
     mark = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m2"))
     assert [a.name for a in mark] == ["send", "delete", "send"] and mark[1].message == "m2"
+
+
+def test_recent_messages_agree_with_a_sweep_at_every_message():
+    # The plain way: every message first drops all messages beyond the hours, then the bound applies.
+    rng = random.Random(4)
+    kept, plain = GroupMemory(plan=None), OrderedDict()
+    at, swept, bounded = datetime(2026, 11, 23, tzinfo=timezone.utc), 0, False
+    for i in range(3000):
+        # A burst that passes the bound, then gaps that leave some messages beyond the hours, some within.
+        at += timedelta(seconds=1 if i < 1000 else rng.choice([1, 5, 30, 60, 600, 3600, 4 * 3600]))
+        ev = MessageReceived(platform="qq", group="g1", user=f"u{i % 7}", id=f"m{i}", text="hi", at=at)
+        before = kept.sweep_at
+        remember(kept, ev)
+        for key in [key for key, message in plain.items() if message[4] < at - _RECENT_SPAN]:
+            del plain[key]
+        plain[ev.id] = kept.recent[ev.id]
+        while len(plain) > RECENT_PER_GROUP:
+            plain.popitem(last=False)
+        findable = {key for key, message in kept.recent.items() if message[4] >= at - _RECENT_SPAN}
+        assert findable == set(plain), i
+        if kept.sweep_at != before:  # a sweep leaves nothing beyond the hours
+            swept += 1
+            assert all(message[4] >= at - _RECENT_SPAN for message in kept.recent.values()), i
+        bounded = bounded or len(kept.recent) == RECENT_PER_GROUP
+    assert swept > 100 and bounded
