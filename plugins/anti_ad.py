@@ -190,7 +190,7 @@ def remember(kept: GroupMemory, ev: MessageReceived) -> None:
     if kept.sweep_at is None or kept.sweep_at < at:
         kept.sweep_at = at + SWEEP_EVERY
         horizon = at - _RECENT_SPAN
-        # Mostly the oldest is within the hours (the bound drops messages first): one look settles it.
+        # Mostly nothing is beyond the hours yet: a look at the oldest says so without the walk.
         if next(iter(recent.values()))[4] < horizon:
             drop_oldest(recent, lambda message: message[4] < horizon)
 
