@@ -21,7 +21,7 @@ from pathlib import Path
 from bot.adapters.lanes import Seen
 from bot.adapters.qq.events import decode, dedupe_key, to_event
 from bot.config import QunbotConfig
-from bot.engine import SHIPPED_RULES, Engine
+from bot.engine import SHIPPED_RULES, Engine, keep_what_start_up_built
 from bot.scheduler import VirtualClock
 
 
@@ -46,6 +46,7 @@ async def run_stream(lines: list[str], rules: Path = SHIPPED_RULES, db_folder: s
         first = datetime.fromtimestamp(json.loads(lines[0])["time"], timezone.utc)
         engine = await Engine.create(QunbotConfig(), rules, db_url=f"sqlite:///{Path(scratch) / 'bench.db'}",
                                      clock=VirtualClock(first))
+        keep_what_start_up_built()  # as `qunbot run` does once its engine has started
         seen = Seen()
         latencies, handled, by_plugin = [], [], {}
         count = 0

@@ -27,7 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.config import QunbotConfig
-from bot.engine import SHIPPED_RULES, Engine
+from bot.engine import SHIPPED_RULES, Engine, keep_what_start_up_built
 from bot.replay import ActionWriter, parse_event
 from bot.scheduler import VirtualClock
 
@@ -83,6 +83,7 @@ async def run(lines: list[str], rules: Path = SHIPPED_RULES, counting: bool = Tr
         first = parse_event(lines[0])
         engine = await Engine.create(QunbotConfig(), rules, db_url=f"sqlite:///{Path(scratch) / 'bench.db'}",
                                      clock=VirtualClock(first.at))
+        keep_what_start_up_built()  # as `qunbot replay` does
         if not counting:  # the benchmark's switch only: a deployed bot always counts
             engine.stats.observe = engine.stats.observe_actions = lambda *_: None
         out = io.StringIO()

@@ -26,7 +26,7 @@ from typing import Iterator
 from zoneinfo import ZoneInfo
 
 from bot.config import QunbotConfig
-from bot.engine import SHIPPED_RULES, Engine
+from bot.engine import SHIPPED_RULES, Engine, keep_what_start_up_built
 from bot.replay import ActionWriter, parse_event
 from bot.scheduler import VirtualClock
 
@@ -75,6 +75,7 @@ async def soak(args) -> list[tuple[int, float, float, float]]:
         first = next(lines)
         engine = await Engine.create(QunbotConfig(), Path(args.rules), db_url=f"sqlite:///{Path(scratch) / 'soak.db'}",
                                      clock=VirtualClock(parse_event(first).at))
+        keep_what_start_up_built()  # as `qunbot replay` does
         engine.sink = ActionWriter(engine, Discard(), Path(scratch) / "images")
         began = last = time.perf_counter()
         n = 0

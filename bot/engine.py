@@ -7,6 +7,7 @@ the scheduler: remember the group, run the bus, return the actions (the caller h
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 from pathlib import Path
@@ -55,6 +56,15 @@ def import_plugin(name: str) -> Plugin:
     if not isinstance(plugin, Plugin):
         raise LookupError(f"plugins/{name}.py has no `plugin = Plugin(...)` object")
     return plugin
+
+
+def keep_what_start_up_built() -> None:
+    """Take every object alive now (modules, models, tables, rules, templates: what a started engine
+    holds for the life of the process) out of the garbage collector's sight. A long run collected the
+    oldest generation over and over, walking them all each time: ~80 ms a collection, ~3% of a busy bot's
+    time. Called by the entry points that serve or replay, once the engine has started; ``Engine.close``
+    gives them back (tests run many engines in one process, and their garbage must stay collectable)."""
+    gc.freeze()
 
 
 def rule_files(rules_dir: Path) -> dict[str, Path]:
@@ -248,3 +258,4 @@ class Engine:
             await self.stats.flush()
         finally:
             await self.store.close()
+            gc.unfreeze()  # see keep_what_start_up_built

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from bot.adapters import CAPABILITIES
 from bot.config import QunbotConfig
-from bot.engine import Engine
+from bot.engine import Engine, keep_what_start_up_built
 from bot.model import PLATFORM_EVENTS, Action, Event, SendMessage, action_record
 from bot.outbox import plan
 from bot.scheduler import VirtualClock
@@ -114,6 +114,7 @@ async def replay(events: Path, rules_dir: Path, config: QunbotConfig, db_url: st
         start = first[1].at if first else until
         url = db_url or f"sqlite:///{Path(scratch) / 'replay.db'}"
         engine = await Engine.create(config, rules_dir, db_url=url, clock=VirtualClock(start))
+        keep_what_start_up_built()
         images = out.parent / f"{out.stem}_images" if out else Path(tempfile.mkdtemp(prefix="qunbot-images-"))
         sink = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
