@@ -305,15 +305,18 @@ async def punish(ctx: Context, user: str, message: str, detector: str, matched: 
     ev = ctx.event
     reason = f"{detector}" if count == 1 else f"offence_{count}"
     actions: list = []
+    # Named here: the bus would otherwise copy each action to name the plugin (a pydantic copy apiece).
+    name = plugin.name
     if rules.delete and message:
-        actions.append(DeleteMessage(platform=ev.platform, group=ev.group, message=message, reason=detector))
+        actions.append(DeleteMessage(platform=ev.platform, group=ev.group, message=message, plugin=name, reason=detector))
     values = dict(detector=detector, count=count, newcomer=newcomer)
     if step == "kick":
-        actions.append(KickMember(platform=ev.platform, group=ev.group, user=user, reason=reason))
+        actions.append(KickMember(platform=ev.platform, group=ev.group, user=user, plugin=name, reason=reason))
         actions.append(ctx.send("anti_ad/kicked", reason, mentions=(user,), **values))
     elif step.startswith("mute"):
         seconds = step_seconds(step)
-        actions.append(MuteMember(platform=ev.platform, group=ev.group, user=user, seconds=seconds, reason=reason))
+        actions.append(MuteMember(platform=ev.platform, group=ev.group, user=user, seconds=seconds,
+                                   plugin=name, reason=reason))
         actions.append(ctx.send("anti_ad/muted", reason, mentions=(user,), minutes=seconds // 60, **values))
     else:
         actions.append(ctx.send("anti_ad/warned", reason, mentions=(user,), **values))
@@ -379,6 +382,7 @@ async def not_an_ad(ctx: Context):
     ctx.engine.report(f"anti_ad {ctx.group}: {found['decision']} for {found['user_id']} undone by {ev.user}")
     actions = []
     if found["decision"].startswith("mute"):
-        actions.append(MuteMember(platform=ev.platform, group=ev.group, user=found["user_id"], seconds=0, reason="undone"))
+        actions.append(MuteMember(platform=ev.platform, group=ev.group, user=found["user_id"], seconds=0,
+                                   plugin=plugin.name, reason="undone"))
     actions.append(ctx.send("anti_ad/undone", "undone", mentions=(found["user_id"],), decision=found["decision"]))
     return actions

@@ -14,7 +14,8 @@ import pytest
 from bot.adscan import (_IP_HOST, _NEEDS_NFKC, _PLUS_V, _QQ, _SEPARATORS, _URL, _WECHAT, INVITE_HOSTS, SUSPICIOUS_HOSTS, SUSPICIOUS_TLDS,
                         ListSpec, Scanner, Signal, _domain_in, _fold_table, compact, fold)
 from benchmarks.anti_ad_bench import shipped_scanner
-from bot.model import MessageReceived
+from bot.bus import Stop
+from bot.model import Action, MessageReceived
 from plugins.anti_ad import _RECENT_SPAN, RECENT_PER_GROUP, GroupMemory, remember
 from tests.conftest import Chat
 
@@ -216,3 +217,31 @@ def test_recent_messages_agree_with_a_sweep_at_every_message():
             assert all(message[4] >= at - _RECENT_SPAN for message in kept.recent.values()), i
         bounded = bounded or len(kept.recent) == RECENT_PER_GROUP
     assert swept > 100 and bounded
+
+
+async def test_the_ladders_actions_name_the_plugin_as_the_bus_would_and_pass_uncopied(chat: Chat, monkeypatch):
+    """punish (and /notad's lifted mute) name anti_ad on each action, so the bus hands them on as they are
+    instead of copying each to name it: the same actions as the plain way (the bus's copy), no copy made."""
+    import bot.bus
+    from tests.test_anti_ad import SPLIT_AD, _reply
+
+    plain_collect, seen = bot.bus._collect, []
+
+    def spy(result, actions, plugin):
+        items = [result] if isinstance(result, (Action, Stop)) else list(result)
+        before = len(actions)
+        stop = plain_collect(items, actions, plugin)
+        if plugin == "anti_ad":
+            seen.extend(zip([i for i in items if not isinstance(i, Stop)], actions[before:]))
+        return stop
+
+    monkeypatch.setattr(bot.bus, "_collect", spy)
+    for text in (SPLIT_AD, "薇信：xiaomei8866 日賺300元"):  # warn, then mute
+        await chat.say(text, user="u7")
+    await chat.engine.handle(_reply(chat, "/notad", "boss", "admin", reply_to=f"m{chat._ids}"))  # lifts the mute
+    for text in (SPLIT_AD, "加V abc12345 刷单日结", "ｑｑ：１２３４５６７８ 兼职日结"):  # … up to the kick
+        await chat.say(text, user="u9")
+    assert {given.name for given, _ in seen} >= {"delete", "mute", "kick", "send"}
+    for given, passed in seen:
+        assert passed is given, f"{given.name} was copied: it did not name its plugin"
+        assert given == given.model_copy(update={"plugin": "anti_ad"})
