@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Date, DateTime, Index, Integer, PrimaryKeyConstraint, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
     pass
+
+
+# The check-in tables are stored on SQLite WITHOUT ROWID (migration 0009): each row is then one B-tree
+# write, not one in the rowid table and one in the key's index. PostgreSQL ignores the option.
+_CLUSTERED = {"sqlite_with_rowid": False}
 
 
 class Group(Base):
@@ -28,6 +33,7 @@ class Member(Base):
     """A member's standing in one group (check-in streak and points)."""
 
     __tablename__ = "members"
+    __table_args__ = _CLUSTERED
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -42,7 +48,8 @@ class Checkin(Base):
     """One check-in; the key makes a second one on the same day (group timezone) impossible."""
 
     __tablename__ = "checkins"
-    __table_args__ = (Index("ix_checkins_group_day", "group_key", "day"),)
+    # Day before user: the key also serves "this group since that day" (the leaderboard).
+    __table_args__ = (PrimaryKeyConstraint("group_key", "day", "user_id"), _CLUSTERED)
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -56,6 +63,7 @@ class DailyCounter(Base):
     """A per-group, per-day counter incremented atomically (today's check-in rank, for one)."""
 
     __tablename__ = "daily_counters"
+    __table_args__ = _CLUSTERED
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     counter: Mapped[str] = mapped_column(String(50), primary_key=True)
