@@ -134,3 +134,34 @@ async def test_a_members_standing_reads_as_sqlalchemy_reads_it(store):
         assert fast == plain and list(fast or ()) == list(plain or ())
         assert fast is None or {k: type(v) for k, v in fast.items()} == {k: type(v) for k, v in plain.items()}
     assert (await store.run(standing, "g1", "u2"))["last_checkin"] == AT.date() + timedelta(days=1)
+
+
+def test_sqlite_parameters_convert_dates_as_a_plain_comprehension_does():
+    """``_for_sqlite`` skips the common non-date types and copies only when there is a date: on random
+    parameters it gives what converting every value would, and leaves the caller's dict alone."""
+    import random
+    from collections import OrderedDict
+    from datetime import timedelta as span
+    from decimal import Decimal
+
+    from bot.store.sql import _for_sqlite, _stored
+
+    class Day(date):
+        pass
+
+    class Moment(datetime):
+        pass
+
+    rng = random.Random(9)
+    makers = [lambda: "2026-11-23", lambda: rng.randint(-5, 5), lambda: rng.random(), lambda: rng.random() < 0.5,
+              lambda: b"x", lambda: None, lambda: Decimal("1.5"), lambda: AT.date() + span(days=rng.randint(0, 99)),
+              lambda: AT + span(seconds=rng.randint(0, 10**6)), lambda: (AT + span(hours=3)).replace(tzinfo=None),
+              lambda: Day(2026, 1, rng.randint(1, 31)), lambda: Moment(2026, 1, 2, 3, 4, 5, rng.randint(0, 999999))]
+    for _ in range(2000):
+        params = {f"p{i}": rng.choice(makers)() for i in range(rng.randint(0, 8))}
+        before = dict(params)
+        plain = {k: _stored(v) if isinstance(v, date) else v for k, v in params.items()}
+        converted = _for_sqlite(params)
+        assert converted == plain and type(converted) is dict and params == before
+        assert list(converted) == list(plain)
+    assert type(_for_sqlite(OrderedDict(a=1))) is dict
