@@ -35,7 +35,8 @@ _NEW_CHECKINS_KEY, _OLD_CHECKINS_KEY = "group_key, day, user_id", "group_key, us
 def _rebuild_sqlite(table: str, key: str, rowid: bool) -> None:
     # SQLite cannot change a table's key or rowid in place: copy it into a new table and swap the names.
     op.execute(f"CREATE TABLE {table}_new ({_COLUMNS[table]}, PRIMARY KEY ({key})){'' if rowid else ' WITHOUT ROWID'}")
-    op.execute(f"INSERT INTO {table}_new SELECT * FROM {table}")
+    names = ", ".join(column.split()[0] for column in _COLUMNS[table].split(","))  # by name, not by position
+    op.execute(f"INSERT INTO {table}_new ({names}) SELECT {names} FROM {table}")
     op.execute(f"DROP TABLE {table}")
     op.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
 
