@@ -11,11 +11,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
 from bot.config import QunbotConfig
 from bot.engine import SHIPPED_RULES, Engine
 from bot.model import MemberJoined, MessageReceived
 from bot.scheduler import VirtualClock
+from bot.store import Store
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +105,29 @@ def reasons(actions) -> list[str]:
 
 PG_URL = os.environ.get("QUNBOT_TEST_PG_URL")
 needs_pg = pytest.mark.skipif(not PG_URL, reason="QUNBOT_TEST_PG_URL is not set: PostgreSQL tests need a real server")
+
+
+async def wipe_pg() -> None:
+    """An empty public schema on the test PostgreSQL: a test that needs the database starts from nothing."""
+    store = Store(PG_URL)
+    async with store.async_engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request, tmp_path):
+    """A migrated store: on a fresh SQLite file, then on the wiped test PostgreSQL (skipped without one)."""
+    if request.param == "sqlite":
+        opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    else:
+        if not PG_URL:
+            pytest.skip("QUNBOT_TEST_PG_URL is not set")
+        await wipe_pg()
+        opened = await Store.open(PG_URL)
+    yield opened
+    await opened.close()
 
 
 def pytest_configure(config):

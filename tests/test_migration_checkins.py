@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from bot.store import MIGRATIONS, Store
 from bot.store.checkins import AlreadyCheckedIn, check_in, leaderboard
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, wipe_pg
 
 AT = datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=timezone.utc)
 TABLES = {"members": "group_key, user_id", "checkins": "group_key, user_id, day", "daily_counters": "group_key, day, counter"}
@@ -24,10 +24,8 @@ async def bare(request, tmp_path):
     else:
         if not PG_URL:
             pytest.skip("QUNBOT_TEST_PG_URL is not set")
+        await wipe_pg()
         store = Store(PG_URL)
-        async with store.async_engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
     yield store
     await store.close()
 

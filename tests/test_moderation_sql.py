@@ -6,32 +6,13 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.store import Store
 from bot.store.moderation import add_offence, log_decision, offences_t
-from tests.conftest import PG_URL
 
 AT = datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request, tmp_path):
-    if request.param == "sqlite":
-        store = await Store.open(f"sqlite:///{tmp_path / 'mod.db'}")
-    else:
-        if not PG_URL:
-            pytest.skip("QUNBOT_TEST_PG_URL is not set")
-        wipe = Store(PG_URL)
-        async with wipe.async_engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-        await wipe.close()
-        store = await Store.open(PG_URL)
-    yield store
-    await store.close()
 
 
 def plain_add_offence(conn, group, user, message, detector, at, since):

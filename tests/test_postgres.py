@@ -12,10 +12,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.model import MessageReceived
-from bot.store import Store
 from bot.store.checkins import checkins_t
 from bot.store.repos import audit_entries
-from tests.conftest import PG_URL, ROOT, Chat, at, needs_pg, reasons
+from tests.conftest import PG_URL, ROOT, Chat, at, needs_pg, reasons, wipe_pg
 from tests.test_replay import THREE_DAYS, records, run_replay, write_events
 
 pytestmark = needs_pg
@@ -23,11 +22,7 @@ pytestmark = needs_pg
 
 @pytest.fixture
 async def pg_url():
-    store = Store(PG_URL)
-    async with store.async_engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await store.close()
+    await wipe_pg()
     return PG_URL
 
 

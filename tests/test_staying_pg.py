@@ -11,11 +11,9 @@ import subprocess
 import sys
 from collections import Counter
 
-from sqlalchemy import text
-
 from bot.store import Store
 from bot.store.tables import Base
-from tests.conftest import PG_URL, ROOT, needs_pg
+from tests.conftest import PG_URL, ROOT, needs_pg, wipe_pg
 from tests.test_replay import records, write_events
 
 pytestmark = needs_pg
@@ -69,14 +67,6 @@ async def dump(url: str) -> dict[str, list]:
     return state
 
 
-async def wipe(url: str) -> None:
-    store = Store(url)
-    async with store.async_engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await store.close()
-
-
 def replays(path, count: int) -> list[list[dict]]:
     cmd = [sys.executable, "-m", "bot.cli", "replay", str(path), "--db", PG_URL]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(count)]
@@ -97,10 +87,10 @@ async def test_two_processes_end_with_the_state_of_one(tmp_path):
     events.sort(key=lambda e: e["at"])
     path = write_events(tmp_path / "ev.jsonl", events)
 
-    await wipe(PG_URL)
+    await wipe_pg()
     [alone] = replays(path, 1)
     one = await dump(PG_URL)
-    await wipe(PG_URL)
+    await wipe_pg()
     pair = replays(path, 2)
     two = await dump(PG_URL)
 

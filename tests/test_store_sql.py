@@ -15,26 +15,8 @@ from bot.store.checkins import AlreadyCheckedIn, check_in, checkins_t, todays_ch
 from bot.store.moderation import add_offence, add_sample, load_samples, offences_t, samples_t
 from bot.store.points import award, ledger_t, members_t, standing
 from bot.store.repos import bump_counter, claim_slot, counters_t
-from tests.conftest import PG_URL
 
 AT = datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request, tmp_path):
-    if request.param == "sqlite":
-        store = await Store.open(f"sqlite:///{tmp_path / 'fast.db'}")
-    else:
-        if not PG_URL:
-            pytest.skip("QUNBOT_TEST_PG_URL is not set")
-        wipe = Store(PG_URL)
-        async with wipe.async_engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-        await wipe.close()
-        store = await Store.open(PG_URL)
-    yield store
-    await store.close()
 
 
 def naive_utc(at: datetime) -> datetime:
