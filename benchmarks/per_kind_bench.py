@@ -1,10 +1,13 @@
 """Qunbot's side of the NoneBot2 comparison, split by kind of message: where the time goes.
 
-    python -m benchmarks.per_kind_bench [--events 30000] [--groups 200] [--members 100]
+    python -m benchmarks.per_kind_bench [--events 30000] [--groups 200] [--members 100] [--actions FILE]
 
 The same generated OneBot v11 stream and the same handling as benchmarks/qunbot_side.py (the QQ
 adapter's decoding and parsing, the bus with the shipped rules on a SQLite file), timed per event and
 reported per kind: mean, median, p99 and share of the total. Figures, not a test.
+
+``--actions FILE`` also writes every action as a JSON line: the same stream must give the same file
+before and after a change that only makes things faster (``cmp`` the two).
 """
 
 from __future__ import annotations
@@ -30,9 +33,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--groups", type=int, default=200)
     parser.add_argument("--members", type=int, default=100)
+    parser.add_argument("--actions", help="write every action to this file, a JSON line each")
     args = parser.parse_args()
     lines = generate(args.events, args.groups, args.members)
-    run = asyncio.run(run_stream(lines))
+    actions: list | None = [] if args.actions else None
+    run = asyncio.run(run_stream(lines, keep=actions))
+    if args.actions:
+        with open(args.actions, "w", encoding="utf-8") as out:
+            for action in actions:
+                record = {"type": type(action).__name__, **action.model_dump(mode="json")}
+                out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
     assert len(run.handled) == len(lines)  # generated ids are unique: no event is dropped as a repeat
     by_kind: dict[str, list[float]] = {}
     for line, seconds in zip(lines, run.handled):

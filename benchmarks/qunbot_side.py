@@ -34,8 +34,10 @@ class Run:
     by_plugin: dict[str, int]
 
 
-async def run_stream(lines: list[str], rules: Path = SHIPPED_RULES, db_folder: str | None = None) -> Run:
-    """Feed ``lines`` back to back (the next arrives when the previous is done: a saturated bot)."""
+async def run_stream(lines: list[str], rules: Path = SHIPPED_RULES, db_folder: str | None = None,
+                     keep: list | None = None) -> Run:
+    """Feed ``lines`` back to back (the next arrives when the previous is done: a saturated bot); every
+    action is appended to ``keep`` when one is given."""
     with tempfile.TemporaryDirectory(prefix="qunbot-nbbench-", dir=db_folder) as scratch:
         # The log goes to a file, as a deployed bot's would (every moderation decision is a line of it).
         handler = logging.FileHandler(Path(scratch) / "qunbot.log", encoding="utf-8")
@@ -62,6 +64,8 @@ async def run_stream(lines: list[str], rules: Path = SHIPPED_RULES, db_folder: s
             t1 = clock()
             handled.append(t1 - t0)
             if actions:
+                if keep is not None:
+                    keep += actions
                 latencies.append(t1 - t0)
                 count += len(actions)
                 for a in actions:
