@@ -218,9 +218,8 @@ class Scanner:
         """Each distinct keyword found, in one pass of the automaton. Matches are leftmost-longest and
         do not overlap, so a word inside a longer one ("发票" in "开发票") does not count again."""
         matches = self.automaton.find_matches_as_indexes(compacted) if self.has_words else None
-        return self._keyword_signals(matches) if matches else []
-
-    def _keyword_signals(self, matches: list[tuple[int, int, int]]) -> list[Signal]:
+        if not matches:
+            return []
         found: dict[str, Signal] = {}
         values = self._word_values
         for index, _start, _end in matches:
@@ -233,9 +232,6 @@ class Scanner:
         """The first match of each pattern that matches."""
         if self._any_pattern is None or not self._any_pattern.search(compacted):
             return []
-        return self._pattern_signals(compacted)
-
-    def _pattern_signals(self, compacted: str) -> list[Signal]:
         seen, out = set(), []
         for m in self.patterns.finditer(compacted):
             if m.lastgroup not in seen:
@@ -250,17 +246,10 @@ class Scanner:
         # digits is no contact (mp.weixin.qq.com/s/… is an article).
         linked = "." in folded  # every form of link has a dot
         compacted = compact(_URL.sub(" ", folded) if linked else folded)
-        # Most messages fire no detector. The quick test that says so (the one that starts ``contacts``,
-        # ``keywords`` and ``pattern_hits``) is made here, before a method call that costs as much as it.
-        # Contacts and links first: on equal weight they name the decision (the concrete evidence).
-        signals = self.contacts(compacted) if _NUMBER_RUN_HINT.search(compacted) else []
-        if linked:
-            signals += self.links(folded)
-        matches = self.automaton.find_matches_as_indexes(compacted) if self.has_words else None
-        if matches:
-            signals += self._keyword_signals(matches)
-        if self._any_pattern is not None and self._any_pattern.search(compacted):
-            signals += self._pattern_signals(compacted)
+        # Contacts and links first: on equal weight they name the decision (the concrete evidence). Each
+        # detector starts with a quick test that says "nothing here" for most messages.
+        signals = self.contacts(compacted) + self.links(folded) + self.keywords(compacted)
+        signals += self.pattern_hits(compacted)
         score = sum(s.weight for s in signals) if signals else 0
         return Verdict(score, signals, compacted, None if linked else compacted)
 
