@@ -65,13 +65,12 @@ class FloodTracks(OrderedDict):
         """Drop the tracks whose windows have all passed, so memory follows the members active in the
         last minutes, not everyone ever seen. (A track kept longer changes nothing: ``count`` starts an
         ended track again.)"""
-        if self.sweep_at is None or self.sweep_at < at:
-            drop_oldest(self, lambda track: track.until < at)
-            self.sweep_at = at + SWEEP_EVERY
+        drop_oldest(self, lambda track: track.until < at)
+        self.sweep_at = at + SWEEP_EVERY
 
     def count(self, key, at: datetime, text: str, limits: FloodLimits) -> str | None:
         """Count a message: "flood" or "repeat" when it crosses the limits (the counts start again then)."""
-        if self.sweep_at is None or self.sweep_at < at:  # tested here too: the call costs more than the test
+        if self.sweep_at is None or self.sweep_at < at:  # once a minute of event time
             self.sweep(at)
         track = self.get(key)
         if track is None or track.until < at:  # a first message (since the windows passed): under every limit
