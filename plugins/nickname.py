@@ -138,9 +138,8 @@ async def check(ctx: Context, user: str, name: str, role: str, joining: bool = F
     members = memory.get(ctx.group)
     if members is None:  # bounded: a long-running bot sees ever more members come and go
         members = memory[ctx.group] = Recent(MEMBERS_KEPT)
-    seen = members.get(user)
-    if not joining and seen is not None and seen[0] == name and seen[1] > now:
-        return None
+    # A name looked at and not due again never gets here: on_message's filter (_due_a_look) declines it,
+    # a rename forgets the member first and a join is always looked at.
     if fits(rules, name, memory.setdefault("regex", {})):
         members[user] = (name, NEVER)
         return None
