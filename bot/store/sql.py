@@ -2,7 +2,7 @@
 
 SQLAlchemy's per-statement machinery (execution context, compiled-cache look-up, result proxy) cost
 about 100 µs a statement here, where sqlite3 itself takes 8; a check-in runs five statements and an
-offence three. A ``Sql`` is written once, in the SQL that SQLite and PostgreSQL share (``:named``
+offence two. A ``Sql`` is written once, in the SQL that SQLite and PostgreSQL share (``:named``
 parameters, ``ON CONFLICT``, ``RETURNING``), and runs
 - on SQLite straight on the sqlite3 connection, inside the transaction ``Store.run`` holds on it, with
   dates and times written as the text SQLAlchemy stores for them, so that both paths read each other's
