@@ -21,10 +21,9 @@ core = Plugin("core", CoreRules, priority=0)
 
 @core.command("help", "帮助", "菜单")
 async def show_help(ctx: Context):
-    bus = ctx.engine.bus
     usable = [
         {"plugin": p.name, "name": c.primary, "aliases": c.names[1:], "summary": _summary(ctx, p.name, c.primary)}
-        for p, c in bus.commands_for(ctx.group)
+        for p, c in ctx.services.commands_for(ctx.group)
         if permits(ctx.role, c.role)
     ]
     return ctx.reply("core/help", "help", commands=usable, role=ctx.role)
@@ -32,17 +31,17 @@ async def show_help(ctx: Context):
 
 def _summary(ctx: Context, plugin: str, command: str) -> str:
     name = f"{plugin}/help_{command}"
-    return ctx.render(name) if ctx.engine.templates.exists(name) else ""
+    return ctx.render(name) if ctx.services.templates.exists(name) else ""
 
 
 @core.command("config", "配置", role="admin")
 async def show_config(ctx: Context):
     args = ctx.call.args
-    if not args or ctx.engine.plugins.get(args[0]) is None:
-        return ctx.reply("core/unknown_plugin", "usage", given=args[0] if args else "", plugins=sorted(ctx.engine.plugins))
+    if not args or ctx.services.plugins().get(args[0]) is None:
+        return ctx.reply("core/unknown_plugin", "usage", given=args[0] if args else "", plugins=sorted(ctx.services.plugins()))
     rows = [
         {"key": key, "value": _show(value), "source": source}
-        for key, value, source in ctx.engine.rulebook.explain(args[0], ctx.group)
+        for key, value, source in ctx.services.rulebook.explain(args[0], ctx.group)
     ]
     return ctx.reply("core/config", "config_shown", plugin=args[0], rows=rows)
 
@@ -58,8 +57,8 @@ def _show(value: Any) -> str:
 @core.command("set", "设置", role="admin")
 async def set_value(ctx: Context):
     args = ctx.call.args
-    if len(args) < 3 or ctx.engine.plugins.get(args[0]) is None:
-        return ctx.reply("core/set_usage", "usage", plugins=sorted(ctx.engine.plugins))
+    if len(args) < 3 or ctx.services.plugins().get(args[0]) is None:
+        return ctx.reply("core/set_usage", "usage", plugins=sorted(ctx.services.plugins()))
     plugin, key, raw = args[0], args[1], " ".join(args[2:])
     return await _change(ctx, plugin, key, parse_value(raw))
 
@@ -67,14 +66,14 @@ async def set_value(ctx: Context):
 @core.command("unset", "重置", role="admin")
 async def unset_value(ctx: Context):
     args = ctx.call.args
-    if len(args) != 2 or ctx.engine.plugins.get(args[0]) is None:
-        return ctx.reply("core/set_usage", "usage", plugins=sorted(ctx.engine.plugins))
+    if len(args) != 2 or ctx.services.plugins().get(args[0]) is None:
+        return ctx.reply("core/set_usage", "usage", plugins=sorted(ctx.services.plugins()))
     return await _change(ctx, args[0], args[1], None)
 
 
 async def _change(ctx: Context, plugin: str, key: str, value: Any):
     """Validate the new owner layer through the plugin's model, store it with an audit row, apply it."""
-    book = ctx.engine.rulebook
+    book = ctx.services.rulebook
     try:
         if value is None:
             layer = _without(book.owner.get((plugin, ctx.group), {}), key)
@@ -95,8 +94,7 @@ async def _change(ctx: Context, plugin: str, key: str, value: Any):
                   plugin=plugin, key=key, old_value=old, new_value=None if value is None else json.dumps(value, ensure_ascii=False))
 
     await ctx.store.run(write)
-    book.set_owner_layer(plugin, ctx.group, layer)
-    ctx.engine.scheduler.plan_group(ctx.group)  # a changed time of day moves that group's jobs
+    book.set_owner_layer(plugin, ctx.group, layer)  # the engine re-plans the group's jobs when it sees this
     return ctx.reply("core/set_done", "setting_changed", plugin=plugin, key=key, value=_show(value), removed=value is None)
 
 

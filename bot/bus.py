@@ -13,14 +13,12 @@ import inspect
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable
 
 from bot.commands import Command, CommandCall, effective_role, parse_command, permits
-from bot.model import Action, Event, MessageReceived, ScheduleFired, SendMessage
+from bot.model import Action, CancelTimer, Event, MessageReceived, Report, ScheduleFired, SendMessage, SetTimer, TimerFired
 from bot.rules import PluginRules
-
-if TYPE_CHECKING:
-    from bot.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +37,9 @@ class Stop:
 
 Reply = Action | Stop | Iterable[Action | Stop] | None
 HandlerFn = Callable[["Context"], Awaitable[Reply]]
-# ``when(event, rules)``, or ``when(event, rules, memory, group)`` for a filter that needs the plugin's
-# in-process memory (Engine.memory) and the group key: "is this member's quiz pending here?" decided
-# without a Context or a coroutine, for a handler that has nothing to do for nearly every message.
+# ``when(event, rules)``, or ``when(event, rules, state, group)`` for a filter that needs the plugin's
+# in-process state and the group key: "is this member's quiz pending here?" decided without a Context or
+# a coroutine, for a handler that has nothing to do for nearly every message.
 Filter = Callable[..., bool]
 # (rules, tz) -> {job name: APScheduler trigger}, the plugin's jobs for one group
 JobsFactory = Callable[[Any, tzinfo], dict[str, Any]]
@@ -53,32 +51,35 @@ class Handler:
     fn: HandlerFn
     events: tuple[type[Event], ...] = ()
     when: Filter | None = None
-    wide_when: bool = False  # ``when`` takes (event, rules, memory, group)
+    wide_when: bool = False  # ``when`` takes (event, rules, state, group)
     command: Command | None = None
     keywords: tuple[str, ...] = ()
-    order: tuple[int, int] = (0, 0)  # (plugin priority, registration order)
+    # (plugin priority, plugin name, registration order): plugins of equal priority run one after the
+    # other in name order, never interleaved.
+    order: tuple[int, str, int] = (0, "", 0)
 
 
 class Plugin:
-    """One rule plugin: its name (= its rule file's name), rules model, priority (lower runs first)."""
+    """One rule plugin: its name (= its rule file's name), rules model, priority (lower runs first), and
+    the class of its in-process state (one instance per engine, ``ctx.state``), if it keeps any."""
 
-    def __init__(self, name: str, rules: type[PluginRules], priority: int = 100):
+    def __init__(self, name: str, rules: type[PluginRules], priority: int = 100, state: Callable[[], Any] | None = None):
         self.name = name
         self.rules = rules
         self.priority = priority
+        self.state = state
         self.handlers: list[Handler] = []
         self.jobs: JobsFactory | None = None
-        self.startup: list[Callable[["Engine"], Awaitable[None]]] = []
 
     def _add(self, fn: HandlerFn, **kw) -> HandlerFn:
         when = kw.get("when")
         wide = when is not None and len(inspect.signature(when).parameters) == 4
-        self.handlers.append(Handler(self, fn, order=(self.priority, len(self.handlers)), wide_when=wide, **kw))
+        self.handlers.append(Handler(self, fn, order=(self.priority, self.name, len(self.handlers)), wide_when=wide, **kw))
         return fn
 
     def on(self, *events: type[Event], when: Filter | None = None):
         """Handle every event of these types, filtered by ``when(event, rules)`` or ``when(event, rules,
-        memory, group)`` if given (the plugin's memory, as ``ctx.memory``, and the group key)."""
+        state, group)`` if given (the plugin's state, as ``ctx.state``, and the group key)."""
         return lambda fn: self._add(fn, events=events, when=when)
 
     def command(self, *names: str, role: str = "member"):
@@ -97,47 +98,102 @@ class Plugin:
         prefix = f"{self.name}."
         return lambda fn: self._add(fn, events=(ScheduleFired,), when=lambda ev, _r: ev.job.startswith(prefix))
 
-    def on_start(self, fn: Callable[["Engine"], Awaitable[None]]):
-        """Run ``fn(engine)`` once the engine has started (to re-arm timers from stored state)."""
-        self.startup.append(fn)
-        return fn
+    def timer(self, name: str):
+        """Handle this plugin's timer ``name`` (set with ``ctx.timer(name, at, key=…)``) when it falls due."""
+        mine = self.name
+        return lambda fn: self._add(fn, events=(TimerFired,), when=lambda ev, _r: ev.plugin == mine and ev.timer == name)
 
     @property
     def commands(self) -> list[Command]:
         return [h.command for h in self.handlers if h.command]
 
 
+@dataclass(slots=True)
+class Services:
+    """What the engine lends the bus and the plugins: storage, templates, time, read-only views of the
+    rules and statistics. Plugins reach it through ``Context``; it holds no way to act (acting is returning)."""
+
+    store: Any
+    templates: Any
+    clock: Any
+    stats: Any
+    rules_dir: Path
+    tz_for: Callable[[str], tzinfo]
+    # (plugin, group) -> effective rules, None where the plugin is off; and the rule book's generation,
+    # which moves whenever a rule file or an owner setting changes.
+    rules_for: Callable[["Plugin", str], Any]
+    generation: Callable[[], int]
+    plugins: Callable[[], dict[str, "Plugin"]]  # the plugins included now, by name
+    state_of: Callable[["Plugin"], Any]
+    bot_admins: frozenset[str] = frozenset()
+    # platform -> the bot's own username, where the adapter learnt it (Telegram's getMe): "/cmd@name" is ours
+    bot_usernames: dict[str, str] = field(default_factory=dict)
+    rulebook: Any = None  # the core plugin's /config and /set read and change it
+    # (platform, group id) -> the actions the bot can take there now (the adapter's live view; replay: the
+    # platform's table)
+    capabilities: Callable[[str, str], frozenset[str]] = lambda _platform, _group: frozenset()
+    # Set by the bus from its index: the texts some plugin takes as a keyword, and the commands of a group.
+    keywords: frozenset[str] = frozenset()
+    commands_for: Callable[[str], list] | None = None
+
+    def addressed_to_us(self, platform: str, target: str) -> bool:
+        ours = self.bot_usernames.get(platform)
+        return ours is not None and ours.lower() == target.lower()
+
+
 class Context:
-    """What a handler gets: the event, its plugin's effective rules for the group, and the engine's services."""
+    """What a handler gets: the event, its plugin's effective rules for the group, its state, and helpers
+    that build the effects it returns (messages, timers, reports)."""
 
-    __slots__ = ("event", "rules", "plugin", "engine", "call", "role", "group", "notes", "memory")
+    __slots__ = ("event", "rules", "plugin", "services", "call", "role", "group", "notes", "state")
 
-    def __init__(self, event: Event, rules: Any, plugin: Plugin, engine: "Engine", call: CommandCall | None, role: str,
-                 group: str | None = None, notes: dict | None = None, memory: dict | None = None):
+    def __init__(self, event: Event, rules: Any, plugin: Plugin, services: Services, call: CommandCall | None, role: str,
+                 group: str | None = None, notes: dict | None = None, state: Any = None):
         self.event = event
         self.rules = rules
         self.plugin = plugin
-        self.engine = engine
+        self.services = services
         self.call = call
         self.role = role
         self.group = group or event.group_key  # "<platform>:<group>", computed once per event
         # Shared by the handlers of this one event: what an earlier plugin learnt (a check-in's new streak)
         # that a later one needs, so the later one need not read it back from the database.
         self.notes = {} if notes is None else notes
-        # The plugin's in-process cache (Engine.memory); the bus hands it over resolved, once per plan.
-        self.memory = engine.memory(plugin.name) if memory is None else memory
+        self.state = services.state_of(plugin) if state is None else state
 
     @property
     def now(self) -> datetime:
-        return self.engine.clock.now()
+        return self.services.clock.now()
 
     @property
     def store(self):
-        return self.engine.store
+        return self.services.store
+
+    @property
+    def stats(self):
+        return self.services.stats
 
     @property
     def tz(self) -> tzinfo:
-        return self.engine.tz_for(self.group)
+        return self.services.tz_for(self.group)
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.services.rules_dir
+
+    def rules_of(self, plugin: str):
+        """Another plugin's effective rules in this group (read-only), or None where it is off."""
+        other = self.services.plugins().get(plugin)
+        return None if other is None else self.services.rules_for(other, self.group)
+
+    def can(self, action: str) -> bool:
+        """Whether the bot can take ``action`` (``"mute_all"``, ``"delete"`` …) in this group now. A plugin
+        returns the action either way (the outbox turns it into its fallback); this is for what it says."""
+        return action in self.services.capabilities(self.event.platform, self.event.group)
+
+    def is_keyword(self, text: str) -> bool:
+        """Whether some plugin takes exactly this text as a keyword (like ``签到``)."""
+        return text.strip() in self.services.keywords
 
     def first_to_see(self, conn, what: str) -> bool:
         """Claim this event for this plugin, inside the caller's transaction (``ctx.store.run``): False
@@ -150,7 +206,7 @@ class Context:
         return claim_slot(conn, f"{self.plugin.name}.seen.{what}", self.group, at, at, "", at)
 
     def render(self, template: str, /, **values) -> str:
-        return self.engine.templates.render(template, **values)
+        return self.services.templates.render(template, **values)
 
     def send(self, template: str, reason: str, /, mentions: Iterable[str] = (), reply_to: str | None = None, **values) -> SendMessage:
         """A message to the event's group, from ``templates/<template>.j2``."""
@@ -167,14 +223,31 @@ class Context:
         ev = self.event
         return self.send(template, reason, mentions=(ev.user,), reply_to=getattr(ev, "id", None) or None, **values)
 
+    def timer(self, name: str, due: datetime, /, key: str = "", reason: str = "", **payload) -> SetTimer:
+        """This plugin's timer ``name`` for ``key`` in this group, due at ``due`` (replacing the one set
+        before); its handler (``@plugin.timer(name)``) gets a ``TimerFired`` carrying ``payload``."""
+        ev = self.event
+        return SetTimer(platform=ev.platform, group=ev.group, timer=name, key=key, due=due, payload=payload,
+                        plugin=self.plugin.name, reason=reason or name)
 
-# One handler as it runs in one group: (handler, the plugin's rules there, the plugin's memory).
-Step = tuple[Handler, Any, dict]
+    def cancel_timer(self, name: str, /, key: str = "", reason: str = "") -> CancelTimer:
+        ev = self.event
+        return CancelTimer(platform=ev.platform, group=ev.group, timer=name, key=key, plugin=self.plugin.name,
+                           reason=reason or name)
+
+    def report(self, text: str, reason: str = "", /) -> Report:
+        """A line for the operators (the log, and the admin log chat where one is set)."""
+        ev = self.event
+        return Report(platform=ev.platform, group=ev.group, text=text, plugin=self.plugin.name, reason=reason or "report")
+
+
+# One handler as it runs in one group: (handler, the plugin's rules there, the plugin's state).
+Step = tuple[Handler, Any, Any]
 
 
 @dataclass
 class Bus:
-    engine: "Engine"
+    services: Services
     plugins: list[Plugin] = field(default_factory=list)
     _by_type: dict[type, list[Handler]] = field(default_factory=dict)
     _by_command: dict[str, list[Handler]] = field(default_factory=dict)
@@ -186,6 +259,9 @@ class Bus:
     # Plans by the identity of what they hold: most groups run on the same shared rules, so 10,000 groups
     # share a handful of plan tuples rather than holding one each.
     _shared: dict[tuple[int, ...], tuple[Step, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.services.commands_for = self.commands_for
 
     def rebuild(self, plugins: Iterable[Plugin]) -> None:
         """Index the handlers of exactly these plugins (called at start and when rule files come or go)."""
@@ -203,10 +279,11 @@ class Bus:
         for index in (self._by_type, self._by_command, self._by_keyword):
             for handlers in index.values():
                 handlers.sort(key=lambda h: h.order)
+        self.services.keywords = frozenset(self._by_keyword)
 
     def _plan(self, event: Event, group: str) -> tuple[Step, ...]:
         """The type handlers that run for ``event`` in ``group``, with their rules (cached, see ``_plans``)."""
-        generation = self.engine.rulebook.generation
+        generation = self.services.generation()
         if generation != self._generation:
             self._plans, self._shared, self._generation = {}, {}, generation
         by_group = self._plans.get(type(event))
@@ -220,24 +297,24 @@ class Bus:
         return plan
 
     def _steps(self, handlers: Iterable[Handler], event: Event, group: str) -> tuple[tuple[Step, ...], bool]:
-        """``handlers`` with their plugin's rules and memory, dropping plugins disabled in ``group``; and
+        """``handlers`` with their plugin's rules and state, dropping plugins disabled in ``group``; and
         whether every look-up succeeded."""
-        engine, steps, complete = self.engine, [], True
+        services, steps, complete = self.services, [], True
         for h in handlers:
             try:
-                rules = engine.rules_for(h.plugin, group)
+                rules = services.rules_for(h.plugin, group)
             except Exception:
                 log.exception("plugin %s failed on %s in %s", h.plugin.name, event.name, group)
                 complete = False
                 continue
             if rules is not None:
-                steps.append((h, rules, engine.memory(h.plugin.name)))
+                steps.append((h, rules, services.state_of(h.plugin)))
         return tuple(steps), complete
 
     def _command_steps(self, event: MessageReceived, plan: tuple[Step, ...], group: str):
         """The plan with the handlers of the message's command or keyword merged in, and the command call."""
         call = parse_command(event.text)
-        if call and call.target and not self.engine.is_addressed_to_us(event.platform, call.target):
+        if call and call.target and not self.services.addressed_to_us(event.platform, call.target):
             return plan, None  # "/help@otherbot" in a Telegram group is another bot's business
         extra = self._by_command.get(call.name) if call else self._by_keyword.get(event.text.strip())
         if not extra:
@@ -245,7 +322,7 @@ class Bus:
         return tuple(sorted(plan + self._steps(extra, event, group)[0], key=lambda step: step[0].order)), call
 
     async def dispatch(self, event: Event, group: str | None = None) -> list[Action]:
-        """Run the chain for one event and return the actions the plugins asked for, in order. ``group`` is
+        """Run the chain for one event and return the effects the plugins asked for, in order. ``group`` is
         the event's group key when the caller has it."""
         group = group or event.group_key
         plan = self._plan(event, group)
@@ -254,16 +331,16 @@ class Bus:
             plan, call = self._command_steps(event, plan, group)
         if not plan:
             return []
-        engine = self.engine
-        role = effective_role(getattr(event, "role", "member"), event.platform, getattr(event, "user", ""), engine.bot_admins)
+        services = self.services
+        role = effective_role(getattr(event, "role", "member"), event.platform, getattr(event, "user", ""), services.bot_admins)
         actions: list[Action] = []
         notes: dict = {}
-        for h, rules, memory in plan:
+        for h, rules, state in plan:
             try:
                 when = h.when
-                if when is not None and not (when(event, rules, memory, group) if h.wide_when else when(event, rules)):
+                if when is not None and not (when(event, rules, state, group) if h.wide_when else when(event, rules)):
                     continue
-                ctx = Context(event, rules, h.plugin, engine, call if h.command else None, role, group, notes, memory)
+                ctx = Context(event, rules, h.plugin, services, call if h.command else None, role, group, notes, state)
                 if h.command and not permits(role, h.command.role):
                     actions.append(ctx.reply("core/refused", "not_permitted", command=h.command.primary, needed=h.command.role))
                     continue
@@ -276,13 +353,9 @@ class Bus:
                 break
         return actions
 
-    def is_keyword(self, text: str) -> bool:
-        """Whether some included plugin handles exactly this text as a keyword (like ``签到``)."""
-        return text.strip() in self._by_keyword
-
     def commands_for(self, group: str) -> list[tuple[Plugin, Command]]:
         """The commands offered in ``group`` (their plugins enabled there), in priority order."""
-        return [(p, c) for p in self.plugins if self.engine.rules_for(p, group) is not None for c in p.commands]
+        return [(p, c) for p in self.plugins if self.services.rules_for(p, group) is not None for c in p.commands]
 
 
 def _collect(result: Action | Stop | Iterable[Action | Stop], actions: list[Action], plugin: str) -> bool:

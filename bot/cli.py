@@ -167,8 +167,8 @@ def _with_insights(args, work) -> object:
 def cmd_report(args) -> int:
     """The /stats chart and the stage assessment for one group, from the configured database."""
     async def report(engine, insights, rules, today) -> str:
-        _, series = await insights.chart(engine, args.group, args.days or rules.chart_days, today, Path(args.out))
-        verdict = await insights.assess(engine, args.group, rules, today)
+        _, series = await insights.chart(engine.services, args.group, args.days or rules.chart_days, today, Path(args.out))
+        verdict = await insights.assess(engine.services, args.group, rules, today)
         return engine.templates.render("insights/report", group=args.group, series=series, a=verdict, out=args.out)
 
     print(_with_insights(args, report))
@@ -178,7 +178,7 @@ def cmd_report(args) -> int:
 def cmd_export(args) -> int:
     """/export members from the command line: one group's member roster as CSV."""
     async def export(engine, insights, rules, today) -> int:
-        return await insights.export_members(engine, args.group, rules, today, Path(args.out))
+        return await insights.export_members(engine.services, args.group, rules, today, Path(args.out))
 
     print(f"{args.group}: {_with_insights(args, export)} members written to {args.out}")
     return 0

@@ -1,7 +1,9 @@
 """The engine: config, rules, store, templates, bus, scheduler and outbox wired together.
 
 ``Engine.handle(event)`` is the one road every event travels, from an adapter, the console, replay or
-the scheduler: remember the group, run the bus, return the actions (the caller hands them to an outbox).
+the scheduler, in one direction: learn the group (planning its jobs) if it is new, count it, run the
+bus, carry out the engine's own effects (timers, reports), return everything the plugins asked for.
+``handle_and_send`` then hands the actions to ``deliver``: the outbox live, replay's writer offline.
 """
 
 from __future__ import annotations
@@ -13,17 +15,18 @@ import logging
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.adapters import Adapter
-from bot.bus import Bus, Plugin
+from bot.adapters import CAPABILITIES, Adapter
+from bot.bus import Bus, Plugin, Services
 from bot.builtin import core
 from bot.config import QunbotConfig
-from bot.model import Action, Event, SendMessage
+from bot.model import ENGINE_EFFECTS, Action, CancelTimer, Event, Report, SendMessage, SetTimer
 from bot.outbox import Outbox
 from bot.rules import RuleBook, RuleError, fingerprint, load_rule_file
 from bot.scheduler import Scheduler, SystemClock, VirtualClock
 from bot.stats import Stats
 from bot.store import Store
 from bot.store.repos import known_groups, load_settings, remember_group
+from bot.store.timers import StoredTimer, drop_timer, save_timer
 from bot.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -39,14 +42,29 @@ def default_rules_dir(given: str | None) -> Path:
     return local if local.is_dir() else SHIPPED_RULES
 
 
+PLUGINS_DIR = Path(__file__).resolve().parent.parent / "plugins"
+
+
+def plugin_module(name: str) -> str:
+    """The module of plugin ``name``: ``plugins.<name>``, or ``plugins.<family>.<name>`` for a plugin that
+    belongs to a family package (admission/join_threshold.py)."""
+    if not (PLUGINS_DIR / f"{name}.py").exists():
+        for family in sorted(PLUGINS_DIR.glob(f"*/{name}.py")):
+            if (family.parent / "__init__.py").exists():
+                return f"plugins.{family.parent.name}.{name}"
+    return f"plugins.{name}"
+
+
 def import_plugin(name: str) -> Plugin:
-    """The ``plugin`` object of ``plugins/<name>.py``; raises LookupError when there is none."""
+    """The ``plugin`` object of ``plugins/<name>.py`` (or of a family's ``plugins/<family>/<name>.py``);
+    raises LookupError when there is none."""
     if not name.isidentifier():
         raise LookupError(f"{name!r} is not a plugin name")
+    module_name = plugin_module(name)
     try:
-        module = importlib.import_module(f"plugins.{name}")
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name in (f"plugins.{name}", "plugins"):
+        if exc.name in (module_name, "plugins"):
             raise LookupError(f"no plugin named {name!r} (expected plugins/{name}.py)") from None
         raise LookupError(f"plugins/{name}.py cannot be imported: {exc}") from exc
     except Exception as exc:  # a broken plugin is refused like a broken rule file, not fatal
@@ -98,32 +116,44 @@ class Engine:
         self.store = store
         self.clock = clock or SystemClock()
         self.templates = Templates(Path(config.templates_dir) if config.templates_dir else None)
-        self.bot_admins = frozenset(config.bot_admins)
-        self.bot_usernames = dict(config.bot_usernames)
         self.rulebook = RuleBook({}, {})
         self.plugins: dict[str, Plugin] = {}
-        self.bus = Bus(self)
+        self.stats = Stats(self)
+        self.services = Services(
+            store=store, templates=self.templates, clock=self.clock, stats=self.stats, rules_dir=rules_dir,
+            tz_for=self.tz_for, rules_for=self.rules_for, generation=lambda: self.rulebook.generation,
+            plugins=lambda: self.plugins, state_of=self.state_of, bot_admins=frozenset(config.bot_admins),
+            bot_usernames=dict(config.bot_usernames), rulebook=self.rulebook, capabilities=self.capabilities)
+        self.bus = Bus(self.services)
         self.bus.rebuild([core])
         self.scheduler = Scheduler(self)
         self.outbox = Outbox(self)
-        self.stats = Stats(self)
         self.adapters: dict[str, Adapter] = {}
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
-        self.sink = lambda actions, _at: self.outbox.submit(actions)
+        self.deliver = self._to_outbox
         self.known_groups: set[str] = set()
         self._zones: dict[str, ZoneInfo] = {}
         self._refused: dict[str, tuple[int, int]] = {}  # rule file -> fingerprint already reported
         self._core_rules = core.rules()
-        self._memories: dict[str, dict] = {}
+        self._states: dict[str, object] = {}
+        self._flushing: asyncio.Task | None = None
 
-    def memory(self, plugin: str) -> dict:
-        """A plugin's in-process cache (for this engine only; the database stays the source of truth)."""
-        return self._memories.setdefault(plugin, {})
+    def state_of(self, plugin: Plugin):
+        """A plugin's in-process state (this engine only; the database stays the source of truth)."""
+        state = self._states.get(plugin.name)
+        if state is None:
+            state = self._states[plugin.name] = plugin.state() if plugin.state else {}
+        return state
+
+    @property
+    def bot_usernames(self) -> dict[str, str]:
+        return self.services.bot_usernames
 
     @classmethod
     async def create(cls, config: QunbotConfig, rules_dir: Path, db_url: str | None = None, clock=None,
                      platforms: set[str] | None = None) -> "Engine":
-        """Open (and migrate) the database, load the rules and the owner settings."""
+        """Open (and migrate) the database, load the rules and the owner settings, plan every known group's
+        jobs and arm the stored timers."""
         store = await Store.open(db_url or config.database_url)
         engine = cls(config, rules_dir, store, clock, platforms)
         for error in engine.load_rules():
@@ -133,9 +163,7 @@ class Engine:
         for group in engine.known_groups:
             engine.scheduler.plan_group(group, catch_up=True)
         await engine.scheduler.resume_unsent()
-        for plugin in engine.bus.plugins:
-            for start in plugin.startup:
-                await start(engine)
+        await engine.scheduler.arm_stored()
         return engine
 
     # ------------------------------------------------------------------ rules
@@ -199,25 +227,75 @@ class Engine:
     # ------------------------------------------------------------------ events
 
     async def handle(self, event: Event) -> list[Action]:
-        """Run one event through the bus and return the resulting actions."""
+        """Run one event through the bus, carry out its timers and reports, and return every effect."""
         key = event.group_key
         if isinstance(self.clock, VirtualClock):
             self.clock.set(event.at)  # on a virtual clock an event's time is "now" (it never moves back)
         if key not in self.known_groups:
-            self.known_groups.add(key)
-            await self.store.run(remember_group, key, event.at)
-            self.scheduler.plan_group(key)
+            await self._learn_group(key, event.at)
         if self.stats.observe(event, key):
-            await self.stats.flush()
+            self._flush_stats_soon()
+        generation = self.rulebook.generation
         actions = await self.bus.dispatch(event, key)
         if actions:
             self.stats.observe_actions(event, actions)
+            await self._carry_out(actions)
+        if self.rulebook.generation != generation:  # an owner's /set: a changed time of day moves its jobs
+            self.scheduler.plan_group(key)
         return actions
 
     async def handle_and_send(self, event: Event):
-        """Handle an event and pass its actions on to the sink (delivery, or replay's output); returns what
-        the sink returns (live: the outbox's future, resolved when every action is out)."""
-        return self.sink(await self.handle(event), event.at)
+        """Handle an event and pass its actions on to ``deliver``; returns what that returns (live: the
+        outbox's future, resolved when every action is out)."""
+        return self.deliver(await self.handle(event), event.at)
+
+    async def _learn_group(self, key: str, at) -> None:
+        self.known_groups.add(key)
+        await self.store.run(remember_group, key, at)
+        self.scheduler.plan_group(key)
+
+    def _flush_stats_soon(self) -> None:
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.ensure_future(self._flush_stats())
+
+    async def _flush_stats(self) -> None:
+        try:
+            await self.stats.flush()
+        except Exception:
+            log.exception("could not flush statistics; kept for the next try")
+
+    async def _carry_out(self, effects: list[Action]) -> None:
+        """The engine's own effects: timers stored (in one transaction) and armed, reports logged."""
+        timers = [e for e in effects if type(e) in (SetTimer, CancelTimer)]
+        if timers:
+            def write(conn):
+                for e in timers:
+                    if type(e) is SetTimer:
+                        save_timer(conn, StoredTimer(e.group_key, e.plugin, e.timer, e.key, e.due, e.payload))
+                    else:
+                        drop_timer(conn, e.group_key, e.plugin, e.timer, e.key)
+
+            await self.store.run(write)
+            for e in timers:
+                if type(e) is SetTimer:
+                    self.scheduler.arm(StoredTimer(e.group_key, e.plugin, e.timer, e.key, e.due, e.payload))
+                else:
+                    self.scheduler.disarm(e.group_key, e.plugin, e.timer, e.key)
+        for e in effects:
+            if type(e) is Report:
+                log.warning("%s", e.text)
+
+    def _to_outbox(self, actions: list[Action], _at):
+        """Live delivery: platform actions to the outbox, reports to the admin log chat (if one is set)."""
+        out = [a for a in actions if type(a) not in ENGINE_EFFECTS]
+        out += [m for a in actions if type(a) is Report for m in self._admin_log(a.text)]
+        return self.outbox.submit(out)
+
+    def _admin_log(self, text: str) -> list[SendMessage]:
+        platform, _, group = self.config.admin_log.partition(":")
+        if group and platform in self.adapters:
+            return [SendMessage(platform=platform, group=group, text=text, plugin="core", reason="admin_log")]
+        return []
 
     # ------------------------------------------------------------------ helpers
 
@@ -230,19 +308,22 @@ class Engine:
             zone = self._zones[group] = ZoneInfo(self.config.group_timezones.get(group, self.config.timezone))
         return zone
 
-    def is_addressed_to_us(self, platform: str, target: str) -> bool:
-        """Whether ``/cmd@target`` is for this bot. Adapters that learn the bot's name (Telegram's getMe)
-        record it in ``bot_usernames``; while the name is unknown, an addressed command is not ours."""
-        ours = self.bot_usernames.get(platform)
-        return ours is not None and ours.lower() == target.lower()
+    def capabilities(self, platform: str, group: str) -> frozenset[str]:
+        """What the bot can do in a group: the adapter's live view where it runs, else the platform's table."""
+        adapter = self.adapters.get(platform)
+        return adapter.capabilities(group) if adapter is not None else CAPABILITIES.get(platform, frozenset())
+
+    def learn_bot_username(self, platform: str, name: str) -> None:
+        """An adapter learnt the bot's own username (Telegram's getMe): ``/cmd@name`` is addressed to us;
+        while the name is unknown, an addressed command is not ours."""
+        self.services.bot_usernames[platform] = name
 
     def report(self, text: str, to_chat: bool = True) -> None:
         """Tell the operators: the log always, the admin log chat when one is configured (and ``to_chat``:
         a report about the admin log chat itself must not be sent there, or it would never end)."""
         log.warning("%s", text)
-        platform, _, group = self.config.admin_log.partition(":")
-        if to_chat and group and platform in self.adapters:
-            self.outbox.submit([SendMessage(platform=platform, group=group, text=text, plugin="core", reason="admin_log")])
+        if to_chat and (messages := self._admin_log(text)):
+            self.outbox.submit(messages)
 
     async def flush_stats_forever(self, every: float = 10.0) -> None:
         """Live mode: write the in-memory statistics every few seconds."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 
-def too_late(ctx, what: str, grace_minutes: int) -> bool:
-    """True (and reported) when the slot of ``ctx.event`` (a ScheduleFired) is more than ``grace_minutes`` old."""
+def too_late(ctx, what: str, grace_minutes: int):
+    """None when the slot of ``ctx.event`` (a ScheduleFired) is at most ``grace_minutes`` old; else the
+    report that says it is skipped (for the handler to return)."""
     late = ctx.now - ctx.event.slot
     if late <= timedelta(minutes=grace_minutes):
-        return False
-    ctx.engine.report(f"{ctx.group}: {what} due at {ctx.event.slot.isoformat()} skipped: "
-                      f"{int(late.total_seconds() // 60)} minutes late (grace {grace_minutes})")
-    return True
+        return None
+    return ctx.report(f"{ctx.group}: {what} due at {ctx.event.slot.isoformat()} skipped: "
+                      f"{int(late.total_seconds() // 60)} minutes late (grace {grace_minutes})", "late_slot")

@@ -95,7 +95,20 @@ class ScheduleFired(Event):
     slot: datetime
 
 
-# Events that come from platforms (and replay lines); ScheduleFired only ever comes from the scheduler.
+class TimerFired(Event):
+    """A plugin's timer fell due (``ctx.timer``): ``timer`` is its name within ``plugin``, ``key`` what it
+    is about (a member, a game), ``due`` the time it was set for, ``payload`` what the plugin stored."""
+
+    name: ClassVar[str] = "timer_fired"
+    plugin: str
+    timer: str
+    key: str = ""
+    due: datetime
+    payload: dict = {}
+
+
+# Events that come from platforms (and replay lines); ScheduleFired and TimerFired only ever come from the
+# scheduler.
 PLATFORM_EVENTS: dict[str, type[Event]] = {cls.name: cls for cls in (MessageReceived, MemberJoined, MemberLeft, JoinRequested, MemberRenamed)}
 
 
@@ -137,6 +150,10 @@ class MuteMember(Action):
 class MuteAll(Action):
     name: ClassVar[str] = "mute_all"
     on: bool
+    # What the group is told: ``announce`` where the platform mutes (sent after the mute), ``fallback``
+    # where it cannot (instead of it; the outbox's own words when not given). Neither reaches the adapter.
+    announce: str | None = None
+    fallback: str | None = None
 
 
 class KickMember(Action):
@@ -158,10 +175,38 @@ class DecideJoin(Action):
     note: str = ""  # the decline reason shown to the applicant, where the platform shows one
 
 
-ACTION_TYPES: dict[str, type[Action]] = {
-    cls.name: cls
-    for cls in (SendMessage, DeleteMessage, MuteMember, MuteAll, KickMember, SetCard, DecideJoin)
-}
+# ----------------------------------------------------------------------------- effects the engine carries out
+# A handler returns these beside its actions; the engine performs them (they never reach a platform) and
+# replay prints them as action lines like any other.
+
+
+class SetTimer(Action):
+    """Fire ``TimerFired`` for this plugin at ``due``; a timer of the same (group, timer, key) is replaced.
+    Timers are stored, armed again at start, and fire once across processes."""
+
+    name: ClassVar[str] = "timer"
+    timer: str
+    key: str = ""
+    due: datetime
+    payload: dict = {}
+
+
+class CancelTimer(Action):
+    name: ClassVar[str] = "cancel_timer"
+    timer: str
+    key: str = ""
+
+
+class Report(Action):
+    """A line for the operators: the log, and the admin log chat where one is configured."""
+
+    name: ClassVar[str] = "report"
+    text: str
+
+
+PLATFORM_ACTIONS = (SendMessage, DeleteMessage, MuteMember, MuteAll, KickMember, SetCard, DecideJoin)
+ENGINE_EFFECTS = (SetTimer, CancelTimer, Report)
+ACTION_TYPES: dict[str, type[Action]] = {cls.name: cls for cls in (*PLATFORM_ACTIONS, *ENGINE_EFFECTS)}
 
 
 def action_record(action: Action, at: datetime) -> dict:

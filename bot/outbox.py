@@ -35,13 +35,18 @@ def plan(action: Action, capabilities: frozenset[str], templates: Templates, own
     ``owner``, where the adapter knows the group's owner, is mentioned in a removal's fallback, so the
     person who can remove the member hears of it."""
     if action.name in capabilities:
+        if isinstance(action, MuteAll) and (action.announce is not None or action.fallback is not None):
+            told = action.announce
+            action = action.model_copy(update={"announce": None, "fallback": None})
+            if told is not None:
+                return [action, SendMessage(platform=action.platform, group=action.group, text=told, plugin=action.plugin, reason=action.reason)]
         return [action]
     text: str | None = None
     mentions: tuple[str, ...] = ()
     if isinstance(action, MuteMember) and action.seconds > 0:
         text, mentions = templates.render("core/fallback_mute", minutes=max(1, action.seconds // 60)), (action.user,)
     elif isinstance(action, MuteAll):
-        text = templates.render("core/fallback_mute_all", on=action.on)
+        text = action.fallback or templates.render("core/fallback_mute_all", on=action.on)
     elif isinstance(action, KickMember):
         text = templates.render("core/fallback_kick")
         mentions = (action.user, owner) if owner and owner != action.user else (action.user,)

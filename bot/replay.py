@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from bot.adapters import CAPABILITIES
 from bot.config import QunbotConfig
 from bot.engine import Engine, keep_what_start_up_built
-from bot.model import PLATFORM_EVENTS, Action, Event, SendMessage, action_record
+from bot.model import ENGINE_EFFECTS, PLATFORM_EVENTS, Action, Event, SendMessage, action_record
 from bot.outbox import plan
 from bot.scheduler import VirtualClock
 
@@ -87,7 +87,9 @@ class ActionWriter:
 
     def __call__(self, actions: list[Action], at: datetime) -> None:
         for action in actions:
-            for item in plan(action, CAPABILITIES[action.platform], self.engine.templates):
+            # Timers and reports are the engine's own effects: printed as they are, never planned.
+            items = (action,) if type(action) in ENGINE_EFFECTS else plan(action, CAPABILITIES[action.platform], self.engine.templates)
+            for item in items:
                 record = action_record(item, at)
                 if isinstance(item, SendMessage):
                     for attachment in ("image", "file"):  # kept beside --out: a temporary file may be gone later
@@ -118,7 +120,7 @@ async def replay(events: Path, rules_dir: Path, config: QunbotConfig, db_url: st
         images = out.parent / f"{out.stem}_images" if out else Path(tempfile.mkdtemp(prefix="qunbot-images-"))
         sink = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
-            writer = engine.sink = ActionWriter(engine, sink, images)
+            writer = engine.deliver = ActionWriter(engine, sink, images)
             for number, event in itertools.chain([first] if first else [], stream):
                 try:
                     await engine.scheduler.run_due(event.at)

@@ -32,14 +32,19 @@ from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.model import ScheduleFired
+from bot.model import ScheduleFired, TimerFired
 from bot.rules import hour_minute
 from bot.store.repos import claim_slot, mark_sent, take_over_claim, unsent_claims
+from bot.store.timers import StoredTimer, claim_timer, stored_timers
 
 if TYPE_CHECKING:
     from bot.engine import Engine
 
 log = logging.getLogger(__name__)
+
+# How often a live process looks for timers that another process sharing the database stored: a timer
+# whose process stopped fires at most this late.
+TIMER_POLL_SECONDS = 30.0
 
 
 def at_clock_time(time: str, tz, **fields) -> CronTrigger:
@@ -78,6 +83,7 @@ class _Due:
     trigger: object = field(compare=False)
     version: int = field(compare=False)
     resend_from: str | None = field(default=None, compare=False)  # an unsent claim of that process
+    timer: StoredTimer | None = field(default=None, compare=False)  # a plugin's timer (ctx.timer)
 
 
 class Scheduler:
@@ -93,6 +99,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self.instance = uuid.uuid4().hex  # who claims; a restarted process is a new one
         self._marking: set[asyncio.Future] = set()
+        # (group, plugin, timer, key) -> the due time armed; a queued timer of another due time is stale.
+        self._timers: dict[tuple[str, str, str, str], datetime] = {}
         # Live, slots missed while the bot was down (up to a day back) are fired late at start, so that a
         # plugin can still send within its grace period or log the skip; their claims prevent repeats.
         # Replay starts at its first event and looks back at nothing.
@@ -174,18 +182,47 @@ class Scheduler:
         return self._heap[0].at if self._heap else None
 
     def _stale(self, due: _Due) -> bool:
-        # A re-plan voids what was queued before it; a take-over of an unsent claim is never voided.
+        # A re-plan voids what was queued before it; a take-over of an unsent claim is never voided; a timer
+        # set again or cancelled voids its earlier due time.
+        if due.timer is not None:
+            return self._timers.get(due.timer[:4]) != due.at
         return due.resend_from is None and due.version != self._versions.get((due.job, due.group))
+
+    # ------------------------------------------------------------------ plugins' timers
+
+    def arm(self, timer: StoredTimer) -> None:
+        """Queue a stored timer (replacing the same timer's earlier due time)."""
+        if not self.engine.serves(timer.group):
+            return
+        self._timers[timer[:4]] = timer.due
+        self._seq += 1
+        heapq.heappush(self._heap, _Due(timer.due, self._seq, f"{timer.plugin}.{timer.name}", timer.group, None, 0, timer=timer))
+        self._wake.set()
+
+    def disarm(self, group: str, plugin: str, name: str, key: str) -> None:
+        self._timers.pop((group, plugin, name, key), None)
+
+    async def arm_stored(self, until: datetime | None = None) -> None:
+        """Arm the stored timers (due by ``until``) this process does not hold yet: every timer at start; in
+        live mode, now and then, those another process set (it may have stopped before firing them)."""
+        for timer in await self.engine.store.run(stored_timers, until):
+            if self._timers.get(timer[:4]) != timer.due:
+                self.arm(timer)
 
     async def _claim(self, due: _Due, now: datetime) -> bool:
         store = self.engine.store
+        if due.timer is not None:
+            self._timers.pop(due.timer[:4], None)
+            return await store.run(claim_timer, due.timer)
         if due.resend_from is not None:
             return await store.run(take_over_claim, due.job, due.group, due.at, due.resend_from, self.instance, now)
         virtual = isinstance(self.engine.clock, VirtualClock)
         return await store.run(claim_slot, due.job, due.group, due.at, now, self.instance, now if virtual else None)
 
-    async def run_due(self, until: datetime) -> None:
-        """Fire every slot due at or before ``until``, each through the bus like any other event."""
+    async def run_due(self, until: datetime) -> list:
+        """Fire every slot and timer due at or before ``until``, each through the bus like any other event;
+        returns the effects they caused, in order (after handing them to ``engine.deliver``)."""
+        fired: list = []
         while (at := self.next_due()) is not None and at <= until:
             due = heapq.heappop(self._heap)
             clock = self.engine.clock
@@ -197,10 +234,19 @@ class Scheduler:
                 log.info("%s for %s at %s was claimed already; not fired again", due.job, due.group, due.at)
                 continue
             platform, _, group_id = due.group.partition(":")
-            event = ScheduleFired(at=due.at, platform=platform, group=group_id, job=due.job, slot=due.at)
-            delivered = await self.engine.handle_and_send(event)
-            if isinstance(delivered, asyncio.Future):  # live: the outbox says when (and whether) it is out
+            if due.timer is not None:
+                t = due.timer
+                event = TimerFired(at=due.at, platform=platform, group=group_id, plugin=t.plugin, timer=t.name, key=t.key,
+                                   due=t.due, payload=t.payload)
+            else:
+                event = ScheduleFired(at=due.at, platform=platform, group=group_id, job=due.job, slot=due.at)
+            actions = await self.engine.handle(event)
+            fired += actions
+            delivered = self.engine.deliver(actions, event.at)
+            if due.timer is None and isinstance(delivered, asyncio.Future):
+                # live: the outbox says when (and whether) the slot is out
                 delivered.add_done_callback(lambda done, d=due: self._delivered(d, done))
+        return fired
 
     def _delivered(self, due: _Due, done: asyncio.Future) -> None:
         if done.cancelled() or not done.result():
@@ -210,18 +256,24 @@ class Scheduler:
         self._marking.add(task)  # held until done: an unreferenced task may be collected mid-run
         task.add_done_callback(self._marking.discard)
 
-    async def run_forever(self) -> None:
-        """Live mode: sleep until the next slot (or a re-plan) and fire what is due."""
+    async def run_forever(self, timer_poll_seconds: float = TIMER_POLL_SECONDS) -> None:
+        """Live mode: sleep until the next slot (or a re-plan) and fire what is due; every
+        ``timer_poll_seconds`` also arm the timers other processes stored."""
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time() + timer_poll_seconds
         while True:
             self._wake.clear()
             at = self.next_due()
             delay = 3600.0 if at is None else max(0.0, (at - self.engine.clock.now()).total_seconds())
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 3600.0))
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, min(delay, next_poll - loop.time())))
                 continue
             except asyncio.TimeoutError:
                 pass
             try:
+                if loop.time() >= next_poll:
+                    next_poll = loop.time() + timer_poll_seconds
+                    await self.arm_stored(self.engine.clock.now() + timedelta(seconds=timer_poll_seconds))
                 await self.run_due(self.engine.clock.now())
             except Exception:
                 log.exception("scheduled job failed")

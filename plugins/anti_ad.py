@@ -15,7 +15,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from weakref import WeakValueDictionary
+from functools import cached_property, lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -104,13 +104,28 @@ class AntiAdRules(PluginRules):
         return _check_ladder(value)
 
 
-plugin = Plugin("anti_ad", AntiAdRules, priority=10)
+    @cached_property
+    def plan(self) -> "Plan":
+        """What screening needs of these rules, worked out once per rules object (not per message)."""
+        flood = self.flood
+        limits = FloodLimits.of(flood.max_messages, flood.seconds, flood.max_repeats, flood.repeat_seconds) \
+            if flood.enabled else None
+        spec = json.dumps([self.model_dump(mode="json", include={"lists", "allow_domains", "weights"})], sort_keys=True)
+        return Plan(self, _scanner(spec), frozenset(self.exempt_users), timedelta(hours=self.newcomer_hours),
+                    timedelta(hours=self.decay_hours), limits)
 
 
-# ----------------------------------------------------------------------------- caches
+@lru_cache(maxsize=256)
+def _scanner(spec: str) -> Scanner:
+    """The scanner of a rules object's lists, allowed domains and weights (``spec``: them as JSON), shared
+    by every group whose rules have the same ones: groups that override other keys do not build their own."""
+    rules = json.loads(spec)[0]
+    lists = [ListSpec(name, tuple(w["words"]), tuple(w["patterns"]), w["weight"]) for name, w in rules["lists"].items()]
+    weights = Weights(**{k: v for k, v in rules["weights"].items() if k != "near_copy"})
+    return Scanner(lists, tuple(rules["allow_domains"]), weights)
 
 
-@dataclass(frozen=True, slots=True, weakref_slot=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What screening needs of one rules object, worked out once rather than for every message (building
     a timedelta alone costs about 2 µs here)."""
@@ -121,22 +136,6 @@ class Plan:
     newcomer_span: timedelta
     decay: timedelta  # offences older than this no longer count
     flood: FloodLimits | None  # None: no flood control
-
-
-def _make_plan(rules: AntiAdRules, memory: dict) -> Plan:
-    # The scanner is shared by every rules object with the same lists (json: the lists' full content).
-    spec = json.dumps([rules.model_dump(mode="json", include={"lists", "allow_domains", "weights"})], sort_keys=True)
-    scanners = memory.setdefault("scanners", {})
-    scanner = scanners.get(spec)
-    if scanner is None:
-        lists = [ListSpec(name, tuple(w.words), tuple(w.patterns), w.weight) for name, w in rules.lists.items()]
-        weights = Weights(**rules.weights.model_dump(exclude={"near_copy"}))
-        scanner = scanners[spec] = Scanner(lists, tuple(rules.allow_domains), weights)
-    flood = rules.flood
-    limits = FloodLimits.of(flood.max_messages, flood.seconds, flood.max_repeats, flood.repeat_seconds) \
-        if flood.enabled else None
-    return Plan(rules, scanner, frozenset(rules.exempt_users), timedelta(hours=rules.newcomer_hours),
-                timedelta(hours=rules.decay_hours), limits)
 
 
 @dataclass(slots=True)
@@ -150,22 +149,28 @@ class GroupMemory:
     samples: dict[str, NearIndex] | None = None
 
 
+class AntiAdState:
+    """This process's caches: each group's memory, its newcomers, and the flood counters."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, GroupMemory] = {}
+        # group -> user -> [joined at, messages since], the least recently active forgotten beyond a bound
+        # (a forgotten join counts as a long-standing member's)
+        self.joined: dict[str, Recent] = {}
+        self.flood = FloodTracks()
+
+
+plugin = Plugin("anti_ad", AntiAdRules, priority=10, state=AntiAdState)
+
+
 def group_memory(ctx: Context) -> GroupMemory:
     """This group's memory, its plan following the group's current rules."""
-    memory, rules = ctx.memory, ctx.rules
-    found = memory.get(ctx.group)  # a group key has a colon: no clash with "flood", "scanners", "plans"
-    if found is not None and found.plan.rules is rules:
-        return found
-    # Most groups share one rules object: they share its plan too (which goes when no group uses it).
-    plans = memory.get("plans")
-    if plans is None:
-        plans = memory["plans"] = WeakValueDictionary()
-    plan = plans.get(id(rules))
-    if plan is None:
-        plan = plans[id(rules)] = _make_plan(rules, memory)
+    plan = ctx.rules.plan
+    found = ctx.state.groups.get(ctx.group)
     if found is None:
-        found = memory[ctx.group] = GroupMemory(plan)
-    found.plan = plan
+        found = ctx.state.groups[ctx.group] = GroupMemory(plan)
+    elif found.plan is not plan:
+        found.plan = plan
     return found
 
 
@@ -204,16 +209,15 @@ def is_exempt(ctx: Context, plan: Plan, user: str, role: str) -> bool:
 
 
 def _joins(ctx: Context) -> Recent:
-    """This group's newcomers: user -> [joined at, messages since], the least recently active forgotten
-    beyond a bound (a forgotten join counts as a long-standing member's)."""
-    found = ctx.memory.get(("joined", ctx.group))
+    """This group's newcomers (AntiAdState.joined)."""
+    found = ctx.state.joined.get(ctx.group)
     if found is None:
-        found = ctx.memory[("joined", ctx.group)] = Recent(MEMBERS_KEPT)
+        found = ctx.state.joined[ctx.group] = Recent(MEMBERS_KEPT)
     return found
 
 
 def is_newcomer(ctx: Context, plan: Plan, user: str, at: datetime) -> bool:
-    joins = ctx.memory.get(("joined", ctx.group))
+    joins = ctx.state.joined.get(ctx.group)
     joined = joins.get(user) if joins else None
     if joined is None:
         return False  # never seen joining: a member from before the bot came
@@ -244,11 +248,8 @@ def flood_check(ctx: Context, plan: Plan, text: str, at: datetime, compacted: st
     ``compacted`` is ``compact(fold(text))`` when the caller has it already."""
     if plan.flood is None:
         return None
-    tracks = ctx.memory.get("flood")
-    if tracks is None:
-        tracks = ctx.memory["flood"] = FloodTracks()
     norm = (compact(fold(text)) if compacted is None else compacted) or text
-    return tracks.count((ctx.group, ctx.event.user), at, norm, plan.flood)
+    return ctx.state.flood.count((ctx.group, ctx.event.user), at, norm, plan.flood)
 
 
 @plugin.on(MessageReceived)
@@ -270,7 +271,7 @@ async def screen(ctx: Context):
         matched = "; ".join(f"{s.detector}={s.matched}" for s in verdict.signals)
         return await punish(ctx, ev.user, ev.id, top.detector, matched, verdict.text, newcomer)
     # A bot keyword (签到 …) is answered by its plugin, however often it comes: not a flood.
-    kind = None if ctx.engine.bus.is_keyword(text) else flood_check(ctx, plan, text, ev.at, verdict.whole)
+    kind = None if ctx.is_keyword(text) else flood_check(ctx, plan, text, ev.at, verdict.whole)
     if kind is not None:
         return await punish(ctx, ev.user, ev.id, kind, text[:100], verdict.whole or compact(fold(text)), newcomer)
     return None
@@ -298,10 +299,10 @@ async def punish(ctx: Context, user: str, message: str, detector: str, matched: 
     count, step = await ctx.store.run(record)
     if step is None:  # another process sharing the database punished this very message: once is enough
         return [Stop(detector)]
-    ctx.engine.report(f"anti_ad {ctx.group}: {'[dry run] ' if rules.dry_run else ''}{step} for {user} "
-                      f"(offence {count}, {detector}: {matched[:200]!r})", to_chat=True)
+    report = ctx.report(f"anti_ad {ctx.group}: {'[dry run] ' if rules.dry_run else ''}{step} for {user} "
+                        f"(offence {count}, {detector}: {matched[:200]!r})", detector)
     if rules.dry_run:
-        return None
+        return report
     ev = ctx.event
     reason = f"{detector}" if count == 1 else f"offence_{count}"
     actions: list = []
@@ -320,7 +321,7 @@ async def punish(ctx: Context, user: str, message: str, detector: str, matched: 
         actions.append(ctx.send("anti_ad/muted", reason, mentions=(user,), minutes=seconds // 60, **values))
     else:
         actions.append(ctx.send("anti_ad/warned", reason, mentions=(user,), **values))
-    return [*actions, Stop(detector)]
+    return [*actions, report, Stop(detector)]
 
 
 # ----------------------------------------------------------------------------- admin feedback
@@ -379,8 +380,7 @@ async def not_an_ad(ctx: Context):
     for key in dropped:
         indexes["ad"].remove(key)
     indexes["notad"].add(sample, found["text"])
-    ctx.engine.report(f"anti_ad {ctx.group}: {found['decision']} for {found['user_id']} undone by {ev.user}")
-    actions = []
+    actions: list = [ctx.report(f"anti_ad {ctx.group}: {found['decision']} for {found['user_id']} undone by {ev.user}", "undone")]
     if found["decision"].startswith("mute"):
         actions.append(MuteMember(platform=ev.platform, group=ev.group, user=found["user_id"], seconds=0,
                                    plugin=plugin.name, reason="undone"))

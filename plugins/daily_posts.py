@@ -64,7 +64,12 @@ class DailyPostsRules(PluginRules):
     top_contributors: int = Field(3, ge=0, le=20)
 
 
-plugin = Plugin("daily_posts", DailyPostsRules, priority=200)
+class DailyPostsState:
+    def __init__(self) -> None:
+        self.reported_years: set[int] = set()  # years whose unpublished calendar the operators were told of
+
+
+plugin = Plugin("daily_posts", DailyPostsRules, priority=200, state=DailyPostsState)
 
 
 def _jobs(rules: DailyPostsRules, tz) -> dict:
@@ -79,11 +84,9 @@ def _calendar(rules: DailyPostsRules, day: date) -> almanac.Day:
     return almanac.describe(day, frozenset(rules.extra_holidays), frozenset(rules.extra_workdays))
 
 
-_unknown_years_reported: set[int] = set()
-
-
-def is_due(ctx: Context, post: PostRules, info: almanac.Day, festival: str | None) -> bool:
-    """Whether ``post`` goes out on this day (a greeted festival always gets its post)."""
+def is_due(ctx: Context, post: PostRules, info: almanac.Day, festival: str | None, reports: list) -> bool:
+    """Whether ``post`` goes out on this day (a greeted festival always gets its post); what the operators
+    should hear of is added to ``reports``."""
     if info.day in post.dates or (festival and post.festival != "ignore"):
         return True
     if isinstance(post.days, list):
@@ -94,33 +97,34 @@ def is_due(ctx: Context, post: PostRules, info: almanac.Day, festival: str | Non
     if workday is None:
         # The official calendar for this year is not out yet: say so once, use Monday to Friday.
         workday = info.day.weekday() < 5
-        if info.day.year not in _unknown_years_reported:
-            _unknown_years_reported.add(info.day.year)
-            ctx.engine.report(f"the {info.day.year} holiday calendar is not published in chinese-calendar yet; "
-                              "workday posts use Monday to Friday until then (extra_holidays / extra_workdays override)")
+        if info.day.year not in ctx.state.reported_years:
+            ctx.state.reported_years.add(info.day.year)
+            reports.append(ctx.report(f"the {info.day.year} holiday calendar is not published in chinese-calendar yet; "
+                                      "workday posts use Monday to Friday until then (extra_holidays / extra_workdays override)",
+                                      "calendar_unknown"))
     return workday if post.days == "workdays" else not workday
 
 
-def rotation_items(ctx: Context, name: str, rotation: RotationRules) -> list[str]:
+def rotation_items(ctx: Context, name: str, rotation: RotationRules, reports: list) -> list[str]:
     items = list(rotation.items)
     if rotation.folder:
         try:
-            folder = resolve_inside(Path(ctx.engine.rules_dir), rotation.folder)
+            folder = resolve_inside(Path(ctx.rules_dir), rotation.folder)
         except ValueError as exc:  # validated as a relative path, but a symlink may still lead out
-            ctx.engine.report(f"daily_posts.toml: rotations.{name}.folder: {exc}; its files are not read")
+            reports.append(ctx.report(f"daily_posts.toml: rotations.{name}.folder: {exc}; its files are not read", "bad_folder"))
             return items
         for path in sorted(folder.glob("*.txt")):
             items += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return items
 
 
-async def next_item(ctx: Context, name: str, day: date, advance: bool) -> str | None:
+async def next_item(ctx: Context, name: str, day: date, advance: bool, reports: list) -> str | None:
     rotation = ctx.rules.rotations.get(name)
     if rotation is None:
         return None
     if day in rotation.dated:
         return rotation.dated[day]
-    items = rotation_items(ctx, name, rotation)
+    items = rotation_items(ctx, name, rotation, reports)
     if not items:
         return None
     cycle, position = await ctx.store.run(take_position, ctx.group, name, len(items), advance)
@@ -132,16 +136,16 @@ async def next_item(ctx: Context, name: str, day: date, advance: bool) -> str | 
 
 
 async def compose(ctx: Context, name: str, post: PostRules, info: almanac.Day, festival: str | None,
-                  preview: bool) -> tuple[str, str]:
+                  preview: bool, reports: list) -> tuple[str, str]:
     """The post's text and its reason code."""
     rules: DailyPostsRules = ctx.rules
-    stats = ctx.engine.stats
+    stats = ctx.stats
     upcoming = almanac.next_festival(info.day)
     values = dict(
         post=name, day=info, festival=festival, festival_mode=post.festival, preview=preview,
         yesterday=await stats.figures(ctx.group, info.day - timedelta(days=1), rules.top_contributors),
         today=await stats.figures(ctx.group, info.day, rules.top_contributors),
-        item=await next_item(ctx, post.rotation, info.day, advance=not preview) if post.rotation else None,
+        item=await next_item(ctx, post.rotation, info.day, advance=not preview, reports=reports) if post.rotation else None,
         next_festival={"name": upcoming[0], "days": upcoming[1]} if upcoming else None,
     )
     if festival and post.festival == "replace":
@@ -160,14 +164,16 @@ async def post_scheduled(ctx: Context):
     post = rules.posts.get(name)
     if post is None or not post.enabled:
         return None
-    if too_late(ctx, f"{name} post", rules.grace_minutes):
-        return None
+    late = too_late(ctx, f"{name} post", rules.grace_minutes)
+    if late:
+        return late
     info = _calendar(rules, ctx.event.slot.astimezone(ctx.tz).date())
     festival = _festival(rules, info)
-    if not is_due(ctx, post, info, festival):
-        return None
-    text, reason = await compose(ctx, name, post, info, festival, preview=False)
-    return ctx.send_text(text, reason)
+    reports: list = []
+    if not is_due(ctx, post, info, festival, reports):
+        return reports
+    text, reason = await compose(ctx, name, post, info, festival, preview=False, reports=reports)
+    return [*reports, ctx.send_text(text, reason)]
 
 
 def _named_post(ctx: Context) -> tuple[str, PostRules] | None:
@@ -182,8 +188,9 @@ async def _on_demand(ctx: Context, preview: bool):
         return ctx.reply("daily_posts/unknown_post", "usage", posts=sorted(ctx.rules.posts))
     name, post = found
     info = _calendar(ctx.rules, ctx.event.at.astimezone(ctx.tz).date())
-    text, _ = await compose(ctx, name, post, info, _festival(ctx.rules, info), preview=preview)
-    return ctx.send_text(text, "preview" if preview else "posted_now")
+    reports: list = []
+    text, _ = await compose(ctx, name, post, info, _festival(ctx.rules, info), preview=preview, reports=reports)
+    return [*reports, ctx.send_text(text, "preview" if preview else "posted_now")]
 
 
 @plugin.command("preview", "预览", role="admin")

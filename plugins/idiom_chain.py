@@ -1,8 +1,8 @@
 """Idiom chain (成语接龙): the next idiom starts with the last character of the previous one — the same
 character, or the same sound when the rules say so (toneless pinyin, every reading of a heteronym).
 
-A game is per group and lives in the database (it survives a restart; its silence timer is re-armed at
-start). Every move is one transaction that locks the game row, so two answers at once cannot both win.
+A game is per group and lives in the database, and its silence timer is a stored timer, so both survive
+a restart. Every move is one transaction that locks the game row, so two answers at once cannot both win.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pydantic import Field
 
 from bot.bus import Context, Plugin
 from bot.idioms import book
-from bot.model import MessageReceived, ScheduleFired
+from bot.model import MessageReceived
 from bot.rules import PluginRules
-from bot.store.games import end_game, load_game, running_games, save_game
+from bot.store.games import end_game, load_game, save_game
 from bot.store.points import award
 
 GAME = "idiom_chain"
-SILENCE_JOB = "idiom_chain.silence"
+SILENCE = "silence"  # the timer that ends (or moves on) a game nobody plays
 _ANSWER_SHAPE = re.compile("[\u4e00-\u9fff]{4}")  # four CJK characters, like an idiom
 
 
@@ -34,13 +34,21 @@ class IdiomChainRules(PluginRules):
     opening_min_followers: int = Field(5, ge=1, le=500)  # the bot opens with an idiom this easy to follow
 
 
-plugin = Plugin("idiom_chain", IdiomChainRules, priority=120)
+class IdiomState:
+    """Which groups play now, as far as this process knows: group -> True while a game runs, False when
+    none does; a group not in it (after a start) is looked up by its first answer-shaped message."""
+
+    def __init__(self) -> None:
+        self.playing: dict[str, bool] = {}
 
 
-def _is_answer_shaped(event, _rules, memory: dict, group: str) -> bool:
-    """Four CJK characters in a group with a game running (memory: group -> True while one runs)."""
+plugin = Plugin("idiom_chain", IdiomChainRules, priority=120, state=IdiomState)
+
+
+def _is_answer_shaped(event, _rules, state: IdiomState, group: str) -> bool:
+    """Four CJK characters in a group where a game runs (or may run: not looked up yet)."""
     text = event.text
-    if len(text) < 4 or not memory.get(group):  # stripping only shortens the text
+    if len(text) < 4 or state.playing.get(group) is False:  # stripping only shortens the text
         return False
     return _ANSWER_SHAPE.fullmatch(text.strip()) is not None
 
@@ -62,9 +70,8 @@ def _new_game(rules: IdiomChainRules, group: str, starter: str, now: datetime) -
             "last_move": now.isoformat(), "bot_turned": False, "hints": 0}
 
 
-def _arm(ctx: Context, state: dict) -> None:
-    when = datetime.fromisoformat(state["last_move"]) + timedelta(seconds=ctx.rules.silence_seconds)
-    ctx.engine.scheduler.set_timer(ctx.group, SILENCE_JOB, when)
+def _arm(ctx: Context, state: dict):
+    return ctx.timer(SILENCE, datetime.fromisoformat(state["last_move"]) + timedelta(seconds=ctx.rules.silence_seconds))
 
 
 def _board(state: dict) -> list[dict]:
@@ -72,11 +79,10 @@ def _board(state: dict) -> list[dict]:
     return [{"name": state["names"].get(user, user), "points": points} for user, points in ranked]
 
 
-def _finish(ctx: Context, state: dict, why: str):
-    ctx.memory.pop(ctx.group, None)
-    ctx.engine.scheduler.cancel_timer(ctx.group, SILENCE_JOB)
-    return ctx.send("idiom_chain/ended", f"game_over_{why}", why=why, turns=state["turns"], board=_board(state),
-                    current=state["current"])
+def _finish(ctx: Context, state: dict, why: str) -> list:
+    ctx.state.playing[ctx.group] = False
+    return [ctx.send("idiom_chain/ended", f"game_over_{why}", why=why, turns=state["turns"], board=_board(state),
+                     current=state["current"]), ctx.cancel_timer(SILENCE)]
 
 
 @plugin.command("idiom", "接龙", "成语接龙")
@@ -93,11 +99,10 @@ async def start(ctx: Context):
         return state, True
 
     state, started = await ctx.store.run(begin)
-    ctx.memory[ctx.group] = True
-    if started:
-        _arm(ctx, state)
-    return ctx.send("idiom_chain/started" if started else "idiom_chain/running", "game_started" if started else "game_running",
+    ctx.state.playing[ctx.group] = True
+    told = ctx.send("idiom_chain/started" if started else "idiom_chain/running", "game_started" if started else "game_running",
                     current=state["current"], by_sound=rules.match == "sound", silence=rules.silence_seconds)
+    return [told, _arm(ctx, state)] if started else told
 
 
 @plugin.on(MessageReceived, when=_is_answer_shaped)
@@ -132,16 +137,15 @@ async def answer(ctx: Context):
         return state, "accepted"
 
     state, outcome = await ctx.store.run(play)
+    ctx.state.playing[ctx.group] = outcome != "no_game"
     if outcome in ("no_game", "ignored"):
-        if outcome == "no_game":
-            ctx.memory.pop(ctx.group, None)
         return None
     if outcome == "dead_end":
         return [ctx.reply("idiom_chain/accepted", "idiom_accepted", state=state, points=rules.points_per_answer, by_sound=by_sound),
-                _finish(ctx, state, "dead_end")]
+                *_finish(ctx, state, "dead_end")]
     if outcome == "accepted":
-        _arm(ctx, state)
-        return ctx.reply("idiom_chain/accepted", "idiom_accepted", state=state, points=rules.points_per_answer, by_sound=by_sound)
+        return [ctx.reply("idiom_chain/accepted", "idiom_accepted", state=state, points=rules.points_per_answer, by_sound=by_sound),
+                _arm(ctx, state)]
     return ctx.reply("idiom_chain/refused", outcome, outcome=outcome, answer=text, current=state["current"], by_sound=by_sound)
 
 
@@ -186,11 +190,11 @@ async def stop(ctx: Context):
     return _finish(ctx, state, "command")
 
 
-@plugin.on(ScheduleFired, when=lambda ev, _r: ev.job == SILENCE_JOB)
+@plugin.timer(SILENCE)
 async def on_silence(ctx: Context):
     """Nobody moved for ``silence_seconds``: the bot takes one turn if allowed, else the game ends."""
     rules: IdiomChainRules = ctx.rules
-    now = ctx.event.slot
+    now = ctx.event.due
     by_sound = rules.match == "sound"
 
     def step(conn):
@@ -214,21 +218,5 @@ async def on_silence(ctx: Context):
     if outcome in ("none", "moved"):
         return None
     if outcome == "bot_turn":
-        _arm(ctx, state)
-        return ctx.send("idiom_chain/bot_turn", "bot_turn", current=state["current"], by_sound=by_sound)
+        return [ctx.send("idiom_chain/bot_turn", "bot_turn", current=state["current"], by_sound=by_sound), _arm(ctx, state)]
     return _finish(ctx, state, "silence")
-
-
-@plugin.on_start
-async def resume_games(engine) -> None:
-    """After a restart: remember which groups play, and re-arm each game's silence timer."""
-    games = await engine.store.run(running_games, GAME)
-    for group, state in games.items():
-        if not engine.serves(group):
-            continue
-        rules = engine.rules_for(plugin, group)
-        if rules is None:
-            continue
-        engine.memory(plugin.name)[group] = True
-        when = datetime.fromisoformat(state["last_move"]) + timedelta(seconds=rules.silence_seconds)
-        engine.scheduler.set_timer(group, SILENCE_JOB, when)

@@ -59,10 +59,10 @@ def _jobs(rules: InsightsRules, tz) -> dict:
     return jobs
 
 
-async def assess(engine, group: str, rules: InsightsRules, today: date) -> Assessment:
+async def assess(services, group: str, rules: InsightsRules, today: date) -> Assessment:
     """The group's stage from the last three weeks ending ``today``, with the figures that decided it."""
-    await engine.stats.flush()
-    store = engine.store
+    await services.stats.flush()
+    store = services.store
     week = [await store.run(distinct_speakers, group, today - timedelta(days=7 * k + 6), today - timedelta(days=7 * k))
             for k in range(3)]
     series = await store.run(daily_series, group, today - timedelta(days=20), today)
@@ -88,14 +88,14 @@ def _today(ctx: Context) -> date:
     return ctx.now.astimezone(ctx.tz).date()
 
 
-async def chart(engine, group: str, days: int, today: date, path: Path | None = None) -> tuple[str, list[dict]]:
+async def chart(services, group: str, days: int, today: date, path: Path | None = None) -> tuple[str, list[dict]]:
     """Draw the group's last ``days`` days into ``path`` (default: a temporary file); return it and the series."""
-    await engine.stats.flush()
-    series = await engine.store.run(daily_series, group, today - timedelta(days=days - 1), today)
+    await services.stats.flush()
+    series = await services.store.run(daily_series, group, today - timedelta(days=days - 1), today)
     if path is None:
         safe = re.sub(r"[^\w.-]", "_", group)
         path = Path(tempfile.gettempdir()) / "qunbot-charts" / f"{safe}-{today.isoformat()}.png"
-    title = engine.templates.render("insights/chart_title", days=days, today=today)
+    title = services.templates.render("insights/chart_title", days=days, today=today)
     # Drawing takes a fifth of a second: off the loop's thread, so the bot keeps answering meanwhile.
     return str(await asyncio.to_thread(activity_chart, series, title, path)), series
 
@@ -104,9 +104,9 @@ async def chart(engine, group: str, days: int, today: date, path: Path | None = 
 async def scheduled(ctx: Context):
     job = ctx.event.job.split(".", 1)[1]
     today = ctx.event.slot.astimezone(ctx.tz).date()
-    verdict = await assess(ctx.engine, ctx.group, ctx.rules, today)
+    verdict = await assess(ctx.services, ctx.group, ctx.rules, today)
     if job == "weekly":
-        image, series = await chart(ctx.engine, ctx.group, ctx.rules.chart_days, today)
+        image, series = await chart(ctx.services, ctx.group, ctx.rules.chart_days, today)
         layers = await _layers(ctx, today)
         top = await ctx.store.run(top_speakers, ctx.group, today - timedelta(days=6), today, 5)
         # Newcomers who still owe self_intro an introduction (its open cases; none when self_intro is off).
@@ -127,12 +127,12 @@ def _with_image(message, image: str):
 
 @plugin.command("stage", "阶段", "群健康", role="admin")
 async def show_stage(ctx: Context):
-    return ctx.reply("insights/stage", "stage", a=await assess(ctx.engine, ctx.group, ctx.rules, _today(ctx)))
+    return ctx.reply("insights/stage", "stage", a=await assess(ctx.services, ctx.group, ctx.rules, _today(ctx)))
 
 
 @plugin.command("stats", "统计", "数据", role="admin")
 async def show_stats(ctx: Context):
-    image, series = await chart(ctx.engine, ctx.group, ctx.rules.chart_days, _today(ctx))
+    image, series = await chart(ctx.services, ctx.group, ctx.rules.chart_days, _today(ctx))
     return _with_image(ctx.reply("insights/stats", "stats_chart", series=series, days=len(series)), image)
 
 
@@ -145,7 +145,7 @@ def layer_of(messages: int, rules: InsightsRules) -> str:
 
 async def _layers(ctx: Context, today: date) -> dict[str, list[dict]]:
     rules: InsightsRules = ctx.rules
-    await ctx.engine.stats.flush()
+    await ctx.stats.flush()
     members = await ctx.store.run(member_activity, ctx.group, today - timedelta(days=rules.layer_window_days - 1))
     layers: dict[str, list[dict]] = {"core": [], "active": [], "quiet": [], "dormant": []}
     for member in sorted(members, key=lambda m: (-m["messages"], m["user_id"])):
@@ -158,14 +158,14 @@ async def show_layers(ctx: Context):
     return ctx.reply("insights/layers", "member_layers", layers=await _layers(ctx, _today(ctx)), window=ctx.rules.layer_window_days)
 
 
-async def export_members(engine, group: str, rules: InsightsRules, today: date, path: Path) -> int:
+async def export_members(services, group: str, rules: InsightsRules, today: date, path: Path) -> int:
     """Write the group's member roster as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese);
     return how many members it holds. Only this group's own rows go in."""
-    await engine.stats.flush()
-    roster = await engine.store.run(member_roster, group, today - timedelta(days=rules.layer_window_days - 1))
+    await services.stats.flush()
+    roster = await services.store.run(member_roster, group, today - timedelta(days=rules.layer_window_days - 1))
     tags = sorted({tag for member in roster for tag in member["tags"]})
-    header = engine.templates.render("insights/export_header", window=rules.layer_window_days).split(",")
-    layer_names = dict(zip(("core", "active", "quiet", "dormant"), engine.templates.render("insights/layer_names").split(",")))
+    header = services.templates.render("insights/export_header", window=rules.layer_window_days).split(",")
+    layer_names = dict(zip(("core", "active", "quiet", "dormant"), services.templates.render("insights/layer_names").split(",")))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
@@ -184,5 +184,5 @@ async def export(ctx: Context):
     today = _today(ctx)
     safe = re.sub(r"[^\w.-]", "_", ctx.group)
     path = Path(tempfile.gettempdir()) / "qunbot-exports" / f"{safe}-members-{today.isoformat()}.csv"
-    count = await export_members(ctx.engine, ctx.group, ctx.rules, today, path)
+    count = await export_members(ctx.services, ctx.group, ctx.rules, today, path)
     return ctx.reply("insights/exported", "members_exported", count=count).model_copy(update={"file": str(path)})

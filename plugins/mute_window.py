@@ -18,16 +18,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from bot import almanac
-from bot.adapters import CAPABILITIES
 from bot.bus import Context, Plugin
 from bot.model import MessageReceived, MuteAll
 from bot.rules import ClockSpan, PluginRules, Weekday, hour_minute
-from bot.store.moderation import adhoc_windows, save_window_state, window_state
+from bot.store.moderation import save_window_state, window_state
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"^(\d{1,4})([mhd]|分钟|小时|天)?$")
 _UNITS = {"m": 60, "分钟": 60, "h": 3600, "小时": 3600, "d": 86400, "天": 86400, None: 60}
-ADHOC_JOB = "mute_window.adhoc"
+ADHOC_END = "adhoc_end"  # the timer that ends a /quiet window
 
 
 class WindowRules(BaseModel):
@@ -49,7 +48,18 @@ class MuteWindowRules(PluginRules):
     remind: bool = True  # where the platform cannot mute all: remind members who speak in a window
 
 
-plugin = Plugin("mute_window", MuteWindowRules, priority=20)
+class MuteWindowState:
+    def __init__(self) -> None:
+        self.unknown_years: set[int] = set()  # years whose holiday calendar is not published
+        self.reported_years: set[int] = set()  # ... already told to the operators
+        self.synced: set[str] = set()  # groups whose state this process has settled
+        self.reminded: dict[tuple[str, str], datetime | None] = {}  # (group, user) -> the window they were reminded of
+        # group -> (the bot can mute all there, until when that answer is trusted): asked of the live
+        # capabilities once a minute at most, so that a group where it can is not looked at per message.
+        self.can_mute_all: dict[str, tuple[bool, datetime]] = {}
+
+
+plugin = Plugin("mute_window", MuteWindowRules, priority=20, state=MuteWindowState)
 
 
 # ----------------------------------------------------------------------------- the calendar
@@ -137,16 +147,15 @@ def in_window(rules: MuteWindowRules, tz, now: datetime, unknown: set[int]) -> t
     return None
 
 
-def _unknown_years(engine) -> set[int]:
-    return engine.memory(plugin.name).setdefault("unknown_years", set())
-
-
-def _report_unknown(ctx: Context, unknown: set[int]) -> None:
-    reported = ctx.memory.setdefault("reported_years", set())
-    for year in sorted(unknown - reported):
-        reported.add(year)
-        ctx.engine.report(f"mute_window: the {year} holiday calendar is not published in chinese-calendar yet; "
-                          "windows run by weekday there, without holidays or 调休 (extra_holidays / extra_workdays fill the gap)")
+def _report_unknown(ctx: Context) -> list:
+    state: MuteWindowState = ctx.state
+    reports = []
+    for year in sorted(state.unknown_years - state.reported_years):
+        state.reported_years.add(year)
+        reports.append(ctx.report(f"mute_window: the {year} holiday calendar is not published in chinese-calendar yet; "
+                                  "windows run by weekday there, without holidays or 调休 (extra_holidays / extra_workdays fill the gap)",
+                                  "calendar_unknown"))
+    return reports
 
 
 def _jobs(rules: MuteWindowRules, tz) -> dict:
@@ -156,16 +165,11 @@ def _jobs(rules: MuteWindowRules, tz) -> dict:
 # ----------------------------------------------------------------------------- reconciling
 
 
-def _can_mute_all(ctx: Context) -> bool:
-    return "mute_all" in CAPABILITIES.get(ctx.event.platform, frozenset())
-
-
 async def reconcile(ctx: Context, now: datetime) -> list:
     """Bring the group to the state it should be in at ``now``; the actions that takes."""
     rules: MuteWindowRules = ctx.rules
-    unknown = _unknown_years(ctx.engine)
-    window = in_window(rules, ctx.tz, now, unknown)
-    _report_unknown(ctx, unknown)
+    window = in_window(rules, ctx.tz, now, ctx.state.unknown_years)
+    reports = _report_unknown(ctx)
 
     def change(conn):
         state = window_state(conn, ctx.group)
@@ -185,20 +189,19 @@ async def reconcile(ctx: Context, now: datetime) -> list:
 
     changed = await ctx.store.run(change)
     if changed is None:
-        return []
-    return mute_actions(ctx, changed["on"], changed["ends"])
+        return reports
+    return [*reports, mute_all(ctx, changed["on"], changed["ends"])]
 
 
-def mute_actions(ctx: Context, on: bool, ends: datetime | None) -> list:
+def mute_all(ctx: Context, on: bool, ends: datetime | None) -> MuteAll:
+    """Mute (or unmute) the group, with the announcement for where it is done and the words for where the
+    platform cannot: the outbox picks one from what the bot can do in that group."""
     ev = ctx.event
     reason = "window_start" if on else "window_end"
-    actions = []
-    if _can_mute_all(ctx):
-        actions.append(MuteAll(platform=ev.platform, group=ev.group, on=on, reason=reason))
-    if ctx.rules.announce or not _can_mute_all(ctx):
-        actions.append(ctx.send("mute_window/start" if on else "mute_window/end", reason, ends=ends,
-                                fallback=not _can_mute_all(ctx)))
-    return actions
+    page = "mute_window/start" if on else "mute_window/end"
+    return MuteAll(platform=ev.platform, group=ev.group, on=on, reason=reason,
+                   announce=ctx.render(page, ends=ends, fallback=False) if ctx.rules.announce else None,
+                   fallback=ctx.render(page, ends=ends, fallback=True))
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -212,69 +215,75 @@ def _aware(value: datetime | None) -> datetime | None:
 
 @plugin.schedule(_jobs)
 async def on_edge(ctx: Context):
-    """A window edge, a sync slot or the end of a /quiet (all "mute_window.*" jobs): reconcile."""
+    """A window edge or a sync slot: reconcile."""
     return await reconcile(ctx, ctx.now)
 
 
-@plugin.on_start
-async def rearm_adhoc(engine) -> None:
-    """After a restart: the ad-hoc windows still pending get their end timers back."""
-    for group, until in (await engine.store.run(adhoc_windows)).items():
-        if engine.serves(group) and engine.rules_for(plugin, group) is not None:
-            engine.scheduler.set_timer(group, ADHOC_JOB, _aware(until))
+@plugin.timer(ADHOC_END)
+async def on_adhoc_end(ctx: Context):
+    """The end of a /quiet window: reconcile."""
+    return await reconcile(ctx, ctx.now)
 
 
 # ----------------------------------------------------------------------------- members and admins
 
 
-def _unsynced(_ev, rules: MuteWindowRules, memory: dict, group: str) -> bool:
+def _unsynced(_ev, rules: MuteWindowRules, state: MuteWindowState, group: str) -> bool:
     """A group with windows whose state this process has not settled yet."""
-    return bool(rules.windows) and group not in memory.get("synced", ())
+    return bool(rules.windows) and group not in state.synced
 
 
 @plugin.on(MessageReceived, when=_unsynced)
 async def first_sight(ctx: Context):
     """The first message this process sees from a group settles its state at once (a replay that starts
     inside a window begins muted), before the scheduler's sync slot comes round."""
-    ctx.memory.setdefault("synced", set()).add(ctx.group)
+    ctx.state.synced.add(ctx.group)
     return await reconcile(ctx, ctx.event.at)
 
 
-def _remind_filter(event, rules: MuteWindowRules) -> bool:
-    return rules.remind and event.role == "member" and "mute_all" not in CAPABILITIES.get(event.platform, ())
+CAPABILITY_TRUSTED = timedelta(minutes=1)
+
+
+def _remind_filter(event, rules: MuteWindowRules, state: MuteWindowState, group: str) -> bool:
+    if not (rules.remind and event.role == "member"):
+        return False
+    known = state.can_mute_all.get(group)
+    return known is None or not known[0] or known[1] <= event.at
 
 
 @plugin.on(MessageReceived, when=_remind_filter)
 async def remind(ctx: Context):
-    """No mute-all on this platform: a member who speaks in a window is reminded, once per window."""
-    if ctx.role != "member":
+    """No mute-all in this group: a member who speaks in a window is reminded, once per window."""
+    can = ctx.can("mute_all")
+    ctx.state.can_mute_all[ctx.group] = (can, ctx.event.at + CAPABILITY_TRUSTED)
+    if ctx.role != "member" or can:
         return None
     now = ctx.event.at
-    window = in_window(ctx.rules, ctx.tz, now, _unknown_years(ctx.engine))
+    window = in_window(ctx.rules, ctx.tz, now, ctx.state.unknown_years)
     state = await ctx.store.run(window_state, ctx.group)
     until = _aware(state["adhoc_until"])
     ends = window[1] if window else (until if until and until > now else None)
     if ends is None and not state["held"]:
         return None
-    key = ("reminded", ctx.group, ctx.event.user)
-    if ctx.memory.get(key) == ends:
+    key = (ctx.group, ctx.event.user)
+    if key in ctx.state.reminded and ctx.state.reminded[key] == ends:
         return None
-    ctx.memory[key] = ends
+    ctx.state.reminded[key] = ends
     return ctx.reply("mute_window/remind", "window_reminder", ends=ends.astimezone(ctx.tz) if ends else None)
 
 
 @plugin.command("mute_window", "安静时段", role="admin")
 async def show_windows(ctx: Context):
     now = ctx.event.at
-    unknown = _unknown_years(ctx.engine)
+    unknown = ctx.state.unknown_years
     today = now.astimezone(ctx.tz).date()
     spans = [s for s in intervals(ctx.rules, ctx.tz, today - timedelta(days=1), today + timedelta(days=14), unknown) if s[1] > now]
-    _report_unknown(ctx, unknown)
+    reports = _report_unknown(ctx)
     state = await ctx.store.run(window_state, ctx.group)
     shown = [{"start": s.astimezone(ctx.tz), "end": e.astimezone(ctx.tz), "now": s <= now} for s, e in spans[:5]]
     adhoc = _aware(state["adhoc_until"])  # stored in UTC; shown in the group's time, and only while it lasts
-    return ctx.reply("mute_window/list", "windows_shown", windows=shown, held=state["held"],
-                     adhoc=adhoc.astimezone(ctx.tz) if adhoc and adhoc > now else None, unknown=sorted(unknown))
+    return [*reports, ctx.reply("mute_window/list", "windows_shown", windows=shown, held=state["held"],
+                                adhoc=adhoc.astimezone(ctx.tz) if adhoc and adhoc > now else None, unknown=sorted(unknown))]
 
 
 def _parse_quiet(args: tuple[str, ...]) -> int | str | None:
@@ -309,9 +318,9 @@ async def quiet(ctx: Context):
         return state
 
     state = await ctx.store.run(set_quiet)
-    if state["adhoc_until"] is not None:
-        ctx.engine.scheduler.set_timer(ctx.group, ADHOC_JOB, state["adhoc_until"])
-    else:
-        ctx.engine.scheduler.cancel_timer(ctx.group, ADHOC_JOB)
+    until = state["adhoc_until"]
+    timer = ctx.timer(ADHOC_END, until) if until is not None else ctx.cancel_timer(ADHOC_END)
     actions = await reconcile(ctx, now)
-    return actions or ctx.reply("mute_window/quiet_noted", "quiet_noted", what=what if isinstance(what, str) else "adhoc")
+    if not any(isinstance(a, MuteAll) for a in actions):
+        actions.append(ctx.reply("mute_window/quiet_noted", "quiet_noted", what=what if isinstance(what, str) else "adhoc"))
+    return [*actions, timer]

@@ -174,8 +174,9 @@ def _daily(rules: RedPacketRules, tz) -> dict:
 @plugin.schedule(_daily)
 async def daily_prompts(ctx: Context):
     rules: RedPacketRules = ctx.rules
-    if too_late(ctx, "red packet prompts", rules.grace_minutes):
-        return None
+    late = too_late(ctx, "red packet prompts", rules.grace_minutes)
+    if late:
+        return late
     today = ctx.event.slot.astimezone(ctx.tz).date()
     actions = []
     if rules.birthdays:

@@ -277,3 +277,16 @@ class MuteWindowState(Base):
 
 
 metadata = Base.metadata
+
+
+class Timer(Base):
+    """A plugin's one-shot timer (``ctx.timer``) for a group: a quiz deadline, a game's silence. Keyed by
+    what it is about, so setting it again replaces it; the process that deletes the row fires it."""
+
+    __tablename__ = "timers"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    plugin: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    due: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON
