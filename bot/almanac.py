@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator
 
 import chinese_calendar
 from lunar_python import Solar
+
+from bot.rules import Weekday
 
 WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
 
@@ -89,6 +91,24 @@ def describe(day: date, extra_holidays: frozenset[date] = frozenset(), extra_wor
         lunar_year=f"{lunar.getYearInGanZhi()}{lunar.getYearShengXiao()}年",
         solar_term=lunar.getJieQi() or None, festivals=festivals,
     )
+
+
+WEEKDAY_NAMES: tuple[Weekday, ...] = get_args(Weekday)
+# Which days a rule runs on (posts, windows): every day; official workdays (调休 included); non-workdays;
+# or the listed weekdays.
+Days = Literal["every", "workdays", "weekends"] | list[Weekday]
+
+
+def on_days(days: Days, info: Day) -> bool:
+    """Whether ``info``'s day is one of ``days``. A weekday list names the ordinary week: a 调休 make-up
+    workday is not the weekend day it falls on. Where the year's calendar is not published yet
+    (``info.workday`` is None), workdays are Monday to Friday: the caller says so to the operators."""
+    if isinstance(days, list):
+        return WEEKDAY_NAMES[info.day.weekday()] in days and not info.makeup_workday
+    if days == "every":
+        return True
+    workday = info.workday if info.workday is not None else info.day.weekday() < 5
+    return workday if days == "workdays" else not workday
 
 
 @lru_cache(maxsize=512)

@@ -143,15 +143,6 @@ class Scheduler:
         self._seq += 1
         heapq.heappush(self._heap, _Due(at, self._seq, job, group, trigger, version))
 
-    def set_timer(self, group: str, job: str, when: datetime) -> None:
-        """A one-shot ``ScheduleFired`` for ``job`` in ``group`` at ``when``, replacing that job's previous
-        timer there. Timers live in memory: a plugin that needs one after a restart re-arms it from its
-        stored state in an ``on_start`` hook."""
-        version = self._versions[(job, group)] = self._versions.get((job, group), 0) + 1
-        self._seq += 1
-        heapq.heappush(self._heap, _Due(when, self._seq, job, group, None, version))
-        self._wake.set()
-
     async def resume_unsent(self) -> int:
         """Queue, to fire again now, the slots claimed before this process started but never delivered
         (a process killed between claim and delivery); returns how many. Live only: replay marks its
@@ -172,9 +163,6 @@ class Scheduler:
             log.warning("%d scheduled slot(s) were claimed but not delivered before a restart; sending them now", found)
             self._wake.set()
         return found
-
-    def cancel_timer(self, group: str, job: str) -> None:
-        self._versions[(job, group)] = self._versions.get((job, group), 0) + 1
 
     def next_due(self) -> datetime | None:
         while self._heap and self._stale(self._heap[0]):

@@ -8,10 +8,7 @@ internals (``__class__``, ``__globals__`` …) and from changing the objects it 
 from __future__ import annotations
 
 import time
-import types
-from collections import deque
 from pathlib import Path
-from typing import Any
 
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -23,34 +20,13 @@ SUFFIX = ".j2"
 RECHECK_SECONDS = 3.0
 
 
-# A template reads plain values (numbers, texts, flags) off the objects it is given: ``result.rank``.
-_PLAIN = frozenset({int, float, str, bool, type(None)})
-# Objects whose every attribute the sandbox refuses or vets (jinja2.sandbox.is_internal_attribute), and
-# the mutable containers whose mutating methods it refuses (modifies_known_mutable): left to the sandbox.
-_VETTED = (types.FunctionType, types.MethodType, type, types.CodeType, types.TracebackType, types.FrameType,
-           types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType, list, dict, set, deque)
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with a shorter way to a plain value under a public name. The sandbox's own
-    check runs a dozen isinstance tests (several against abstract base classes) per attribute: two
-    thirds of rendering a check-in reply. A plain value cannot lead to Python internals, and those the
-    sandbox guards (functions, types, frames, containers' mutators) all go its own way."""
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(attribute) is str and not attribute.startswith("_") and not isinstance(obj, _VETTED):
-            value = getattr(obj, attribute, _PLAIN)  # the set itself marks "no such attribute"
-            if type(value) in _PLAIN:
-                return value
-        return super().getattr(obj, attribute)
-
-
 class Templates:
     """Renders ``<plugin>/<name>`` templates; results are stripped of surrounding whitespace."""
 
     def __init__(self, override_dir: Path | None = None):
         dirs = [str(d) for d in (override_dir, SHIPPED_TEMPLATES) if d is not None]
-        self.env = _Sandbox(
+        # The sandbox is a security boundary (operators' templates render members' text): no shortcuts here.
+        self.env = ImmutableSandboxedEnvironment(
             loader=ChoiceLoader([FileSystemLoader(d, encoding="utf-8") for d in dirs]),
             undefined=StrictUndefined,
             trim_blocks=True,

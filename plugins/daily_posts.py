@@ -21,13 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot import almanac
 from bot.bus import Context, Plugin
 from bot.grace import too_late
-from bot.rules import ClockTime, PluginRules, RulesFolder, Weekday, resolve_inside
+from bot.rules import ClockTime, PluginRules, RulesFolder, resolve_inside
 from bot.scheduler import at_clock_time
 from bot.store.rotations import take_position
 
 log = logging.getLogger(__name__)
 
-WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TEMPLATE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")  # a name under templates/, never a path out of it
 
 
@@ -38,8 +37,7 @@ class _Strict(BaseModel):
 class PostRules(_Strict):
     enabled: bool = True
     time: ClockTime  # "08:00" in the group's timezone
-    # every day; official workdays (调休 included); non-workdays; or the listed weekdays
-    days: Literal["every", "workdays", "weekends"] | list[Weekday] = "every"
+    days: almanac.Days = "every"
     dates: list[date] = []  # extra dates on which the post also goes out
     template: str = Field(pattern=_TEMPLATE.pattern, max_length=200)  # under templates/, e.g. "daily_posts/morning"
     rotation: str = ""  # the name of a [rotations.<name>] list whose next item the post shows
@@ -89,20 +87,13 @@ def is_due(ctx: Context, post: PostRules, info: almanac.Day, festival: str | Non
     should hear of is added to ``reports``."""
     if info.day in post.dates or (festival and post.festival != "ignore"):
         return True
-    if isinstance(post.days, list):
-        return WEEKDAY_NAMES[info.day.weekday()] in post.days
-    if post.days == "every":
-        return True
-    workday = info.workday
-    if workday is None:
-        # The official calendar for this year is not out yet: say so once, use Monday to Friday.
-        workday = info.day.weekday() < 5
-        if info.day.year not in ctx.state.reported_years:
-            ctx.state.reported_years.add(info.day.year)
-            reports.append(ctx.report(f"the {info.day.year} holiday calendar is not published in chinese-calendar yet; "
-                                      "workday posts use Monday to Friday until then (extra_holidays / extra_workdays override)",
-                                      "calendar_unknown"))
-    return workday if post.days == "workdays" else not workday
+    if info.workday is None and post.days in ("workdays", "weekends") and info.day.year not in ctx.state.reported_years:
+        # The official calendar for this year is not out yet: say so once (on_days uses Monday to Friday).
+        ctx.state.reported_years.add(info.day.year)
+        reports.append(ctx.report(f"the {info.day.year} holiday calendar is not published in chinese-calendar yet; "
+                                  "workday posts use Monday to Friday until then (extra_holidays / extra_workdays override)",
+                                  "calendar_unknown"))
+    return almanac.on_days(post.days, info)
 
 
 def rotation_items(ctx: Context, name: str, rotation: RotationRules, reports: list) -> list[str]:

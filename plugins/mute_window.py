@@ -20,10 +20,9 @@ from pydantic import BaseModel, ConfigDict
 from bot import almanac
 from bot.bus import Context, Plugin
 from bot.model import MessageReceived, MuteAll
-from bot.rules import ClockSpan, PluginRules, Weekday, hour_minute
+from bot.rules import ClockSpan, PluginRules, hour_minute
 from bot.store.moderation import save_window_state, window_state
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"^(\d{1,4})([mhd]|分钟|小时|天)?$")
 _UNITS = {"m": 60, "分钟": 60, "h": 3600, "小时": 3600, "d": 86400, "天": 86400, None: 60}
 ADHOC_END = "adhoc_end"  # the timer that ends a /quiet window
@@ -33,8 +32,7 @@ class WindowRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = True
     time: ClockSpan  # "09:00-10:00"; an end at or before the start runs past midnight ("23:00-07:00")
-    # every day; official workdays (调休 included); non-workdays; or the listed weekdays ([] = dates only)
-    days: Literal["every", "workdays", "weekends"] | list[Weekday] = "every"
+    days: almanac.Days = "every"  # [] = on the listed dates only
     dates: list[date] = []  # extra dates on which the window also applies
     holidays: Literal["skip", "apply"] = "skip"  # on an official public holiday (off day)
     makeup_workdays: Literal["skip", "apply"] = "skip"  # on a 调休 make-up workday (a weekend day worked)
@@ -65,33 +63,21 @@ plugin = Plugin("mute_window", MuteWindowRules, priority=20, state=MuteWindowSta
 # ----------------------------------------------------------------------------- the calendar
 
 
-def _day_kind(rules: MuteWindowRules, day: date, unknown: set[int]) -> tuple[bool, bool, bool | None]:
-    """(public holiday, make-up workday, workday or None when the year's calendar is not published)."""
-    info = almanac.describe(day, frozenset(rules.extra_holidays), frozenset(rules.extra_workdays))
-    if info.workday is None:
-        unknown.add(day.year)
-    holiday = info.workday is False and (info.holiday is not None or day in rules.extra_holidays)
-    return holiday, info.makeup_workday, info.workday
-
-
 def applies(window: WindowRules, rules: MuteWindowRules, day: date, unknown: set[int]) -> bool:
-    """Whether ``window`` starts on ``day``."""
+    """Whether ``window`` starts on ``day`` (a year whose calendar is not published goes into ``unknown``)."""
     if not window.enabled:
         return False
     if day in window.dates:
         return True
-    holiday, makeup, workday = _day_kind(rules, day, unknown)
+    info = almanac.describe(day, frozenset(rules.extra_holidays), frozenset(rules.extra_workdays))
+    if info.workday is None:
+        unknown.add(day.year)
+    holiday = info.workday is False and (info.holiday is not None or day in rules.extra_holidays)
     if holiday and window.holidays == "skip":
         return False
-    if makeup and window.makeup_workdays == "apply":
+    if info.makeup_workday and window.makeup_workdays == "apply":
         return True
-    if isinstance(window.days, list):
-        return WEEKDAYS[day.weekday()] in window.days and not makeup
-    if window.days == "every":
-        return True
-    if workday is None:  # not published yet: no guess about 调休, plain Monday to Friday (and reported)
-        workday = day.weekday() < 5
-    return workday if window.days == "workdays" else not workday
+    return almanac.on_days(window.days, info)
 
 
 def intervals(rules: MuteWindowRules, tz, first: date, last: date, unknown: set[int]) -> list[tuple[datetime, datetime]]:
