@@ -154,7 +154,6 @@ class Scheduler:
         for job, group, slot, owner in await self.engine.store.run(unsent_claims, now - self.lookback):
             if owner == self.instance or not self.engine.serves(group):
                 continue
-            slot = slot if slot.tzinfo else slot.replace(tzinfo=timezone.utc)  # SQLite keeps naive UTC
             self._seq += 1
             version = self._versions.get((job, group), 0)
             heapq.heappush(self._heap, _Due(slot, self._seq, job, group, None, version, resend_from=owner))

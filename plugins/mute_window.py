@@ -159,7 +159,7 @@ async def reconcile(ctx: Context, now: datetime) -> list:
 
     def change(conn):
         state = window_state(conn, ctx.group)
-        until = _aware(state["adhoc_until"])
+        until = state["adhoc_until"]
         expired = until is not None and until <= now
         if expired:
             state["adhoc_until"] = until = None
@@ -188,15 +188,6 @@ def mute_all(ctx: Context, on: bool, ends: datetime | None) -> MuteAll:
     return MuteAll(platform=ev.platform, group=ev.group, on=on, reason=reason,
                    announce=ctx.render(page, ends=ends, fallback=False) if ctx.rules.announce else None,
                    fallback=ctx.render(page, ends=ends, fallback=True))
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
-    from datetime import timezone
-
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 @plugin.schedule(_jobs)
@@ -247,7 +238,7 @@ async def remind(ctx: Context):
     now = ctx.event.at
     window = in_window(ctx.rules, ctx.tz, now, ctx.state.unknown_years)
     state = await ctx.store.run(window_state, ctx.group)
-    until = _aware(state["adhoc_until"])
+    until = state["adhoc_until"]
     ends = window[1] if window else (until if until and until > now else None)
     if ends is None and not state["held"]:
         return None
@@ -267,7 +258,7 @@ async def show_windows(ctx: Context):
     reports = _report_unknown(ctx)
     state = await ctx.store.run(window_state, ctx.group)
     shown = [{"start": s.astimezone(ctx.tz), "end": e.astimezone(ctx.tz), "now": s <= now} for s, e in spans[:5]]
-    adhoc = _aware(state["adhoc_until"])  # stored in UTC; shown in the group's time, and only while it lasts
+    adhoc = state["adhoc_until"]  # stored in UTC; shown in the group's time, and only while it lasts
     return [*reports, ctx.reply("mute_window/list", "windows_shown", windows=shown, held=state["held"],
                                 adhoc=adhoc.astimezone(ctx.tz) if adhoc and adhoc > now else None, unknown=sorted(unknown))]
 

@@ -7,13 +7,13 @@ parameters, ``ON CONFLICT``, ``RETURNING``), and runs
 - on SQLite straight on the sqlite3 connection, inside the transaction ``Store.run`` holds on it, with
   dates and times written as the text SQLAlchemy stores for them, so that both paths read each other's
   rows alike (results come back as SQLite has them: ``as_date`` and ``as_datetime`` read them as
-  SQLAlchemy does);
+  the tables' column types do);
 - on PostgreSQL through SQLAlchemy, where the network round trip dwarfs the overhead.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from sqlalchemy import Connection, text
@@ -82,5 +82,8 @@ def as_date(value: date | str | None) -> date | None:
 
 
 def as_datetime(value: datetime | str | None) -> datetime | None:
-    """A DATETIME column's value as SQLAlchemy reads it (on SQLite: naive, as stored)."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+    """A DATETIME column's value as ``UtcDateTime`` reads it: aware, in UTC (SQLite hands back the stored
+    text, written in UTC without its zone)."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    return value if value is None or value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

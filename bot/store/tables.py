@@ -6,10 +6,32 @@ double-count: one check-in per member per group per day, one counter row per gro
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from sqlalchemy import Boolean, Date, DateTime, Index, Integer, PrimaryKeyConstraint, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator):
+    """A moment in time, stored in UTC and always read back aware (UTC) on both databases. SQLite keeps
+    no zone: SQLAlchemy would write an aware value's local fields as they are and read them back naive."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a naive datetime ({value}) cannot be stored: its zone is unknown")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -26,7 +48,7 @@ class Group(Base):
 
     __tablename__ = "groups"
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Member(Base):
@@ -53,7 +75,7 @@ class Checkin(Base):
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     rank: Mapped[int] = mapped_column(Integer)
     streak: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(Integer)
@@ -85,7 +107,7 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     group_key: Mapped[str] = mapped_column(String(200), index=True)
     user_id: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
@@ -102,10 +124,10 @@ class ScheduleClaim(Base):
     __tablename__ = "schedule_claims"
     job: Mapped[str] = mapped_column(String(100), primary_key=True)
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    slot: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    slot: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     claimed_by: Mapped[str] = mapped_column(String(64), default="")  # the process (Scheduler.instance)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # None: not delivered yet
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)  # None: not delivered yet
 
 
 class MemberDaily(Base):
@@ -139,7 +161,7 @@ class PointsEntry(Base):
     delta: Mapped[int] = mapped_column(Integer)
     plugin: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(String(100))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class MemberProfile(Base):
@@ -161,7 +183,7 @@ class GameState(Base):
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     game: Mapped[str] = mapped_column(String(50), primary_key=True)
     state: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class PromptCooldown(Base):
@@ -171,7 +193,7 @@ class PromptCooldown(Base):
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     kind: Mapped[str] = mapped_column(String(50), primary_key=True)
-    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class AdmissionCase(Base):
@@ -186,8 +208,8 @@ class AdmissionCase(Base):
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deadline: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     data: Mapped[str] = mapped_column(Text, default="{}")
 
@@ -199,7 +221,7 @@ class AdmissionStrike(Base):
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class MemberTag(Base):
@@ -212,7 +234,7 @@ class MemberTag(Base):
     tag: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(200), default="")
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Offence(Base):
@@ -228,7 +250,7 @@ class Offence(Base):
     user_id: Mapped[str] = mapped_column(String(200))
     message_id: Mapped[str] = mapped_column(String(200))
     detector: Mapped[str] = mapped_column(String(50))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ModSample(Base):
@@ -242,7 +264,7 @@ class ModSample(Base):
     text: Mapped[str] = mapped_column(Text)  # the compact (normalised) text
     message_id: Mapped[str] = mapped_column(String(200))
     added_by: Mapped[str] = mapped_column(String(200))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ModLogEntry(Base):
@@ -253,7 +275,7 @@ class ModLogEntry(Base):
                       Index("ux_mod_log_message", "group_key", "message_id", "plugin", "dry_run", unique=True,
                             sqlite_where=text("message_id <> ''"), postgresql_where=text("message_id <> ''")))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     group_key: Mapped[str] = mapped_column(String(200))
     user_id: Mapped[str] = mapped_column(String(200))
     message_id: Mapped[str] = mapped_column(String(200))
@@ -271,9 +293,9 @@ class MuteWindowState(Base):
     __tablename__ = "mute_window_state"
     group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
-    adhoc_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    adhoc_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     held: Mapped[bool] = mapped_column(Boolean, default=False)  # muted by an admin by hand: never lifted by a window
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 metadata = Base.metadata
@@ -288,5 +310,5 @@ class Timer(Base):
     plugin: Mapped[str] = mapped_column(String(100), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    due: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    due: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON

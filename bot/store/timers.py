@@ -7,7 +7,7 @@ found the row (at the same due time) fires it, so a timer fires once however man
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import Connection, Table, delete, select
@@ -49,14 +49,10 @@ def claim_timer(conn: Connection, timer: StoredTimer) -> bool:
     return conn.execute(delete(timers_t).where(where)).rowcount == 1
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)  # SQLite keeps naive UTC
-
-
 def stored_timers(conn: Connection, until: datetime | None = None) -> list[StoredTimer]:
     """Every stored timer (due at or before ``until`` when given), earliest first."""
     c = timers_t.c
     query = select(c.group_key, c.plugin, c.name, c.key, c.due, c.payload).order_by(c.due, c.group_key, c.key)
     if until is not None:
         query = query.where(c.due <= utc(until))
-    return [StoredTimer(g, p, n, k, _aware(d), json.loads(pl)) for g, p, n, k, d, pl in conn.execute(query)]
+    return [StoredTimer(g, p, n, k, d, json.loads(pl)) for g, p, n, k, d, pl in conn.execute(query)]
