@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
@@ -29,6 +29,26 @@ class PluginRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = True
+
+    def derived(self, key: Any, make: Callable[[], Any]) -> Any:
+        """A value worked out from these rules and ``key`` (a zone, say), made once: rules objects are
+        frozen, and every group on the same rules shares one. For a value of the rules alone, a
+        ``functools.cached_property`` on the model says the same more plainly."""
+        cache = self.__dict__.get("_derived")
+        if cache is None:
+            cache = self.__dict__["_derived"] = {}
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):
+        """A copy; one with changed values forgets what was worked out from the old ones (``derived`` and
+        cached properties live beside the fields, and pydantic's copy would carry them over)."""
+        copied = super().model_copy(update=update, deep=deep)
+        if update:
+            for key in [k for k in copied.__dict__ if k not in type(self).model_fields]:
+                del copied.__dict__[key]
+        return copied
 
 
 # ----------------------------------------------------------------------------- shared value types

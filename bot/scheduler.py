@@ -95,7 +95,6 @@ class Scheduler:
         self._versions: dict[tuple[str, str], int] = {}
         self._planned: dict[str, set[str]] = {}  # group -> jobs planned for it
         self._seq = 0
-        self._job_cache: dict[tuple, tuple] = {}  # (plugin, id(rules), zone) -> (rules, jobs)
         self._wake = asyncio.Event()
         self.instance = uuid.uuid4().hex  # who claims; a restarted process is a new one
         self._marking: set[asyncio.Future] = set()
@@ -126,14 +125,11 @@ class Scheduler:
                 self._push(job, group, trigger, since, previous=None)
         self._wake.set()
 
-    def _jobs(self, plugin, rules, tz) -> dict:
-        """``plugin.jobs(rules, tz)``, shared by every group with the same rules object and zone: triggers
-        are immutable, and a CronTrigger each per job and group came to 10 kB a group."""
-        key = (plugin.name, id(rules), tz)
-        cached = self._job_cache.get(key)
-        if cached is None or cached[0] is not rules:  # the rules object is kept, so its id is not reused
-            cached = self._job_cache[key] = (rules, plugin.jobs(rules, tz))
-        return cached[1]
+    @staticmethod
+    def _jobs(plugin, rules, tz) -> dict:
+        """``plugin.jobs(rules, tz)``, kept on the rules object per zone and shared by every group with the
+        same rules and zone: triggers are immutable, and a CronTrigger each per job and group is ~10 kB."""
+        return rules.derived(("jobs", tz), lambda: plugin.jobs(rules, tz))
 
     def _push(self, job: str, group: str, trigger, now: datetime, previous: datetime | None) -> None:
         version = self._versions.setdefault((job, group), 0)
