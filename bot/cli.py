@@ -10,7 +10,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from bot.adapters import AdapterStartError, build_adapter
+from bot.adapters.base import AdapterStartError
+from bot.adapters.registry import build_adapter
 from bot.config import QunbotConfig, default_config_path, load_config
 from bot.engine import Engine, check_rules_dir, default_rules_dir, keep_what_start_up_built
 from bot.store import normalise_url

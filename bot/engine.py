@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.adapters import Adapter
+from bot.adapters.base import Adapter
 from bot.bus import Bus, Plugin
 from bot.builtin import core
 from bot.config import QunbotConfig
@@ -232,9 +232,12 @@ class Engine:
 
     def is_addressed_to_us(self, platform: str, target: str) -> bool:
         """Whether ``/cmd@target`` is for this bot. Adapters that learn the bot's name (Telegram's getMe)
-        record it in ``bot_usernames``; while the name is unknown, an addressed command is not ours."""
+        record it with ``learn_bot_username``; while the name is unknown, an addressed command is not ours."""
         ours = self.bot_usernames.get(platform)
         return ours is not None and ours.lower() == target.lower()
+
+    def learn_bot_username(self, platform: str, name: str) -> None:
+        self.bot_usernames[platform] = name
 
     def report(self, text: str, to_chat: bool = True) -> None:
         """Tell the operators: the log always, the admin log chat when one is configured (and ``to_chat``:

@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
-from bot.adapters import FloodError, MaybeDelivered, PlatformError
+from bot.adapters.base import FloodError, MaybeDelivered, PlatformError
 from bot.model import Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, SendMessage, SetCard
 from bot.templates import Templates
 

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from bot import almanac
-from bot.adapters import CAPABILITIES
+from bot.adapters.base import CAPABILITIES
 from bot.bus import Context, Plugin
 from bot.model import MessageReceived, MuteAll
 from bot.rules import ClockSpan, PluginRules, Weekday, hour_minute

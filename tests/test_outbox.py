@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 import bot.outbox
-from bot.adapters import CAPABILITIES, FloodError, PlatformError
+from bot.adapters.base import CAPABILITIES, FloodError, PlatformError
 from bot.config import OutboxLimits, QunbotConfig
 from bot.model import DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, SendMessage, SetCard
 from bot.outbox import plan
