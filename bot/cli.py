@@ -36,7 +36,7 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
         if connect := getattr(adapter, "connect", None):
             await connect()
     engine = await Engine.create(config, rules_dir, platforms={a.platform for a in adapters})
-    engine.adapters = {a.platform: a for a in adapters}
+    engine.adapters.update({a.platform: a for a in adapters})
     keep_what_start_up_built()
     background = [asyncio.create_task(coro) for coro in
                   (engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever())]

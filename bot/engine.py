@@ -105,9 +105,9 @@ class Engine:
         self.bus = Bus(self)
         self.bus.rebuild([core])
         self.scheduler = Scheduler(self)
-        self.outbox = Outbox(self)
-        self.stats = Stats(self)
-        self.adapters: dict[str, Adapter] = {}
+        self.adapters: dict[str, Adapter] = {}  # the outbox reads this very dict: fill it, never replace it
+        self.outbox = Outbox(self.adapters, self.templates, config.limits, self.report)
+        self.stats = Stats(store, self.tz_for)
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
         self.sink = lambda actions, _at: self.outbox.submit(actions)
         self.known_groups: set[str] = set()
