@@ -44,7 +44,7 @@ async def fan_out(peer: Peer, scratch: Path, groups: int, per_second: float) -> 
     engine = await Engine.create(config, rules, db_url=f"sqlite:///{scratch / 'fanout.db'}", clock=VirtualClock(SLOT),
                                  platforms={"telegram"})
     adapter = TelegramAdapter(config.telegram, environ={"QUNBOT_TELEGRAM_TOKEN": TOKEN})
-    engine.adapters = {"telegram": adapter}
+    engine.adapters["telegram"] = adapter
     task = asyncio.create_task(adapter.run(engine))
     try:
         while not peer.calls("getUpdates"):

@@ -10,7 +10,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from bot.adapters import AdapterStartError, build_adapter
+from bot.adapters.base import AdapterStartError
+from bot.adapters.registry import build_adapter
 from bot.config import QunbotConfig, default_config_path, load_config
 from bot.engine import Engine, check_rules_dir, default_rules_dir, keep_what_start_up_built
 from bot.store import normalise_url
@@ -35,7 +36,7 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
         if connect := getattr(adapter, "connect", None):
             await connect()
     engine = await Engine.create(config, rules_dir, platforms={a.platform for a in adapters})
-    engine.adapters = {a.platform: a for a in adapters}
+    engine.adapters.update({a.platform: a for a in adapters})
     keep_what_start_up_built()
     background = [asyncio.create_task(coro) for coro in
                   (engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever())]

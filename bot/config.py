@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.adapters import ADAPTER_NAMES
+from bot.adapters.console.config import ConsoleConfig
 from bot.adapters.qq.config import QQConfig
+from bot.adapters.registry import ADAPTER_NAMES
 from bot.adapters.telegram.config import TelegramConfig
 from bot.adapters.wechat.config import WechatConfig
-from bot.model import Role
 from bot.rules import RuleError, validation_errors
 from bot.store import normalise_url
 
@@ -41,12 +41,6 @@ DEFAULT_LIMITS = {
     "wechat": OutboxLimits(per_group_per_minute=10, per_second=1),
     "console": OutboxLimits(per_group_per_minute=100_000, per_second=100_000),
 }
-
-
-class ConsoleConfig(_Strict):
-    group: str = "sandbox"
-    user: str = "小王"
-    role: Role = "member"
 
 
 class QunbotConfig(_Strict):

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.adapters import CAPABILITIES, Adapter
+from bot.adapters.base import CAPABILITIES, Adapter
 from bot.bus import Bus, Plugin, Services
 from bot.builtin import core
 from bot.config import QunbotConfig
@@ -118,7 +118,7 @@ class Engine:
         self.templates = Templates(Path(config.templates_dir) if config.templates_dir else None)
         self.rulebook = RuleBook({}, {})
         self.plugins: dict[str, Plugin] = {}
-        self.stats = Stats(self)
+        self.stats = Stats(store, self.tz_for)
         self.services = Services(
             store=store, templates=self.templates, clock=self.clock, stats=self.stats, rules_dir=rules_dir,
             tz_for=self.tz_for, rules_for=self.rules_for, generation=lambda: self.rulebook.generation,
@@ -127,8 +127,8 @@ class Engine:
         self.bus = Bus(self.services)
         self.bus.rebuild([core])
         self.scheduler = Scheduler(self)
-        self.outbox = Outbox(self)
-        self.adapters: dict[str, Adapter] = {}
+        self.adapters: dict[str, Adapter] = {}  # the outbox reads this very dict: fill it, never replace it
+        self.outbox = Outbox(self.adapters, self.templates, config.limits, self.report)
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
         self.deliver = self._to_outbox
         self.known_groups: set[str] = set()

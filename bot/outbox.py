@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from bot.adapters import FloodError, MaybeDelivered, PlatformError
+from bot.adapters.base import Adapter, FloodError, MaybeDelivered, PlatformError
 from bot.model import Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, SendMessage, SetCard
 from bot.templates import Templates
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
+    from bot.config import OutboxLimits
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,13 @@ class _Ticket:
 
 
 class Outbox:
-    """Live delivery through the engine's adapters."""
+    """Live delivery through ``adapters`` (platform -> adapter), read at each delivery: fill that mapping,
+    do not replace it. ``limits(platform)`` paces a platform; ``report(text, to_chat)`` tells the operators
+    what could not be delivered (``to_chat`` False: not in the admin log chat, the failure was there)."""
 
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
+    def __init__(self, adapters: Mapping[str, Adapter], templates: Templates,
+                 limits: Callable[[str], OutboxLimits], report: Callable[[str, bool], None]):
+        self.adapters, self.templates, self.limits, self.report = adapters, templates, limits, report
         self._queues: dict[str, deque[tuple[Action, _Ticket]]] = {}
         self._workers: dict[str, asyncio.Task] = {}
         self._sent: dict[str, deque[float]] = {}  # per group: times of recent sends
@@ -104,14 +108,14 @@ class Outbox:
         (the scheduler records a slot as sent only on True)."""
         ticket = _Ticket(asyncio.get_running_loop().create_future())
         for action in actions:
-            adapter = self.engine.adapters.get(action.platform)
+            adapter = self.adapters.get(action.platform)
             if adapter is None:
                 log.warning("no adapter for platform %s; dropped %s", action.platform, describe(action))
                 ticket.ok = False
                 continue
             owner = getattr(adapter, "owner_of", None)  # adapters that know the group's owner (WeChat)
             owner = owner(action.group) if owner is not None and isinstance(action, KickMember) else None
-            for item in plan(action, adapter.capabilities(action.group), self.engine.templates, owner):
+            for item in plan(action, adapter.capabilities(action.group), self.templates, owner):
                 key = item.group_key
                 ticket.left += 1
                 self._queues.setdefault(key, deque()).append((item, ticket))
@@ -141,7 +145,7 @@ class Outbox:
 
     async def _pace(self, action: Action) -> asyncio.Future:
         """Wait for this action's turn; returns the call's future, to resolve when the platform answered."""
-        limits = self.engine.config.limits(action.platform)
+        limits = self.limits(action.platform)
         loop = asyncio.get_running_loop()
         if isinstance(action, SendMessage):
             sent = self._sent.setdefault(action.group_key, deque(maxlen=limits.per_group_per_minute))
@@ -179,10 +183,10 @@ class Outbox:
         return mine
 
     async def _deliver(self, action: Action) -> bool:
-        limits = self.engine.config.limits(action.platform)
-        adapter = self.engine.adapters[action.platform]
+        limits = self.limits(action.platform)
+        adapter = self.adapters[action.platform]
         # A report about a failed admin-log message must not go to the admin log again.
-        report = lambda text: self.engine.report(text, to_chat=action.reason != "admin_log")  # noqa: E731
+        report = lambda text: self.report(text, action.reason != "admin_log")  # noqa: E731
         failures = floods = 0
         while True:
             call = await self._pace(action)

@@ -20,7 +20,7 @@ from typing import IO, Iterator
 
 from pydantic import ValidationError
 
-from bot.adapters import CAPABILITIES
+from bot.adapters.base import CAPABILITIES
 from bot.config import QunbotConfig
 from bot.engine import Engine, keep_what_start_up_built
 from bot.model import ENGINE_EFFECTS, PLATFORM_EVENTS, Action, Event, SendMessage, action_record

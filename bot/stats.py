@@ -8,7 +8,8 @@ includes everything handled so far.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, time, timedelta, timezone
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Table, bindparam, func, select
@@ -19,7 +20,7 @@ from bot.store.sql import Sql
 from bot.store.tables import MemberDaily
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
+    from bot.store import Store
 
 member_daily_t: Table = MemberDaily.__table__
 
@@ -83,8 +84,10 @@ class _DaySpan:
 
 
 class Stats:
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
+    """Counts kept in memory and flushed to ``store``; a group's day is its day in ``tz_for(group)``."""
+
+    def __init__(self, store: Store, tz_for: Callable[[str], tzinfo]):
+        self.store, self.tz_for = store, tz_for
         # (group, day, counter) -> n. Messages are not among them: they are counted per member, in
         # ``_members``, and summed per group when flushed (one count per message on the hot path, not two).
         self._groups: Counter[tuple[str, date, str]] = Counter()
@@ -142,7 +145,7 @@ class Stats:
                 return span
         except TypeError:  # a naive time (taken as the machine's local time, as astimezone does)
             pass
-        zone = self.engine.tz_for(group)
+        zone = self.tz_for(group)
         day = at.astimezone(zone).date()
         # Bounds in UTC, so that they compare as instants whatever the event's own offset.
         start, end = (datetime.combine(d, time(), zone).astimezone(timezone.utc) for d in (day, day + timedelta(days=1)))
@@ -168,7 +171,7 @@ class Stats:
         member_rows = [{"group_key": g, "day": d, "user_id": u, "name": name, "messages": n}
                        for (g, d), by_user in members.items() for u, (n, name) in by_user.items()]
         try:
-            await self.engine.store.run(write_counts, group_rows, member_rows)
+            await self.store.run(write_counts, group_rows, member_rows)
         except Exception:
             self._keep(groups, members)
             raise
@@ -191,4 +194,4 @@ class Stats:
 
     async def figures(self, group: str, day: date, top: int = 3) -> dict:
         await self.flush()
-        return await self.engine.store.run(day_figures, group, day, top)
+        return await self.store.run(day_figures, group, day, top)

@@ -55,7 +55,7 @@ def join_gate_rules(tmp_path: Path, extra_plugin, rules_dir: Path, answer: str) 
 async def running(engine, config: QQConfig, environ: dict[str, str] | None = None):
     """The adapter serving ``engine`` until the block ends."""
     adapter = QQAdapter(config, environ or {})
-    engine.adapters = {"qq": adapter}
+    engine.adapters["qq"] = adapter
     task = asyncio.create_task(adapter.run(engine))
     try:
         yield adapter, task

@@ -165,7 +165,7 @@ async def running_bot(peer: Peer, tmp_path: Path, extra_plugin, seen: list[Event
     qc = QunbotConfig.model_validate({"adapters": ["telegram"], "telegram": telegram, **config})
     engine = await Engine.create(qc, rules, db_url=f"sqlite:///{tmp_path / 'tg.sqlite'}", platforms={"telegram"})
     adapter = TelegramAdapter(qc.telegram, environ=environ)
-    engine.adapters = {"telegram": adapter}
+    engine.adapters["telegram"] = adapter
     task = asyncio.create_task(adapter.run(engine))
     try:
         started = lambda: peer.calls("getUpdates") or peer.calls("setWebhook") or task.done()  # noqa: E731

@@ -89,7 +89,7 @@ async def test_text_cannot_forge_a_role(chat: Chat):
 
 async def test_addressed_command_is_ignored_while_our_name_is_unknown(chat: Chat):
     assert await chat.say("/checkin@SomeBot") == []
-    chat.engine.bot_usernames["qq"] = "SomeBot"  # as an adapter does once it learns its name
+    chat.engine.learn_bot_username("qq", "SomeBot")  # as an adapter does once it learns its name
     assert reasons(await chat.say("/checkin@somebot")) == ["checked_in"]
 
 

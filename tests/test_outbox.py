@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 import bot.outbox
-from bot.adapters import CAPABILITIES, FloodError, PlatformError
+from bot.adapters.base import CAPABILITIES, FloodError, PlatformError
 from bot.config import OutboxLimits, QunbotConfig
 from bot.model import DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, SendMessage, SetCard
 from bot.outbox import plan
@@ -58,7 +58,7 @@ class RecordingAdapter:
 async def outbox_engine(make_engine):
     async def make(adapter, **limits):
         engine = await make_engine(config=QunbotConfig(outbox={"test": OutboxLimits(**limits)}))
-        engine.adapters = {"test": adapter}
+        engine.adapters["test"] = adapter
         return engine
     return make
 
@@ -125,7 +125,7 @@ async def test_retryable_error_then_success(outbox_engine):
 async def test_admin_log_receives_reports(make_engine):
     adapter = RecordingAdapter()
     engine = await make_engine(config=QunbotConfig(admin_log="test:ops", outbox={"test": OutboxLimits(per_second=1000)}))
-    engine.adapters = {"test": adapter}
+    engine.adapters["test"] = adapter
     engine.report("rules refused: checkin.toml: x: unknown key")
     await engine.outbox.drain()
     assert adapter.delivered[0][1] == "rules refused: checkin.toml: x: unknown key"
@@ -140,7 +140,7 @@ async def test_a_failing_admin_log_does_not_report_about_itself_forever(make_eng
 
     adapter = RefusesOps()
     engine = await make_engine(config=QunbotConfig(admin_log="test:ops", outbox={"test": OutboxLimits(per_second=1000)}))
-    engine.adapters = {"test": adapter}
+    engine.adapters["test"] = adapter
     engine.report("something to tell")
     await asyncio.wait_for(engine.outbox.drain(), timeout=5)
     assert caplog.text.count("bot was removed from ops") == 1

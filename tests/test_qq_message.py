@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.adapters import AdapterStartError
+from bot.adapters.base import AdapterStartError
 from bot.adapters.qq.adapter import QQAdapter
 from bot.adapters.qq.config import ForwardConnection, QQConfig
 from bot.adapters.qq.events import MalformedEvent, to_event

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from bot.adapters import AdapterStartError
+from bot.adapters.base import AdapterStartError
 from bot.adapters.qq.config import ForwardConnection, QQConfig, ReverseServer
 from bot.model import KickMember, MessageReceived, MuteMember, SetCard
 from tests.onebot_sim import OneBotSim

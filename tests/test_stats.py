@@ -25,7 +25,7 @@ def test_the_cached_day_agrees_with_a_timezone_conversion():
     # Zones with daylight saving (one changing at midnight), a half-hour offset, and UTC.
     zones = {"qq:ny": "America/New_York", "qq:santiago": "America/Santiago", "qq:india": "Asia/Kolkata",
              "qq:sh": "Asia/Shanghai", "qq:utc": "UTC"}
-    stats = Stats(_Zones(zones))
+    stats = Stats(None, _Zones(zones).tz_for)
     rng = random.Random(5)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     offsets = [timezone.utc, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5)), ZoneInfo("Europe/Berlin")]
@@ -76,7 +76,7 @@ class _Writer(_Zones):
 async def test_flushed_counts_match_plain_counting_through_a_failed_flush():
     zones = {"qq:a": "Asia/Shanghai", "qq:b": "America/New_York"}
     engine = _Writer(zones)
-    stats = Stats(engine)
+    stats = Stats(engine.store, engine.tz_for)
     rng = random.Random(11)
     messages, members, names = Counter(), Counter(), {}
     moment = datetime(2026, 11, 23, 10, tzinfo=timezone.utc)

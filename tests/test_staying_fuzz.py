@@ -208,7 +208,7 @@ def test_telegram_updates_are_handled_or_skipped_with_a_log_line(tmp_path, caplo
     engine = loop.run_until_complete(Engine.create(QunbotConfig(), SHIPPED_RULES, db_url=f"sqlite:///{tmp_path / 'tg.db'}", clock=VirtualClock()))
     adapter = TelegramAdapter(TelegramConfig(base_url="http://127.0.0.1:9/bot", permissions_file=str(tmp_path / "perm.json")),
                               {"QUNBOT_TELEGRAM_TOKEN": "123:fuzz"})
-    adapter.engine, adapter.roles = engine, Roles(adapter.bot, 42, 600.0)
+    adapter.sink, adapter.roles = engine, Roles(adapter.bot, 42, 600.0)
     adapter.translator = Translator(42, "qunbot", adapter.roles, adapter.memory)
     handled: list = []
     engine.sink = lambda actions, at: handled.append(actions)

@@ -157,7 +157,7 @@ async def test_malformed_and_unknown_events_are_logged_and_skipped(gateway, tmp_
 
 
 async def test_a_wrong_token_or_an_unreachable_service_stops_the_start_with_one_line(gateway):
-    from bot.adapters import AdapterStartError
+    from bot.adapters.base import AdapterStartError
     from bot.adapters.wechat.adapter import WechatAdapter
     from bot.adapters.wechat.config import WechatConfig
     from tests.telegram_harness import free_port

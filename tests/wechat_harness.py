@@ -179,7 +179,7 @@ async def running_bot(gateway: Gateway, tmp_path: Path, extra_plugin, seen: list
     qc = QunbotConfig.model_validate({"adapters": ["wechat"], "wechat": wechat, **config})
     engine = await Engine.create(qc, rules, db_url=f"sqlite:///{tmp_path / 'wx.sqlite'}", platforms={"wechat"})
     adapter = WechatAdapter(qc.wechat, environ={"QUNBOT_WECHAT_TOKEN": gateway.token})
-    engine.adapters = {"wechat": adapter}
+    engine.adapters["wechat"] = adapter
     await adapter.connect()
     task = asyncio.create_task(adapter.run(engine))
     try:

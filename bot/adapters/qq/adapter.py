@@ -13,11 +13,10 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from bot.adapters import CAPABILITIES, AdapterStartError, PlatformError
+from bot.adapters.base import CAPABILITIES, AdapterStartError, EventSink, PlatformError
 from bot.adapters.lanes import Seen
 from bot.adapters.qq.config import QQConfig
 from bot.adapters.qq.connection import Connection, keep_forward, serve_reverse
@@ -25,9 +24,6 @@ from bot.adapters.qq.events import PLATFORM, MalformedEvent, to_event
 from bot.adapters.qq.message import MalformedMessage, outgoing
 from bot.model import (ROLE_RANK, Action, DecideJoin, DeleteMessage, JoinRequested, KickMember, MuteAll, MuteMember,
                        SendMessage, SetCard)
-
-if TYPE_CHECKING:
-    from bot.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +56,7 @@ class QQAdapter:
     def __init__(self, config: QQConfig, environ: dict[str, str] | None = None):
         self.config = config
         self.environ = os.environ if environ is None else environ
-        self.engine: Engine | None = None
+        self.sink: EventSink | None = None
         self.seen = Seen()
         self.connections: dict[str, Connection] = {}  # QQ account (self_id) -> its live connection
         self.groups: dict[str, str] = {}  # group id -> the account that serves it
@@ -84,9 +80,9 @@ class QQAdapter:
             raise AdapterStartError(f"QQ: the environment variable {env_name} (named by [qq] token_env) is not set")
         return token
 
-    async def run(self, engine: "Engine") -> None:
+    async def run(self, sink: EventSink) -> None:
         """Connect every configured forward WS and open the reverse WS server; runs until cancelled."""
-        self.engine = engine
+        self.sink = sink
         default = self._token(self.config.token_env)
         starts, runners = [], []
         loop = asyncio.get_running_loop()
@@ -164,7 +160,7 @@ class QQAdapter:
             return
         if isinstance(event, JoinRequested):
             self._request_kinds[event.id] = "invite" if raw.get("sub_type") == "invite" else "add"
-        await self.engine.handle_and_send(event)
+        await self.sink.handle_and_send(event)
 
     def _serves(self, conn: Connection, group: str) -> bool:
         """Whether this account serves ``group``: the first connected account to see a group keeps it,
@@ -281,9 +277,9 @@ class QQAdapter:
             except TimeoutError:
                 self._waiting = {k: f for k, f in self._waiting.items() if f is not watch}
                 self.unconfirmed.append(what)
-                self.engine.report(f"QQ: {what} was answered ok, but no {notice} notice came within "
-                                   f"{self.config.confirm_seconds:g}s; the implementation may not have acted "
-                                   f"(NapCat is known to answer set_group_add_request ok without acting)")
+                self.sink.report(f"QQ: {what} was answered ok, but no {notice} notice came within "
+                                 f"{self.config.confirm_seconds:g}s; the implementation may not have acted "
+                                 f"(NapCat is known to answer set_group_add_request ok without acting)")
 
         task = asyncio.create_task(wait())
         self._tasks.add(task)

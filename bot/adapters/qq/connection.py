@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bot.adapters import AdapterStartError, MaybeDelivered, PlatformError
+from bot.adapters.base import AdapterStartError, MaybeDelivered, PlatformError
 from bot.adapters.lanes import Seen
 from bot.adapters.qq.events import decode, dedupe_key
 

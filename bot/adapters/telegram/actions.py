@@ -20,7 +20,7 @@ from telegram import Bot, ChatPermissions, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
-from bot.adapters import FloodError, MaybeDelivered, PlatformError
+from bot.adapters.base import FloodError, MaybeDelivered, PlatformError
 from bot.adapters.telegram.events import Memory
 from bot.model import Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, SendMessage, SetCard
 

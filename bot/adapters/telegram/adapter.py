@@ -13,22 +13,18 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from bot.adapters import CAPABILITIES, AdapterStartError
+from bot.adapters.base import CAPABILITIES, AdapterStartError, EventSink
 from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.telegram.actions import Performer, SavedPermissions, retry_seconds
 from bot.adapters.telegram.config import TelegramConfig
 from bot.adapters.telegram.events import PLATFORM, Memory, Translator
 from bot.adapters.telegram.roles import Roles
 from bot.model import Action
-
-if TYPE_CHECKING:
-    from bot.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +62,7 @@ class TelegramAdapter:
         except ValueError as exc:
             raise AdapterStartError(f"telegram: {exc}") from None
         self.performer = Performer(self.bot, self.memory, saved)
-        self.engine: Engine | None = None
+        self.sink: EventSink | None = None
         self.seen = Seen()  # update ids and (chat, message id) of recent updates
         self.lanes = Lanes("telegram chat")
         # Update ids queued or being handled: getUpdates confirms only below the lowest, so an update is
@@ -81,11 +77,11 @@ class TelegramAdapter:
             return base | {"set_card"}
         return base
 
-    async def run(self, engine: "Engine") -> None:
-        self.engine = engine
+    async def run(self, sink: EventSink) -> None:
+        self.sink = sink
         if self.roles is None:
             await self.connect()
-        engine.bot_usernames[PLATFORM] = self.bot.bot.username or ""
+        sink.learn_bot_username(PLATFORM, self.bot.bot.username or "")
         try:
             if self.config.mode == "webhook":
                 await self._serve_webhook()
@@ -188,7 +184,7 @@ class TelegramAdapter:
             return
         for event in events:
             try:
-                await self.engine.handle_and_send(event)
+                await self.sink.handle_and_send(event)
             except Exception:  # a store or plugin failure must not end the polling loop
                 log.exception("telegram: %s from update %s could not be handled", event.name, _update_id(data))
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 import grpc
 
-from bot.adapters import FloodError, MaybeDelivered, PlatformError
+from bot.adapters.base import FloodError, MaybeDelivered, PlatformError
 from bot.adapters.wechat.client import PuppetClient, first_line, transient
 from bot.adapters.wechat.config import WechatConfig
 from bot.adapters.wechat.events import Rooms

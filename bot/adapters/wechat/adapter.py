@@ -13,11 +13,10 @@ import asyncio
 import json
 import logging
 import os
-from typing import TYPE_CHECKING
 
 import grpc
 
-from bot.adapters import AdapterStartError
+from bot.adapters.base import AdapterStartError, EventSink
 from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.wechat.actions import Performer
 from bot.adapters.wechat.client import PuppetClient, first_line, transient
@@ -25,9 +24,6 @@ from bot.adapters.wechat.config import WechatConfig
 from bot.adapters.wechat.events import PLATFORM, Rooms, Translator
 from bot.adapters.wechat.protocol import EVENT, PAYLOAD_ROOM
 from bot.model import Action
-
-if TYPE_CHECKING:
-    from bot.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +49,7 @@ class WechatAdapter:
         self.rooms = Rooms(self.client, config.room_cache_seconds)
         self.translator = Translator(self.client, self.rooms, config)
         self.performer = Performer(self.client, self.rooms, config, lambda: self.translator.self_id, self._report)
-        self.engine: Engine | None = None
+        self.sink: EventSink | None = None
         self._last_event = 0.0
         self._lost = ""  # why the watchdog ended the current stream
         self._delivered = False  # whether the current stream delivered anything
@@ -76,8 +72,8 @@ class WechatAdapter:
         await self.performer.perform(action)
 
     def _report(self, text: str) -> None:
-        if self.engine is not None:
-            self.engine.report(text)
+        if self.sink is not None:
+            self.sink.report(text)
         else:
             log.warning("%s", text)
 
@@ -98,8 +94,8 @@ class WechatAdapter:
             raise AdapterStartError(f"wechat: the puppet service at {where} refused to start: {first_line(exc.details())}") from None
         log.info("wechat: connected to the puppet service at %s", self.config.endpoint)
 
-    async def run(self, engine: "Engine") -> None:
-        self.engine = engine
+    async def run(self, sink: EventSink) -> None:
+        self.sink = sink
         if self.client.channel is None:
             await self.connect()
         backoff = FIRST_BACKOFF_SECONDS
@@ -188,12 +184,12 @@ class WechatAdapter:
         self.lanes.submit(room, lambda: self._handle(kind, work))
 
     async def _handle(self, kind: str, work) -> None:
-        """Translate (with the lookups that may take a while) and hand the events to the engine."""
+        """Translate (with the lookups that may take a while) and hand the events to the sink."""
         found = await self._lookup(kind, work)  # a message gives one event or None, a join or leave a list
         events = found if isinstance(found, list) else [found] if found else []
         for event in events:
             try:
-                await self.engine.handle_and_send(event)
+                await self.sink.handle_and_send(event)
             except Exception:  # a store or plugin failure must not end the stream
                 log.exception("wechat: %s could not be handled", event.name)
 

@@ -1,0 +1,43 @@
+"""The adapters config.toml may name, and how each is built from its config section.
+
+Each adapter package is imported only in ``build_adapter`` and only when named, so a deployment that
+serves one platform never imports the other platforms' SDKs, and reading config.toml imports none.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.adapters.base import Adapter, AdapterStartError
+
+if TYPE_CHECKING:
+    from bot.config import QunbotConfig
+
+# Adapter names config.toml may list (each must be buildable by build_adapter).
+ADAPTER_NAMES = ("console", "qq", "telegram", "wechat")
+
+
+def build_adapter(name: str, config: QunbotConfig) -> Adapter:
+    """The adapter called ``name`` in config.toml's ``adapters`` list, built from its config section."""
+    if name == "console":
+        from bot.adapters.console.adapter import ConsoleAdapter
+
+        return ConsoleAdapter(config.console)
+    if name == "qq":
+        if config.qq is None:
+            raise AdapterStartError("config.toml lists the qq adapter but has no [qq] section")
+        from bot.adapters.qq.adapter import QQAdapter
+
+        return QQAdapter(config.qq)
+    if name == "telegram":
+        from bot.adapters.telegram.adapter import TelegramAdapter
+        from bot.adapters.telegram.config import TelegramConfig
+
+        return TelegramAdapter(config.telegram or TelegramConfig())
+    if name == "wechat":
+        if config.wechat is None:
+            raise AdapterStartError("config.toml lists the wechat adapter but has no [wechat] section (endpoint, token_env)")
+        from bot.adapters.wechat.adapter import WechatAdapter
+
+        return WechatAdapter(config.wechat)
+    raise ValueError(f"unknown adapter {name!r}")
