@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 # Basic strings may not hold control characters (tab aside, escaped anyway for one-line output).
 _ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\", ord("\b"): "\\b", ord("\t"): "\\t", ord("\n"): "\\n",
             ord("\f"): "\\f", ord("\r"): "\\r"}
@@ -28,7 +28,7 @@ def toml_string(text: str) -> str:
 def toml_key(key: Any) -> str:
     """A table key: bare where TOML allows it, quoted otherwise. Dates (``dated`` items) key by ISO date."""
     text = key.isoformat() if isinstance(key, (date, time)) else str(key.value if isinstance(key, Enum) else key)
-    return text if _BARE_KEY.match(text) else toml_string(text)
+    return text if _BARE_KEY.fullmatch(text) else toml_string(text)
 
 
 def toml_value(value: Any) -> str:
