@@ -18,17 +18,36 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
+
+from bot.guards import FILE_ONLY, OWNER_ONLY, SetBy, guard_map, required_level  # noqa: F401  (plugins import them from here)
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("default", "file", "group", "owner")
 
 
+def _user_ref(value: str) -> str:
+    platform, _, user = value.partition(":")
+    if not (platform.strip() and user.strip()):
+        raise PydanticCustomError("user_ref", 'must be "<platform>:<user id>", like "qq:123456"')
+    return value
+
+
+# "qq:123456": one person on one platform (the same number on another platform is someone else).
+UserRef = Annotated[str, AfterValidator(_user_ref)]
+
+
 class PluginRules(BaseModel):
-    """Base of every plugin's rules model: unknown keys are errors, values are read-only."""
+    """Base of every plugin's rules model: unknown keys are errors, values are read-only.
+
+    Switching a plugin off is the owner's call. ``owner_delegates`` names people who may change this
+    plugin's owner-only keys as the owner would; only the rule file grants that (an admin who could add
+    themselves would make every owner-only key an admin key)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = True
+    enabled: Annotated[bool, OWNER_ONLY] = True
+    owner_delegates: Annotated[list[UserRef], FILE_ONLY] = []
 
     def derived(self, key: Any, make: Callable[[], Any]) -> Any:
         """A value worked out from these rules and ``key`` (a zone, say), made once: rules objects are
@@ -58,7 +77,7 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 def _clock_time(value: str) -> str:
     if not _CLOCK.match(value):
-        raise ValueError('must be a time of day like "08:00" (24-hour HH:MM)')
+        raise PydanticCustomError("clock_time", 'must be a time of day like "08:00" (24-hour HH:MM)')
     return value
 
 
@@ -76,7 +95,7 @@ def hour_minute(value: str) -> tuple[int, int]:
 def _clock_span(value: str) -> str:
     start, _, end = value.partition("-")
     if not (_CLOCK.match(start) and (_CLOCK.match(end) or end == "24:00")):
-        raise ValueError('must be a span of two times of day like "09:00-10:00" or "23:00-07:00"')
+        raise PydanticCustomError("clock_span", 'must be a span of two times of day like "09:00-10:00" or "23:00-07:00"')
     return value
 
 
@@ -89,68 +108,23 @@ def _compiles(patterns: list[str]) -> list[str]:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
+            raise PydanticCustomError("pattern_invalid", "pattern {pattern} does not compile: {error}",
+                                      {"pattern": repr(pattern), "error": str(exc)}) from None
     return patterns
 
-
-# ----------------------------------------------------------------------------- who may change a key
-
-
-@dataclass(frozen=True)
-class SetBy:
-    """Field metadata (``Annotated[str, FILE_ONLY]``): who may change the key from the chat with ``/set``.
-    Unmarked keys: admins. ``owner``: the group owner only. ``file``: nobody in chat, only the rule files on
-    the server — for values that reach beyond one group (paths on the server, regular expressions that
-    every message of every group runs through)."""
-
-    level: Literal["owner", "file"]
-
-
-OWNER_ONLY = SetBy("owner")
-FILE_ONLY = SetBy("file")
 
 # Regular expressions that must compile; set only in rule files, since Python's re has no time limit and
 # every answer or message in the process runs through them.
 Patterns = Annotated[list[str], AfterValidator(_compiles), FILE_ONLY]
-_LEVELS = ("admin", "owner", "file")
-
-
-def _guarded(value: Any, path: str, out: dict[str, tuple[str, Any]]) -> None:
-    """Every guarded field's (level, value) in a validated rules object, by dotted path."""
-    if isinstance(value, BaseModel):
-        for name, info in type(value).model_fields.items():
-            child, sub = getattr(value, name), f"{path}.{name}" if path else name
-            mark = next((m for m in info.metadata if isinstance(m, SetBy)), None)
-            if mark is not None:
-                out[sub] = (mark.level, child)
-            _guarded(child, sub, out)
-    elif isinstance(value, dict):
-        for key, child in value.items():
-            _guarded(child, f"{path}.{key}", out)
-    elif isinstance(value, (list, tuple)):
-        for index, child in enumerate(value):
-            _guarded(child, f"{path}[{index}]", out)
-
-
-def required_level(before: BaseModel, after: BaseModel) -> tuple[str, list[str]]:
-    """Who may turn rules ``before`` into ``after`` ("admin", "owner" or "file"), and the guarded keys that
-    change. Compared on effective values, so a key reached through a parent table (``/set p rotations {…}``)
-    or removed with ``/unset`` is caught as well as one set by its own path."""
-    old, new = {}, {}
-    _guarded(before, "", old)
-    _guarded(after, "", new)
-    changed = sorted(k for k in old.keys() | new.keys() if old.get(k, (None, None))[1] != new.get(k, (None, None))[1])
-    levels = [(old.get(k) or new[k])[0] for k in changed]
-    return max(levels, key=_LEVELS.index, default="admin"), changed
 
 
 def _relative_folder(value: str) -> str:
     if not value:
         return value
     if any(p.is_absolute() or p.drive for p in (PurePosixPath(value), PureWindowsPath(value))) or value.startswith("~"):
-        raise ValueError("must be a folder inside the rules folder, relative to it (not an absolute path)")
+        raise PydanticCustomError("folder_outside", "must be a folder inside the rules folder, relative to it (not an absolute path)")
     if ".." in PureWindowsPath(value).parts:
-        raise ValueError("must be a folder inside the rules folder ('..' may not leave it)")
+        raise PydanticCustomError("folder_outside", "must be a folder inside the rules folder ('..' may not leave it)")
     return value
 
 
@@ -169,9 +143,15 @@ def resolve_inside(rules_dir: Path, folder: str) -> Path:
 
 @dataclass(frozen=True)
 class RuleError:
+    """One problem: ``problem`` is the English line ``qunbot check`` prints; ``kind`` (pydantic's error type,
+    or ``unknown_key``, ``not_a_table``) and ``facts`` (its context and the input) let ``/set`` say it in
+    the owner's words."""
+
     file: str
     path: str
     problem: str
+    kind: str = field(default="", compare=False)
+    facts: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __str__(self) -> str:
         return f"{self.file}: {self.path}: {self.problem}"
@@ -223,7 +203,12 @@ def validation_errors(exc: ValidationError, model: type[BaseModel], file: str, p
     for err in exc.errors():
         loc = tuple(err["loc"])
         path = format_loc(loc)
-        errors.append(RuleError(file, f"{prefix}{path}" if prefix else path, _problem(err, model, loc)))
+        facts = {**err.get("ctx", {}), "message": err["msg"]}
+        if "input" in err:
+            facts["input"] = err["input"]
+        if err["type"] == "extra_forbidden" and len(loc) == 1:
+            facts["known"] = list(model.model_fields)
+        errors.append(RuleError(file, f"{prefix}{path}" if prefix else path, _problem(err, model, loc), err["type"], facts))
     return errors
 
 
@@ -246,7 +231,7 @@ def set_path(values: dict, dotted: str, value: Any) -> dict:
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise RuleValueError([RuleError("/set", dotted, f"{part} is not a table")])
+            raise RuleValueError([RuleError("/set", dotted, f"{part} is not a table", "not_a_table", {"part": part})])
     node[last] = value
     return out
 
@@ -375,7 +360,9 @@ class RuleBook:
         """The owner layer as it would be with ``key = value``; raises RuleValueError if the model refuses."""
         model = self.models[plugin]
         if key.split(".")[0] not in model.model_fields:
-            raise RuleValueError([RuleError(f"{plugin}.toml", key, f"unknown key (known keys: {', '.join(model.model_fields)})")])
+            known = list(model.model_fields)
+            raise RuleValueError([RuleError(f"{plugin}.toml", key, f"unknown key (known keys: {', '.join(known)})",
+                                            "unknown_key", {"known": known})])
         owner = set_path(self.owner.get((plugin, group), {}), key, value)
         try:
             model.model_validate(self._merged(plugin, group, owner))
@@ -388,6 +375,11 @@ class RuleBook:
         model = self.models[plugin]
         before = model.model_validate(self._merged(plugin, group, self._owner_in_force(plugin, group)))
         return required_level(before, model.model_validate(self._merged(plugin, group, owner)))
+
+    def delegates(self, plugin: str, group: str) -> frozenset[str]:
+        """Who may act as the owner for ``plugin``'s owner-only keys in ``group``: ``owner_delegates`` as the
+        rule file (top level and the group's table) says; the owner layer can never add to it."""
+        return frozenset(self.models[plugin].model_validate(self._merged(plugin, group, {})).owner_delegates)
 
     def set_owner_layer(self, plugin: str, group: str, values: dict[str, Any]) -> None:
         self.owner[(plugin, group)] = values
@@ -412,6 +404,10 @@ class RuleBook:
     def _changed(self) -> None:
         self._cache.clear()
         self.generation = next(_GENERATIONS)
+
+    def current(self, plugin: str, group: str) -> PluginRules:
+        """The plugin's rules for ``group`` as in force, also where they switch the plugin off."""
+        return self.models[plugin].model_validate(self._merged(plugin, group, self._owner_in_force(plugin, group)))
 
     def explain(self, plugin: str, group: str) -> list[tuple[str, Any, str]]:
         """Each top-level key's effective value and the layer it came from (for ``/config``)."""

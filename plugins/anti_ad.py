@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,7 +25,7 @@ from bot.bus import Context, Plugin, Stop
 from bot.flood import SWEEP_EVERY, FloodLimits, FloodTracks, drop_oldest
 from bot.lru import Recent
 from bot.model import DeleteMessage, KickMember, MemberJoined, MessageReceived, MuteMember
-from bot.rules import Patterns, PluginRules
+from bot.rules import OWNER_ONLY, Patterns, PluginRules
 from bot.store.moderation import add_offence, add_sample, drop_offence, drop_samples, last_decision, load_samples, log_decision, undo_decision
 
 MEMBERS_KEPT = 2000  # per group: the members whose join time is kept in memory (newcomer rules)
@@ -82,21 +83,23 @@ def _check_ladder(value: list[str]) -> list[str]:
 
 
 class AntiAdRules(PluginRules):
-    dry_run: bool = False  # decide and log, but touch nobody
-    delete: bool = True  # delete the offending message
-    threshold: int = Field(2, ge=1, le=100)  # score at which a message is an ad
-    newcomer_threshold: int = Field(1, ge=1, le=100)  # … for a newcomer
-    newcomer_messages: int = Field(5, ge=0, le=1000)  # a member who joined is a newcomer for this many messages …
-    newcomer_hours: int = Field(24, ge=0, le=24 * 365)  # … or this many hours, whichever ends later
-    ladder: list[str] = ["warn", "mute 30m", "kick"]
-    newcomer_ladder: list[str] = ["mute 1h", "kick"]
-    decay_hours: int = Field(72, ge=1, le=24 * 365)  # offences older than this no longer count
-    exempt_users: list[str] = []  # user ids ("12345" or "qq:12345") never screened
-    allow_domains: list[str] = []  # links to these domains (and their subdomains) are fine
-    near_copy_similarity: float = Field(0.6, ge=0.3, le=1.0)
-    weights: WeightRules = WeightRules()
-    lists: dict[str, WordList] = {}  # detector name → words and patterns
-    flood: FloodRules = FloodRules()
+    # Every key here can let ads through (a threshold of 100, a ladder of warnings, an exempt user, a list
+    # emptied), so each is the owner's call; admins teach the scanner with /ad and /notad.
+    dry_run: Annotated[bool, OWNER_ONLY] = False  # decide and log, but touch nobody
+    delete: Annotated[bool, OWNER_ONLY] = True  # delete the offending message
+    threshold: Annotated[int, OWNER_ONLY] = Field(2, ge=1, le=100)  # score at which a message is an ad
+    newcomer_threshold: Annotated[int, OWNER_ONLY] = Field(1, ge=1, le=100)  # … for a newcomer
+    newcomer_messages: Annotated[int, OWNER_ONLY] = Field(5, ge=0, le=1000)  # a member who joined is a newcomer for this many messages …
+    newcomer_hours: Annotated[int, OWNER_ONLY] = Field(24, ge=0, le=24 * 365)  # … or this many hours, whichever ends later
+    ladder: Annotated[list[str], OWNER_ONLY] = ["warn", "mute 30m", "kick"]
+    newcomer_ladder: Annotated[list[str], OWNER_ONLY] = ["mute 1h", "kick"]
+    decay_hours: Annotated[int, OWNER_ONLY] = Field(72, ge=1, le=24 * 365)  # offences older than this no longer count
+    exempt_users: Annotated[list[str], OWNER_ONLY] = []  # user ids ("12345" or "qq:12345") never screened
+    allow_domains: Annotated[list[str], OWNER_ONLY] = []  # links to these domains (and their subdomains) are fine
+    near_copy_similarity: Annotated[float, OWNER_ONLY] = Field(0.6, ge=0.3, le=1.0)
+    weights: Annotated[WeightRules, OWNER_ONLY] = WeightRules()
+    lists: Annotated[dict[str, WordList], OWNER_ONLY] = {}  # detector name → words and patterns
+    flood: Annotated[FloodRules, OWNER_ONLY] = FloodRules()
 
     @field_validator("ladder", "newcomer_ladder")
     @classmethod

@@ -58,15 +58,15 @@ class Question(BaseModel):
 
 class JoinThresholdRules(PluginRules):
     mode: Annotated[Literal["open", "answer", "invite_code", "review"], OWNER_ONLY] = "answer"  # who gets in: the owner's call
-    questions: list[Question] = [Question(ask="你是从哪里知道本群的？", keywords=["公众号", "朋友", "介绍"])]
+    questions: Annotated[list[Question], OWNER_ONLY] = [Question(ask="你是从哪里知道本群的？", keywords=["公众号", "朋友", "介绍"])]
     invite_codes: Annotated[list[str], OWNER_ONLY] = []
     wrong_answer: Literal["decline", "review"] = "decline"  # a wrong answer to a join request
-    quiz_after_join: bool = True  # newcomers who did not come through a request we approved
+    quiz_after_join: Annotated[bool, OWNER_ONLY] = True  # newcomers who did not come through a request we approved
     quiz_minutes: int = Field(10, ge=1, le=10_080)
-    quiz_attempts: int = Field(3, ge=1, le=20)
-    while_pending: Literal["answer_only", "free"] = "answer_only"
-    review_mute_minutes: int = Field(1440, ge=0, le=43_200)  # a joined member awaiting review is muted
-    block_after: int = Field(3, ge=0, le=100)  # failures before a user is turned away at once; 0: never
+    quiz_attempts: Annotated[int, OWNER_ONLY] = Field(3, ge=1, le=20)
+    while_pending: Annotated[Literal["answer_only", "free"], OWNER_ONLY] = "answer_only"
+    review_mute_minutes: Annotated[int, OWNER_ONLY] = Field(1440, ge=0, le=43_200)  # a joined member awaiting review is muted
+    block_after: Annotated[int, OWNER_ONLY] = Field(3, ge=0, le=100)  # failures before a user is turned away at once; 0: never
 
     @model_validator(mode="after")
     def _usable(self):

@@ -1,5 +1,7 @@
 """Slash commands: parsing, Chinese aliases, roles, /help, /config, /set with its audit log."""
 
+import tomllib
+
 from bot.commands import parse_command, permits
 from bot.config import QunbotConfig
 from bot.store.repos import audit_entries
@@ -57,11 +59,29 @@ async def test_owner_setting_survives_a_restart(tmp_path, make_engine):
     assert again.rulebook.effective("checkin", "qq:other").base_points == 10
 
 
-async def test_invalid_set_values_are_refused_with_the_reason(chat: Chat):
-    for command in ("/set checkin base_points abc", "/set checkin base_points -1", "/set checkin nope 1",
-                    "/set checkin leaderboard_size 1000"):
-        actions = await chat.say(command, role="admin")
+async def test_invalid_set_values_are_refused_with_the_reason_in_chinese(chat: Chat):
+    said = {
+        "/set checkin base_points abc": '应为整数（收到的是 "abc"）',
+        "/set checkin base_points -1": "不能小于 0（收到的是 -1）",
+        "/set checkin nope 1": "没有这个键（可用的键：enabled、owner_delegates、base_points、",
+        "/set checkin leaderboard_size 1000": "不能大于 50（收到的是 1000）",
+        "/set checkin streak_bonuses [{ days = 0, points = 1 }]": "· streak_bonuses[0].days：不能小于 1（收到的是 0）",
+        '/set checkin streak_bonuses [{ points = 1 }]': "· streak_bonuses[0].days：缺少这一项，必须填写",
+        "/set checkin enabled maybe": '应为 true 或 false（收到的是 "maybe"）',
+        '/set idiom_chain match "pinyin"': '只能是 "char"、"sound" 之一（收到的是 "pinyin"）',
+        "/set daily_posts posts.morning.time 25:99": '应为 24 小时制的时刻，例如 "08:00"（收到的是 "25:99"）',
+        "/set mute_window windows.night.time 1-2": '"23:00-07:00"（收到的是 "1-2"）',
+        "/set insights evaluate_time 7": "应为文字，用英文双引号括起",
+        "/set daily_posts extra_holidays [2026-02-30]": "没能读出来（Invalid date or datetime，第 2 个字符处）",
+        "/set checkin base_points.deeper 1": "· base_points：应为整数",
+    }
+    for command, words in said.items():
+        actions = await chat.say(command, role="owner")
         assert reasons(actions) == ["invalid_value"], command
+        assert words in actions[0].text and "Input should" not in actions[0].text, (command, actions[0].text)
+    # A plugin's own check has no Chinese words here: its English reason is kept, after a Chinese lead.
+    refused = await chat.say('/set anti_ad ladder ["kick", "mute 99999d"]', role="owner")
+    assert "不符合要求：step 'mute 99999d': a mute lasts from 1 minute to 30 days" in refused[0].text
     assert chat.engine.rulebook.effective("checkin", "qq:g1").base_points == 10
     usage = await chat.say("/set nosuchplugin x 1", role="admin")
     assert reasons(usage) == ["usage"] and "checkin" in usage[0].text
@@ -99,3 +119,30 @@ async def test_unset_of_a_value_never_set_changes_nothing(chat: Chat):
     assert reasons(await chat.say("/unset checkin base_points.deeper", role="admin")) == ["nothing_to_unset"]
     assert len(await chat.engine.store.run(audit_entries, "qq:g1")) == 1
     assert chat.engine.rulebook.effective("checkin", "qq:g1").base_points == 7
+
+
+def _plain(value):
+    """A value as TOML can hold it: tuples as lists, keys as text (dates in ISO), unset (None) keys left out."""
+    if isinstance(value, dict):
+        return {getattr(k, "isoformat", k.__str__)(): _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+async def test_config_shows_every_value_as_toml_that_reads_back(chat: Chat):
+    for plugin in sorted(chat.engine.plugins):
+        shown = texts(await chat.say(f"/config {plugin}", role="admin"))[0]
+        rules = chat.engine.rulebook.effective(plugin, "qq:g1").model_dump(mode="python")
+        lines = [line[2:].rsplit("（", 1)[0] for line in shown.splitlines() if line.startswith("· ")]
+        assert len(lines) == len(rules), plugin
+        assert tomllib.loads("\n".join(lines)) == _plain(rules), plugin
+
+
+async def test_set_answers_with_the_value_in_force_as_toml(chat: Chat):
+    done = await chat.say("/set daily_posts extra_holidays [2026-12-24]", role="admin")
+    assert "设为 [2026-12-24]。" in done[0].text
+    done = await chat.say('/set daily_posts rotations.news { items = ["早"] }', role="admin")
+    assert 'rotations.news 设为 { order = "sequential", items = ["早"], folder = "", dated = {} }。' in done[0].text
+    config = texts(await chat.say("/config daily_posts", role="admin"))[0]
+    assert "extra_holidays = [2026-12-24]（群设置 /set）" in config
