@@ -78,10 +78,10 @@ def import_plugin(name: str) -> Plugin:
 
 def keep_what_start_up_built() -> None:
     """Take every object alive now (modules, models, tables, rules, templates: what a started engine
-    holds for the life of the process) out of the garbage collector's sight. A long run collected the
-    oldest generation over and over, walking them all each time: ~80 ms a collection, ~3% of a busy bot's
-    time. Called by the entry points that serve or replay, once the engine has started; ``Engine.close``
-    gives them back (tests run many engines in one process, and their garbage must stay collectable)."""
+    holds for the life of the process) out of the garbage collector's sight, so that its full collections
+    stop walking them again and again. Called by the entry points that serve or replay, once the engine
+    has started; ``Engine.close`` gives them back (tests run many engines in one process, and their
+    garbage must stay collectable)."""
     gc.freeze()
 
 

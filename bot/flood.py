@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 # How often (of event time) the tracks are looked through for those that have ended: one walk for many,
-# rather than a look at the oldest for every message (1.5 µs each, more than the rest of the counting).
+# rather than a look at the oldest for every message (which would cost more than the counting itself).
 SWEEP_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
 class FloodLimits:
-    """A group's limits, made once per rules (a timedelta costs ~2 µs to build, as much as a count).
+    """A group's limits, made once per rules (building the timedeltas per message would cost as much as
+    the count).
     Each is 2 or more, as the rules require: a member's first message crosses none."""
 
     max_messages: int  # more than this many messages …

@@ -42,7 +42,7 @@ class AlreadyCheckedIn(Exception):
 _SELECT_MEMBER = Sql("SELECT streak, last_checkin, checkin_days, best_streak FROM members"
                      " WHERE group_key = :group_key AND user_id = :user_id")
 # The key refuses a member's second check-in on a day even when two processes race. The row count says
-# whether it went in (RETURNING cost SQLite ~2.5 µs more and told no more).
+# whether it went in (RETURNING would tell no more, at a cost).
 _INSERT_CHECKIN = Sql("INSERT INTO checkins (group_key, user_id, day, at, rank, streak, points)"
                       " VALUES (:group_key, :user_id, :day, :at, :rank, :streak, :points)"
                       " ON CONFLICT DO NOTHING")

@@ -1,9 +1,8 @@
 """SQLite's WAL checkpoints, done by a thread of their own rather than by the committing event loop.
 
 A commit appends to the write-ahead log; by default, once the log holds 1,000 pages, the committing
-connection copies them into the database file and syncs both, inside that commit. On the benchmark's
-check-ins that was a stall of 5–50 ms every ~150 commits: two thirds of the database time of the hot
-path (more when the disk is busy). Here a thread with its own connection copies the log along (PASSIVE:
+connection copies them into the database file and syncs both, inside that commit: a stall of the event
+loop every so many commits. Here a thread with its own connection copies the log along (PASSIVE:
 it never blocks a writer, and sqlite3 lets go of the GIL while it works), woken by commits. The loop's
 connection keeps a checkpoint of its own as a backstop, at a larger log (``BACKSTOP_PAGES``): that one
 also lets the log start over, which needs a writer to find it fully copied, and has little left to copy.
