@@ -17,6 +17,7 @@ from bot.adapters.qq.config import QQConfig
 from bot.adapters.registry import ADAPTER_NAMES
 from bot.adapters.telegram.config import TelegramConfig
 from bot.adapters.wechat.config import WechatConfig
+from bot.adapters.wecom.config import WecomConfig
 from bot.rules import RuleError, validation_errors
 from bot.store import normalise_url
 
@@ -39,6 +40,8 @@ DEFAULT_LIMITS = {
     "qq": OutboxLimits(per_group_per_minute=20, per_second=5),
     # Personal WeChat accounts get banned for bursts: be conservative.
     "wechat": OutboxLimits(per_group_per_minute=10, per_second=1),
+    # WeCom: the group webhook's own limit (20 a minute) is kept by the adapter, per webhook.
+    "wecom": OutboxLimits(per_group_per_minute=20, per_second=5),
     "console": OutboxLimits(per_group_per_minute=100_000, per_second=100_000),
 }
 
@@ -58,6 +61,7 @@ class QunbotConfig(_Strict):
     qq: QQConfig | None = None
     telegram: TelegramConfig | None = None
     wechat: WechatConfig | None = None
+    wecom: WecomConfig | None = None
 
     @field_validator("database_url")
     @classmethod

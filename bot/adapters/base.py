@@ -44,10 +44,15 @@ class FloodError(PlatformError):
 
 # What each platform can do itself (DESIGN.md's table); the outbox turns the rest into fallbacks.
 # WeChat can remove a member only from a room the bot owns, which only the live adapter knows.
+# Besides action names a set may hold "addressed_only": the bot sees only the messages that address it
+# (@-mention it), not the group's conversation, so what watches the chat (anti-ad, flood control,
+# statistics) sees only those. It is a flag of what is missing, so that the platforms that see everything
+# need not declare anything.
 CAPABILITIES: dict[str, frozenset[str]] = {
     "telegram": frozenset({"send", "delete", "mute", "mute_all", "kick", "decide_join"}),
     "qq": frozenset({"send", "delete", "mute", "mute_all", "kick", "set_card", "decide_join"}),
     "wechat": frozenset({"send"}),
+    "wecom": frozenset({"send", "addressed_only"}),
     "console": frozenset({"send", "delete", "mute", "mute_all", "kick", "set_card", "decide_join"}),
 }
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from bot.config import QunbotConfig
 
 # Adapter names config.toml may list (each must be buildable by build_adapter).
-ADAPTER_NAMES = ("console", "qq", "telegram", "wechat")
+ADAPTER_NAMES = ("console", "qq", "telegram", "wechat", "wecom")
 
 
 def build_adapter(name: str, config: QunbotConfig) -> Adapter:
@@ -40,4 +40,10 @@ def build_adapter(name: str, config: QunbotConfig) -> Adapter:
         from bot.adapters.wechat.adapter import WechatAdapter
 
         return WechatAdapter(config.wechat)
+    if name == "wecom":
+        if config.wecom is None:
+            raise AdapterStartError("config.toml lists the wecom adapter but has no [wecom] section (bot_id, secret_env)")
+        from bot.adapters.wecom.adapter import WecomAdapter
+
+        return WecomAdapter(config.wecom)
     raise ValueError(f"unknown adapter {name!r}")
