@@ -272,3 +272,9 @@ async def test_two_processes_on_postgres_fire_each_deadline_once(make_engine):
     await each_fires_once_at_its_time([first, second], dues)
     assert await first.store.run(open_cases, ("quiz", "welcome")) == []
     assert await first.store.run(stored_timers) == []
+
+
+async def test_pending_is_one_command_for_members_and_in_help(chat: Chat):
+    assert reasons(await chat.say("/pending", user="u1")) == ["not_permitted"]  # told once, not per plugin
+    shown = [line for line in texts(await chat.say("/help", user="boss", role="admin"))[0].splitlines() if "/pending" in line]
+    assert len(shown) == 1 and "正在验证" in shown[0]
