@@ -27,11 +27,13 @@ core = Plugin("core", CoreRules, priority=0)
 
 @core.command("help", "帮助", "菜单")
 async def show_help(ctx: Context):
-    usable = [
-        {"plugin": p.name, "name": c.primary, "aliases": c.names[1:], "summary": _summary(ctx, p.name, c.primary)}
-        for p, c in ctx.services.commands_for(ctx.group)
-        if permits(ctx.role, c.role)
-    ]
+    usable, listed = [], set()
+    for p, c in ctx.services.commands_for(ctx.group):
+        # A command several plugins offer (the admission family's /pending) is listed once, as the first
+        # of them, in priority order, answers it.
+        if permits(ctx.role, c.role) and c.primary not in listed:
+            listed.add(c.primary)
+            usable.append({"plugin": p.name, "name": c.primary, "aliases": c.names[1:], "summary": _summary(ctx, p.name, c.primary)})
     return ctx.reply("core/help", "help", commands=usable, role=ctx.role)
 
 

@@ -335,6 +335,7 @@ class Bus:
         role = effective_role(getattr(event, "role", "member"), event.platform, getattr(event, "user", ""), services.bot_admins)
         actions: list[Action] = []
         notes: dict = {}
+        refused = False
         for h, rules, state in plan:
             try:
                 when = h.when
@@ -342,7 +343,11 @@ class Bus:
                     continue
                 ctx = Context(event, rules, h.plugin, services, call if h.command else None, role, group, notes, state)
                 if h.command and not permits(role, h.command.role):
-                    actions.append(ctx.reply("core/refused", "not_permitted", command=h.command.primary, needed=h.command.role))
+                    # A message is one command; where several plugins offer it (the admission family's
+                    # /pending), the sender is told no once.
+                    if not refused:
+                        actions.append(ctx.reply("core/refused", "not_permitted", command=h.command.primary, needed=h.command.role))
+                        refused = True
                     continue
                 result = await h.fn(ctx)
             except Exception:

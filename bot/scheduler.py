@@ -219,8 +219,11 @@ class Scheduler:
             platform, _, group_id = due.group.partition(":")
             if due.timer is not None:
                 t = due.timer
-                event = TimerFired(at=due.at, platform=platform, group=group_id, plugin=t.plugin, timer=t.name, key=t.key,
-                                   due=t.due, payload=t.payload)
+                # In the group's timezone, as a set timer's due time was given: one read back from the
+                # database after a restart comes in UTC, and the event's time is what replay prints.
+                tz = self.engine.tz_for(due.group)
+                event = TimerFired(at=due.at.astimezone(tz), platform=platform, group=group_id, plugin=t.plugin, timer=t.name,
+                                   key=t.key, due=t.due.astimezone(tz), payload=t.payload)
             else:
                 event = ScheduleFired(at=due.at, platform=platform, group=group_id, job=due.job, slot=due.at)
             actions = await self.engine.handle(event)

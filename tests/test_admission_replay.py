@@ -20,8 +20,10 @@ def test_requests_quiz_intro_and_card(tmp_path):
            if r["plugin"] in ("join_threshold", "self_intro", "nickname")]
     assert out == [
         ("decide_join", "right_answer", True, None), ("decide_join", "wrong_answer", False, None),
+        ("timer", "intro_due", None, None),  # a1's introduction: its first reminder
         ("send", "intro_confirmed", None, None), ("set_card", "card_from_intro", None, "上海-电商-阿甲"),
-        ("send", "quiz_started", None, None),
+        ("cancel_timer", "intro_due", None, None),
+        ("send", "quiz_started", None, None), ("timer", "quiz_deadline", None, None),
         ("send", "quiz_timeout", None, None), ("send", "quiz_timeout", None, None),  # WeChat: the kick's fallback
     ]
     kick = [r for r in records(result.stdout) if r["reason"] == "quiz_timeout"]
@@ -33,7 +35,8 @@ def test_a_restart_in_the_middle_of_a_verification_keeps_its_deadline(tmp_path):
     first = [{"at": T.format(0), "event": "member_joined", "group": "g1", "user": "c1", "name": "丁", "inviter": "x"},
              {"at": T.format(3), "event": "message", "group": "g1", "user": "c1", "name": "丁", "id": "m1", "text": "不知道"}]
     one = run_replay(str(write_events(tmp_path / "one.jsonl", first)), "--db", db)
-    assert [r["reason"] for r in records(one.stdout) if r["plugin"] == "join_threshold"] == ["quiz_started", "pending", "wrong_answer"]
+    assert [(r["action"], r["reason"]) for r in records(one.stdout) if r["plugin"] == "join_threshold"] == [
+        ("send", "quiz_started"), ("timer", "quiz_deadline"), ("delete", "pending"), ("send", "wrong_answer")]
     # The second process starts later; its first event comes after the deadline (10:10).
     second = [{"at": T.format(20), "event": "message", "group": "g1", "user": "u1", "name": "老王", "id": "m2", "text": "有人吗"}]
     two = run_replay(str(write_events(tmp_path / "two.jsonl", second)), "--db", db)

@@ -4,11 +4,13 @@ deadline's consequence, the QQ card from the introduction, reminders without nag
 import re
 from datetime import timedelta
 
+import pytest
+
 from bot.model import MemberJoined
-from plugins.self_intro import SelfIntroRules, by_label, by_position, plausible
+from plugins.admission.self_intro import SelfIntroRules, by_label, by_position, plausible
 from bot.store.admission import member_tags
 from tests.conftest import PG_URL, Chat, needs_pg, reasons, texts
-from tests.test_admission import fire_into
+from tests.test_admission import platform
 
 
 def open_rules(rules_dir, **intro):
@@ -43,7 +45,9 @@ async def test_an_intro_is_confirmed_lands_in_tags_and_sets_the_qq_card(make_eng
     partial = await chat.say("城市：上海", user="u3", name="小王")
     assert reasons(partial) == ["intro_incomplete"] and "行业、称呼" in partial[0].text
     done = await chat.say("行业：电商 称呼：小王", user="u3", name="小王")
-    assert [(a.name, a.reason) for a in done] == [("send", "intro_confirmed"), ("set_card", "card_from_intro")]
+    assert [(a.plugin, a.name, a.reason) for a in done] == [("self_intro", "send", "intro_confirmed"),
+                                                           ("nickname", "set_card", "card_from_intro"),
+                                                           ("self_intro", "cancel_timer", "intro_due")]
     assert done[1].card == "上海-电商-小王" and "城市：上海" in done[0].text
     assert await chat.engine.store.run(member_tags, "qq:g1", "u3") == {"city": "上海", "industry": "电商", "nickname": "小王"}
     # Once the card is set, the member's messages fit and nothing more is said.
@@ -51,8 +55,7 @@ async def test_an_intro_is_confirmed_lands_in_tags_and_sets_the_qq_card(make_eng
     found = texts(await chat.say("/who 上海", user="boss", role="admin"))[0]
     assert "小王（u3）" in found and "行业：电商" in found
     assert "上海（1）" in texts(await chat.say("/tags", user="boss", role="admin"))[0]
-    fired = fire_into(chat.engine)
-    await chat.engine.scheduler.run_due(chat.now + timedelta(days=2))
+    fired = await chat.engine.scheduler.run_due(chat.now + timedelta(days=2))
     assert [a for a in fired if a.plugin == "self_intro"] == []  # no reminder for someone who introduced themselves
 
 
@@ -61,13 +64,14 @@ async def test_a_member_who_never_introduces_is_reminded_then_removed(make_engin
     joined_at = chat.now + timedelta(seconds=1)
     await newcomer(chat, "u5", "潜水员")
     assert "u5" in texts(await chat.say("/pending", user="boss", role="admin"))[0]
-    fired = fire_into(chat.engine)
-    mine = lambda: [a for a in fired if a.plugin == "self_intro"]  # noqa: E731 (the welcome and daily posts come too)
-    await chat.engine.scheduler.run_due(joined_at + timedelta(hours=18, minutes=1))
+    fired = []
+    mine = lambda: [a for a in platform(fired) if a.plugin == "self_intro"]  # noqa: E731 (the welcome and daily posts come too)
+    fired += await chat.engine.scheduler.run_due(joined_at + timedelta(hours=18, minutes=1))
     assert reasons(mine()) == ["intro_reminder"] and mine()[0].mentions == ("u5",)
-    await chat.engine.scheduler.run_due(joined_at + timedelta(hours=23, minutes=1))
+    assert [(a.name, a.key, a.due) for a in fired if a.name == "timer"] == [("timer", "u5", joined_at + timedelta(hours=23))]
+    fired += await chat.engine.scheduler.run_due(joined_at + timedelta(hours=23, minutes=1))
     assert reasons(mine()) == ["intro_reminder"] * 2
-    await chat.engine.scheduler.run_due(joined_at + timedelta(hours=25))
+    fired += await chat.engine.scheduler.run_due(joined_at + timedelta(hours=25))
     assert [(a.name, a.reason) for a in mine()[2:]] == [("send", "intro_overdue_remove"), ("kick", "intro_overdue_remove")]
     assert "潜水员" in mine()[2].text
 
@@ -75,9 +79,8 @@ async def test_a_member_who_never_introduces_is_reminded_then_removed(make_engin
 async def test_restrict_at_the_deadline_and_a_late_intro_still_counts(make_engine, rules_dir):
     chat = Chat(await make_engine(open_rules(rules_dir, on_deadline='"restrict"', deadline_hours=1)), platform="telegram")
     await newcomer(chat, "u5", "小李")
-    fired = fire_into(chat.engine)
-    await chat.engine.scheduler.run_due(chat.now + timedelta(hours=2))
-    fired = [a for a in fired if a.plugin == "self_intro"]
+    fired = await chat.engine.scheduler.run_due(chat.now + timedelta(hours=2))
+    fired = [a for a in platform(fired) if a.plugin == "self_intro"]
     # The 6-hour reminder cannot come before a 1-hour deadline; the 1-hour one would be at the join itself.
     assert [(a.name, a.reason) for a in fired] == [("send", "intro_overdue_restrict"), ("mute", "intro_overdue_restrict")]
     # After the deadline, bare words are chat again (they would set the card); labelled fields still count.
@@ -96,7 +99,7 @@ async def test_a_photo_intro(make_engine, rules_dir):
     chat.now += timedelta(seconds=1)
     from bot.model import MessageReceived
     photo = MessageReceived(at=chat.now, platform="qq", group="g1", user="u6", name="阿花", id="p1", kind="image")
-    assert reasons(await chat.engine.handle(photo)) == ["intro_confirmed"]
+    assert reasons(platform(await chat.engine.handle(photo))) == ["intro_confirmed"]
 
 
 async def test_nickname_reminders_wait_for_the_grace_period_and_do_not_nag(make_engine, rules_dir):
@@ -121,15 +124,15 @@ async def test_members_awaiting_review_are_not_chased_and_their_window_starts_wh
     (rules_dir / "self_intro.toml").write_text(intro, encoding="utf-8")
     chat = Chat(await make_engine(rules_dir))
     await newcomer(chat, "u5", "待审")
-    fired = fire_into(chat.engine)
-    mine = lambda: [(a.name, a.reason) for a in fired if a.plugin == "self_intro"]  # noqa: E731
-    await chat.engine.scheduler.run_due(chat.now + timedelta(hours=30))
+    fired = []
+    mine = lambda: [(a.name, a.reason) for a in platform(fired) if a.plugin == "self_intro"]  # noqa: E731
+    fired += await chat.engine.scheduler.run_due(chat.now + timedelta(hours=30))
     assert mine() == []  # muted and waiting for an admin: no reminders, no removal
     let_in_at = chat.now + timedelta(hours=30)
     await chat.say("/通过 u5", user="boss", role="admin", when=let_in_at)
-    await chat.engine.scheduler.run_due(let_in_at + timedelta(hours=18, minutes=1))
+    fired += await chat.engine.scheduler.run_due(let_in_at + timedelta(hours=18, minutes=1))
     assert mine() == [("send", "intro_reminder")]  # the 24 hours run from the approval
-    await chat.engine.scheduler.run_due(let_in_at + timedelta(hours=25))
+    fired += await chat.engine.scheduler.run_due(let_in_at + timedelta(hours=25))
     assert mine()[-2:] == [("send", "intro_overdue_remove"), ("kick", "intro_overdue_remove")]
 
 
@@ -150,7 +153,7 @@ async def test_chat_from_a_newcomer_does_not_become_an_intro_or_a_card(make_engi
         assert reasons(await chat.say(line, user="u3", name="小王")) == []
     assert await chat.engine.store.run(member_tags, "qq:g1", "u3") == {}
     done = await chat.say("上海 电商 小王", user="u3", name="小王")
-    assert reasons(done) == ["intro_confirmed", "card_from_intro"] and done[1].card == "上海-电商-小王"
+    assert reasons(done) == ["intro_confirmed", "card_from_intro", "intro_due"] and done[1].card == "上海-电商-小王"
     # A member who owes nothing is never read positionally; the explicit command is.
     assert reasons(await chat.say("北京 教育 老李", user="u4", name="老李")) == []
     assert reasons(await chat.say("/自我介绍 北京 教育 老李", user="u4", name="老李")) == ["intro_confirmed"]
@@ -187,3 +190,17 @@ async def test_who_lists_one_member_per_line(make_engine, rules_dir):
         await chat.say(f"/自我介绍 城市：上海 行业：电商 称呼：{name}", user=user, name=name)
     lines = texts(await chat.say("/who 上海", user="boss", role="admin"))[0].splitlines()
     assert [line.split("（")[0] for line in lines[1:]] == ["1. 小王", "2. 小李"]
+
+
+@pytest.mark.parametrize("while_pending", ["answer_only", "free"])
+async def test_a_newcomer_let_in_after_the_quiz_owes_an_introduction_at_once(make_engine, rules_dir, while_pending):
+    """join_threshold opens the window when it lets them in (cases.let_in); self_intro, which saw them join
+    while being verified, reads it from the database on their next message."""
+    text = (rules_dir / "join_threshold.toml").read_text(encoding="utf-8").replace('"answer_only"', f'"{while_pending}"')
+    (rules_dir / "join_threshold.toml").write_text(text, encoding="utf-8")
+    chat = Chat(await make_engine(rules_dir))
+    await newcomer(chat, "u7", "小新")
+    assert reasons(platform(await chat.say("上海 电商 小新", user="u7", name="小新")))[-1] == "wrong_answer"  # not yet
+    assert reasons(platform(await chat.say("朋友介绍的", user="u7", name="小新"))) == ["quiz_passed"]
+    done = await chat.say("上海 电商 小新", user="u7", name="小新")
+    assert reasons(platform(done)) == ["intro_confirmed", "card_from_intro"] and done[1].card == "上海-电商-小新"

@@ -158,15 +158,15 @@ async def test_a_bot_admin_of_one_platform_is_nobody_on_another(make_engine, no_
 
 
 async def test_per_member_memory_stays_bounded_however_many_members_come(chat: Chat, monkeypatch, no_plugin_failures):
+    import plugins.admission.nickname
     import plugins.anti_ad
-    import plugins.nickname
 
     monkeypatch.setattr(plugins.anti_ad, "MEMBERS_KEPT", 5)
-    monkeypatch.setattr(plugins.nickname, "MEMBERS_KEPT", 5)
+    monkeypatch.setattr(plugins.admission.nickname, "MEMBERS_KEPT", 5)
     for i in range(40):
         await chat.join(f"n{i}")
         await chat.say("大家好", user=f"n{i}")
-    memories = [chat.engine.memory("anti_ad")[("joined", "qq:g1")], chat.engine.memory("nickname")["qq:g1"]]
+    memories = [chat.engine.memory("anti_ad")[("joined", "qq:g1")], chat.engine.state_of(plugins.admission.nickname.plugin).recent["qq:g1"]]
     assert all(len(m) == 5 for m in memories)
     assert "n39" in memories[0] and "n0" not in memories[0]  # the most recent are the ones kept
     # Flood counters are bounded by time instead: a member's track goes once their windows have passed.

@@ -1,7 +1,8 @@
 """Admission state: open cases (quiz, held request, introduction, pending welcome), failed attempts,
-and the tags an introduction leaves on a member. Shared by join_threshold, self_intro and nickname.
+and the tags an introduction leaves on a member. Shared by the admission family (plugins/admission/,
+whose ``cases.CaseKind`` names the kinds).
 
-A case is one row per (group, user, kind); its ``deadline`` is what a restart re-arms timers from.
+A case is one row per (group, user, kind); its ``deadline`` is when its timer (a stored ``ctx.timer``) is due.
 """
 
 from __future__ import annotations
@@ -77,13 +78,29 @@ def forget_member(conn: Connection, group: str, user: str, kinds: Iterable[str])
                                        & cases_t.c.kind.in_(list(kinds))))
 
 
-def group_cases(conn: Connection, group: str, kinds: Iterable[str]) -> list[Case]:
+def group_cases(conn: Connection, group: str, kinds: Iterable[str], lock: bool = False) -> list[Case]:
+    """The group's open cases of these kinds, oldest first; ``lock``: locked for this transaction (a sweep
+    that updates them must not run twice at once in two processes)."""
     stmt = select(cases_t).where((cases_t.c.group_key == group) & cases_t.c.kind.in_(list(kinds)))
-    return [_case(r) for r in conn.execute(stmt.order_by(cases_t.c.started_at, cases_t.c.user_id))]
+    stmt = stmt.order_by(cases_t.c.started_at, cases_t.c.user_id)
+    return [_case(r) for r in conn.execute(stmt.with_for_update() if lock else stmt)]
+
+
+def case_users(conn: Connection, group: str, kinds: Iterable[str]) -> set[str]:
+    """Who has an open case of these kinds in ``group``."""
+    stmt = select(cases_t.c.user_id).where((cases_t.c.group_key == group) & cases_t.c.kind.in_(list(kinds)))
+    return set(conn.scalars(stmt))
+
+
+def member_kinds(conn: Connection, group: str, user: str, kinds: Iterable[str]) -> set[str]:
+    """Which of these kinds of case ``user`` has open in ``group``."""
+    stmt = select(cases_t.c.kind).where((cases_t.c.group_key == group) & (cases_t.c.user_id == user)
+                                        & cases_t.c.kind.in_(list(kinds)))
+    return set(conn.scalars(stmt))
 
 
 def open_cases(conn: Connection, kinds: Iterable[str]) -> list[Case]:
-    """Every open case of these kinds, in every group (to re-arm timers and caches after a restart)."""
+    """Every open case of these kinds, in every group."""
     stmt = select(cases_t).where(cases_t.c.kind.in_(list(kinds)))
     return [_case(r) for r in conn.execute(stmt.order_by(cases_t.c.group_key, cases_t.c.started_at))]
 

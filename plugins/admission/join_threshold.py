@@ -4,8 +4,9 @@ Join requests (Telegram, QQ) are decided on the applicant's answer: approved, de
 held for an admin (/通过, /拒绝). A newcomer who did not come through a request we approved (invited,
 or on WeChat, which has no join requests) gets a quiz after joining: a deadline and a number of
 attempts, ending in removal (the outbox's fallback where the bot cannot remove). Every open case is a
-row with its deadline, so a restart neither forgets a deadline nor lets anyone through; failures are
-counted per user, and after ``block_after`` of them the user is turned away at once.
+row, and every quiz deadline a stored timer of its own, so a restart neither forgets a deadline nor lets
+anyone through; failures are counted per user, and after ``block_after`` of them the user is turned away
+at once. A newcomer let in gets the welcome and the introduction window (``cases.let_in``).
 """
 
 from __future__ import annotations
@@ -14,22 +15,19 @@ import re
 import unicodedata
 import zlib
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.bus import Context, Plugin, Stop
-from bot.model import DecideJoin, DeleteMessage, JoinRequested, KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember, ScheduleFired
+from bot.model import DecideJoin, DeleteMessage, JoinRequested, KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember
 from bot.rules import OWNER_ONLY, Patterns, PluginRules
-from bot.store.admission import (Case, add_strike, close_case, forget_member, get_case, group_cases, open_cases,
-                                 save_case, strikes)
-from plugins.self_intro import start_window
-from plugins.welcome import enqueue
+from bot.store.admission import Case, add_strike, close_case, forget_member, get_case, group_cases, save_case, strikes
+from plugins.admission.cases import (QUIZ_DEADLINE, SELF_INTRO, VERIFYING, WELCOME, CaseKind, Waiting, admitted_effects,
+                                     let_in, show_pending)
 
-DEADLINE_JOB = "join_threshold.deadline"
-QUIZ, REVIEW, REQUEST, PASSED = "quiz", "review", "request", "passed"
-PENDING = (QUIZ, REVIEW)  # joined members whose messages this plugin takes first
-SHOWN = (REQUEST, QUIZ, REVIEW, "intro")  # what /pending lists (intro cases belong to self_intro)
+QUIZ, REVIEW, REQUEST, PASSED = CaseKind.QUIZ, CaseKind.REVIEW, CaseKind.REQUEST, CaseKind.PASSED
 PASSED_FOR = timedelta(days=1)  # how long an approved request waits for its join event
 
 
@@ -50,10 +48,19 @@ class Question(BaseModel):
             raise ValueError("a question needs keywords or patterns, or nobody can answer it")
         return self
 
+    @cached_property
+    def needles(self) -> tuple[str, ...]:
+        """The keywords in normalised form."""
+        return tuple(normalise(k) for k in self.keywords if k.strip())
+
+    @cached_property
+    def regexes(self) -> tuple[re.Pattern, ...]:
+        """The patterns, normalised like the answer and compiled."""
+        return tuple(re.compile(normalise(p)) for p in self.patterns)
+
     def accepts(self, answer: str) -> bool:
         text = normalise(answer)
-        return any(normalise(k) in text for k in self.keywords if k.strip()) or any(
-            re.search(normalise(p), text) for p in self.patterns)
+        return any(k in text for k in self.needles) or any(r.search(text) for r in self.regexes)
 
 
 class JoinThresholdRules(PluginRules):
@@ -76,49 +83,35 @@ class JoinThresholdRules(PluginRules):
             raise ValueError('mode "invite_code" needs invite_codes')
         return self
 
+    @cached_property
+    def invite_question(self) -> Question | None:
+        """In ``invite_code`` mode, the one question: the code."""
+        return Question(ask="请发送你的邀请码", keywords=self.invite_codes) if self.mode == "invite_code" else None
 
-plugin = Plugin("join_threshold", JoinThresholdRules, priority=10)
+
+class Newcomers(Waiting):
+    """The newcomers being verified (a quiz or a review) per group: their messages are this plugin's first."""
+
+    def __init__(self) -> None:
+        super().__init__(VERIFYING)
+
+
+plugin = Plugin("join_threshold", JoinThresholdRules, priority=10, state=Newcomers)
 
 
 def _question(rules: JoinThresholdRules, user: str) -> Question:
     """The quiz question for ``user``: from the bank, the same one every time (stable across restarts)."""
-    if rules.mode == "invite_code":
-        return Question(ask="请发送你的邀请码", keywords=rules.invite_codes)
-    return rules.questions[zlib.crc32(user.encode()) % len(rules.questions)]
+    return rules.invite_question or rules.questions[zlib.crc32(user.encode()) % len(rules.questions)]
 
 
 def _right(rules: JoinThresholdRules, answer: str) -> bool:
-    if rules.mode == "invite_code":
-        return _question(rules, "").accepts(answer)
+    if rules.invite_question:
+        return rules.invite_question.accepts(answer)
     return any(q.accepts(answer) for q in rules.questions)
 
 
 def _blocked(rules: JoinThresholdRules, failures: int) -> bool:
     return rules.block_after > 0 and failures >= rules.block_after
-
-
-def _pending(ctx: Context) -> set:
-    pending = ctx.memory.get(ctx.group)
-    if pending is None:  # not setdefault: that would make a set for every message
-        pending = ctx.memory[ctx.group] = set()
-    return pending
-
-
-async def _let_in(ctx: Context, user: str, name: str) -> list:
-    """A verified newcomer is in: the next welcome names them, and their introduction window starts now."""
-    at = ctx.event.at
-    await enqueue(ctx.engine, ctx.group, [{"user": user, "name": name}], at)
-    return await start_window(ctx.engine, ctx.event, user, name, at)
-
-
-async def _arm(engine, group: str) -> None:
-    """Point the group's one deadline timer at its earliest open quiz."""
-    cases = await engine.store.run(group_cases, group, (QUIZ,))
-    deadlines = [c.deadline for c in cases if c.deadline]
-    if deadlines:
-        engine.scheduler.set_timer(group, DEADLINE_JOB, min(deadlines).astimezone(engine.tz_for(group)))
-    else:
-        engine.scheduler.cancel_timer(group, DEADLINE_JOB)
 
 
 # ----------------------------------------------------------------------------- join requests
@@ -155,6 +148,7 @@ async def screen(ctx: Context):
     rules: JoinThresholdRules = ctx.rules
     ev = ctx.event
     name = ev.user_name or ev.user
+    deadline = ev.at + timedelta(minutes=rules.quiz_minutes)
 
     def admit(conn):
         if not ctx.first_to_see(conn, f"joined:{ev.user}"):  # in this transaction: the case comes with it
@@ -168,8 +162,7 @@ async def screen(ctx: Context):
         if rules.mode == "open" or not rules.quiz_after_join:
             return "open"
         kind = REVIEW if rules.mode == "review" else QUIZ
-        deadline = None if kind == REVIEW else ev.at + timedelta(minutes=rules.quiz_minutes)
-        save_case(conn, Case(ctx.group, ev.user, kind, name, ev.at, deadline))
+        save_case(conn, Case(ctx.group, ev.user, kind, name, ev.at, None if kind == REVIEW else deadline))
         return kind
 
     outcome = await ctx.store.run(admit)
@@ -180,12 +173,12 @@ async def screen(ctx: Context):
         return [ctx.send("join_threshold/blocked", "blocked", mentions=[ev.user], name=name),
                 KickMember(platform=ev.platform, group=ev.group, user=ev.user, reason="blocked"), Stop("blocked")]
     if outcome == QUIZ:
-        _pending(ctx).add(ev.user)
-        await _arm(ctx.engine, ctx.group)
-        return ctx.send("join_threshold/quiz", "quiz_started", mentions=[ev.user], name=name,
-                        question=_question(rules, ev.user).ask, minutes=rules.quiz_minutes, attempts=rules.quiz_attempts)
+        await ctx.state.add(ctx, ev.user)
+        return [ctx.send("join_threshold/quiz", "quiz_started", mentions=[ev.user], name=name,
+                         question=_question(rules, ev.user).ask, minutes=rules.quiz_minutes, attempts=rules.quiz_attempts),
+                ctx.timer(QUIZ_DEADLINE, deadline, key=ev.user)]
     if outcome == REVIEW:
-        _pending(ctx).add(ev.user)
+        await ctx.state.add(ctx, ev.user)
         mute = [MuteMember(platform=ev.platform, group=ev.group, user=ev.user, seconds=rules.review_mute_minutes * 60,
                            reason="awaiting_review")] if rules.review_mute_minutes else []
         return [ctx.send("join_threshold/awaiting_review", "awaiting_review", mentions=[ev.user], name=name), *mute]
@@ -193,101 +186,103 @@ async def screen(ctx: Context):
 
 
 async def _seen_elsewhere(ctx: Context) -> None:
-    """Another process sharing the database screened this join: only learn whether they are pending,
-    so that this process, too, takes their messages as answers and holds them from other plugins."""
+    """Another process sharing the database screened this join (and set the deadline's timer): only learn
+    whether they are pending, so that this process, too, takes their messages as answers and holds them
+    from other plugins."""
     def pending(conn):
-        return any(get_case(conn, ctx.group, ctx.event.user, kind) for kind in PENDING)
+        return any(get_case(conn, ctx.group, ctx.event.user, kind) for kind in VERIFYING)
 
     if await ctx.store.run(pending):
-        _pending(ctx).add(ctx.event.user)
-        await _arm(ctx.engine, ctx.group)
+        await ctx.state.add(ctx, ctx.event.user)
     return None
 
 
 @plugin.on(MemberLeft)
 async def forget(ctx: Context):
-    if ctx.event.user in _pending(ctx):
-        _pending(ctx).discard(ctx.event.user)
-        await ctx.store.run(forget_member, ctx.group, ctx.event.user, PENDING)
-        await _arm(ctx.engine, ctx.group)
+    user = ctx.event.user
+    if await ctx.state.holds(ctx, user):
+        ctx.state.discard(ctx.group, user)
+        await ctx.store.run(forget_member, ctx.group, user, VERIFYING)
+        return ctx.cancel_timer(QUIZ_DEADLINE, key=user)
+    return None
 
 
 def _fail(ctx: Context, user: str, name: str, why: str) -> list:
     ev = ctx.event
-    _pending(ctx).discard(user)
+    ctx.state.discard(ctx.group, user)
     return [ctx.send("join_threshold/failed", why, mentions=[user], name=name, why=why),
             KickMember(platform=ev.platform, group=ev.group, user=user, reason=why)]
 
 
 def _fail_in_db(conn, group: str, user: str, at: datetime) -> None:
     # Whatever else they still owed (an introduction …) goes with them.
-    forget_member(conn, group, user, (QUIZ, REVIEW, "intro"))
+    forget_member(conn, group, user, (*VERIFYING, CaseKind.INTRO))
     add_strike(conn, group, user, at)
 
 
-def _is_pending(ev: MessageReceived, _rules, memory: dict, group: str) -> bool:
-    pending = memory.get(group)  # the group's pending newcomers, as _pending keeps them
-    return pending is not None and ev.user in pending
+def _is_pending(ev: MessageReceived, _rules, state: Newcomers, group: str) -> bool:
+    return state.may_hold(group, ev.user)
 
 
 @plugin.on(MessageReceived, when=_is_pending)
 async def answer(ctx: Context):
     """A pending newcomer's message: the quiz answer (or, awaiting review, nothing they may say yet)."""
     ev = ctx.event
+    if not await ctx.state.holds(ctx, ev.user):
+        return None  # the group was read from the database just now: not a newcomer being verified
     rules: JoinThresholdRules = ctx.rules
     hold = rules.while_pending == "answer_only"
-    delete = DeleteMessage(platform=ev.platform, group=ev.group, message=ev.id, reason="pending") if ev.id else None
+    delete = [DeleteMessage(platform=ev.platform, group=ev.group, message=ev.id, reason="pending")] if hold and ev.id else []
     right = _question(rules, ev.user).accepts(ev.text)
+    welcome, intro = ctx.rules_of(WELCOME), ctx.rules_of(SELF_INTRO)
 
     def attempt(conn):
         case = get_case(conn, ctx.group, ev.user, QUIZ) or get_case(conn, ctx.group, ev.user, REVIEW)
         if case is None or case.kind == REVIEW:
-            return case, "waiting" if case else "gone"
+            return case, "waiting" if case else "gone", None
         if right:
             close_case(conn, ctx.group, ev.user, QUIZ)
-            return case, "passed"
+            return case, "passed", let_in(conn, ctx.group, ev.user, case.name, ev.at, welcome, intro)
         case.attempts += 1
         if case.attempts >= rules.quiz_attempts:
             _fail_in_db(conn, ctx.group, ev.user, ev.at)
-            return case, "failed"
+            return case, "failed", None
         save_case(conn, case)
-        return case, "wrong"
+        return case, "wrong", None
 
-    case, outcome = await ctx.store.run(attempt)
+    case, outcome, admitted = await ctx.store.run(attempt)
     if outcome == "gone":
-        _pending(ctx).discard(ev.user)
+        ctx.state.discard(ctx.group, ev.user)
         return None
     stop = [Stop("pending")] if hold else []
     if outcome == "passed":
-        _pending(ctx).discard(ev.user)
-        prompt = await _let_in(ctx, ev.user, case.name)
-        await _arm(ctx.engine, ctx.group)
-        return [ctx.reply("join_threshold/passed", "quiz_passed", name=case.name), *prompt, *stop]
+        ctx.state.discard(ctx.group, ev.user)
+        return [ctx.reply("join_threshold/passed", "quiz_passed", name=case.name), *admitted_effects(ctx, admitted, intro),
+                ctx.cancel_timer(QUIZ_DEADLINE, key=ev.user), *stop]
     if outcome == "failed":
-        await _arm(ctx.engine, ctx.group)
         # Removed: the chain ends whatever while_pending says (no check-in for a member being kicked).
-        return [*([delete] if hold and delete else []), *_fail(ctx, ev.user, case.name, "quiz_failed"), Stop("quiz_failed")]
+        return [*delete, *_fail(ctx, ev.user, case.name, "quiz_failed"), ctx.cancel_timer(QUIZ_DEADLINE, key=ev.user),
+                Stop("quiz_failed")]
     if outcome == "waiting":
-        return [*([delete] if hold and delete else []), *stop]
+        return [*delete, *stop]
     left = rules.quiz_attempts - case.attempts
-    return [*([delete] if hold and delete else []), ctx.reply("join_threshold/wrong", "wrong_answer", left=left,
-            question=_question(rules, ev.user).ask), *stop]
+    return [*delete, ctx.reply("join_threshold/wrong", "wrong_answer", left=left, question=_question(rules, ev.user).ask), *stop]
 
 
-@plugin.on(ScheduleFired, when=lambda ev, _r: ev.job == DEADLINE_JOB)
+@plugin.timer(QUIZ_DEADLINE)
 async def expire(ctx: Context):
-    """Quizzes past their deadline: the newcomer is removed (or, where the bot cannot, the fallback)."""
-    slot = ctx.event.slot
+    """A newcomer's quiz deadline: still unanswered, they are removed (or, where the bot cannot, the fallback)."""
+    ev = ctx.event
 
     def take(conn):
-        due = [c for c in group_cases(conn, ctx.group, (QUIZ,)) if c.deadline and c.deadline <= slot]
-        for case in due:
-            _fail_in_db(conn, ctx.group, case.user, slot)
-        return due
+        case = get_case(conn, ctx.group, ev.key, QUIZ)
+        if case is None or case.deadline is None or case.deadline > ev.due:
+            return None  # answered, decided or gone meanwhile
+        _fail_in_db(conn, ctx.group, case.user, ev.due)
+        return case
 
-    due = await ctx.store.run(take)
-    await _arm(ctx.engine, ctx.group)
-    return [action for case in due for action in _fail(ctx, case.user, case.name, "quiz_timeout")]
+    case = await ctx.store.run(take)
+    return _fail(ctx, case.user, case.name, "quiz_timeout") if case else None
 
 
 # ----------------------------------------------------------------------------- admins
@@ -306,8 +301,7 @@ async def _decide_case(ctx: Context, approve: bool):
     if found is None or not await ctx.store.run(close_case, ctx.group, found.user, found.kind):
         return ctx.reply("join_threshold/nobody_pending", "not_pending", who=who)
     ev = ctx.event
-    _pending(ctx).discard(found.user)
-    await _arm(ctx.engine, ctx.group)
+    ctx.state.discard(ctx.group, found.user)
     done = ctx.reply("join_threshold/decided", "admin_approved" if approve else "admin_declined",
                      name=found.name, approve=approve, request=found.kind == REQUEST)
     if found.kind == REQUEST:
@@ -317,12 +311,14 @@ async def _decide_case(ctx: Context, approve: bool):
             await ctx.store.run(add_strike, ctx.group, found.user, ev.at)
         return [DecideJoin(platform=ev.platform, group=ev.group, request=found.request_id, user=found.user, approve=approve,
                            note=note or ctx.render("join_threshold/note_declined"), reason=done.reason), done]
+    cancel = [ctx.cancel_timer(QUIZ_DEADLINE, key=found.user)] if found.kind == QUIZ else []
     if not approve:
         await ctx.store.run(_fail_in_db, ctx.group, found.user, ev.at)
-        return [done, KickMember(platform=ev.platform, group=ev.group, user=found.user, reason="admin_declined")]
-    prompt = await _let_in(ctx, found.user, found.name)
+        return [done, KickMember(platform=ev.platform, group=ev.group, user=found.user, reason="admin_declined"), *cancel]
+    intro = ctx.rules_of(SELF_INTRO)
+    admitted = await ctx.store.run(let_in, ctx.group, found.user, found.name, ev.at, ctx.rules_of(WELCOME), intro)
     unmute = [MuteMember(platform=ev.platform, group=ev.group, user=found.user, seconds=0, reason="admin_approved")]
-    return [done, *(unmute if found.kind == REVIEW else []), *prompt]
+    return [done, *(unmute if found.kind == REVIEW else []), *admitted_effects(ctx, admitted, intro), *cancel]
 
 
 @plugin.command("approve", "通过", role="admin")
@@ -335,21 +331,5 @@ async def decline(ctx: Context):
     return await _decide_case(ctx, False)
 
 
-@plugin.command("pending", "待审核", role="admin")
-async def show_pending(ctx: Context):
-    cases = await ctx.store.run(group_cases, ctx.group, SHOWN)
-    rows = [{"kind": c.kind, "name": c.name, "user": c.user, "since": c.started_at.astimezone(ctx.tz),
-             "deadline": c.deadline.astimezone(ctx.tz) if c.deadline else None, "attempts": c.attempts} for c in cases]
-    return ctx.reply("join_threshold/pending", "pending_listed", rows=rows)
-
-
-@plugin.on_start
-async def resume(engine) -> None:
-    """After a restart: who is still pending, and each group's next deadline."""
-    groups = set()
-    for case in await engine.store.run(open_cases, PENDING):
-        if engine.serves(case.group):
-            engine.memory(plugin.name).setdefault(case.group, set()).add(case.user)
-            groups.add(case.group)
-    for group in groups:
-        await _arm(engine, group)
+# The family's one /pending (cases.show_pending): it lists introductions owed as well.
+plugin.command("pending", "待审核", role="admin")(show_pending)

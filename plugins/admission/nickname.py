@@ -3,27 +3,28 @@
 Checked on join, on a rename and when the member speaks. When the member's introduction tags fill the
 pattern and the rules allow it, the bot asks to set the card itself (QQ does; elsewhere the outbox turns
 it into a reminder with the suggested name); otherwise it reminds, after a grace period and at most once
-per interval. Owners and admins are exempt unless the rules say otherwise.
+per interval. Owners and admins are exempt unless the rules say otherwise. When an introduction is
+confirmed, self_intro takes this plugin's look in the same transaction (``cases.nickname_after_intro``),
+so the card follows the introduction at once.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from functools import cached_property
 
 from pydantic import Field, field_validator
 
 from bot.bus import Context, Plugin
 from bot.lru import Recent
-from bot.model import MemberJoined, MemberRenamed, MessageReceived, SetCard
+from bot.model import MemberJoined, MemberRenamed, MessageReceived
 from bot.rules import PluginRules
-from bot.store.admission import last_prompt, mark_prompt, member_tags, prompted_users
+from bot.store.admission import prompted_users
+from plugins.admission.cases import NEVER, CaseKind, nickname_decision, nickname_effect
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
-SEEN, REMINDED = "nickname_seen", "nickname"
 MEMBERS_KEPT = 5000  # per group: members whose last looked-at name is cached (a miss asks the database)
-NEVER = datetime.max.replace(tzinfo=timezone.utc)  # until a rename or restart: not a member we watch
 
 
 class NicknameRules(PluginRules):
@@ -48,7 +49,9 @@ class NicknameRules(PluginRules):
         """The pattern as people read it: ``城市-行业-称呼``."""
         return _PLACEHOLDER.sub(lambda m: self.labels.get(m.group(1), m.group(1)), self.pattern)
 
+    @cached_property
     def regex(self) -> re.Pattern:
+        """What a fitting name looks like (after NFKC): each {field} a run of non-separators."""
         seps = re.escape(unicodedata.normalize("NFKC", self.separators))
         out, last = "", 0
         for m in _PLACEHOLDER.finditer(self.pattern):
@@ -56,13 +59,19 @@ class NicknameRules(PluginRules):
             last = m.end()
         return re.compile(out + _literal(self.pattern[last:], seps))
 
+    @cached_property
+    def separator_run(self) -> re.Pattern:
+        return re.compile(rf"[{re.escape(self.separators)}\s]+")
+
+    def fits(self, name: str) -> bool:
+        return self.regex.fullmatch(unicodedata.normalize("NFKC", name).strip()) is not None
+
     def fill(self, tags: dict[str, str]) -> str | None:
         """The name the pattern gives with these tags, or None when one is missing."""
         keys = _PLACEHOLDER.findall(self.pattern)
         if not all(tags.get(k) for k in keys):
             return None
-        strip = re.compile(rf"[{re.escape(self.separators)}\s]+")
-        return _PLACEHOLDER.sub(lambda m: strip.sub("", tags[m.group(1)])[: self.max_part_length], self.pattern)
+        return _PLACEHOLDER.sub(lambda m: self.separator_run.sub("", tags[m.group(1)])[: self.max_part_length], self.pattern)
 
 
 def _literal(text: str, seps: str) -> str:
@@ -71,58 +80,44 @@ def _literal(text: str, seps: str) -> str:
     return "".join(rf"\s*[{seps}]\s*" if re.fullmatch(f"[{seps}]", c) else re.escape(c) for c in text)
 
 
-plugin = Plugin("nickname", NicknameRules, priority=40)
+class Looked:
+    """What this process remembers per group: the members seen joining (read once per group: with
+    ``newcomers_only`` nobody else is looked at, and asking the database about each on first sight cost a
+    query apiece), and for the members looked at lately the name looked at and when to look again."""
+
+    def __init__(self) -> None:
+        self.watched: dict[str, set[str]] = {}
+        self.recent: dict[str, Recent] = {}  # group -> user -> (name, look again at); bounded per group
+
+    def members(self, group: str) -> Recent:
+        found = self.recent.get(group)
+        if found is None:  # bounded: a long-running bot sees ever more members come and go
+            found = self.recent[group] = Recent(MEMBERS_KEPT)
+        return found
 
 
-def fits(rules: NicknameRules, name: str, cache: dict) -> bool:
-    key = (rules.pattern, rules.separators, rules.max_part_length)
-    regex = cache.get(key)
-    if regex is None:
-        regex = cache[key] = rules.regex()
-    return regex.fullmatch(unicodedata.normalize("NFKC", name).strip()) is not None
+plugin = Plugin("nickname", NicknameRules, priority=40, state=Looked)
 
 
-def _decide(rules: NicknameRules, group: str, user: str, now: datetime, joining: bool):
-    """In one transaction: what to do about a name that does not fit, and when to look again."""
-    def run(conn):
-        seen = last_prompt(conn, group, user, SEEN)
-        if seen is None:
-            if rules.newcomers_only and not joining:
-                return None, None, NEVER
-            seen = mark_prompt(conn, group, user, SEEN, now, keep_first=True)
-        last = last_prompt(conn, group, user, REMINDED)
-        card = rules.fill(member_tags(conn, group, user)) if rules.set_card else None
-        quiet_until = last + timedelta(minutes=rules.remind_every_minutes) if last else now
-        if not card:
-            quiet_until = max(quiet_until, seen + timedelta(minutes=rules.grace_minutes))
-        if quiet_until > now:
-            return None, None, quiet_until
-        mark_prompt(conn, group, user, REMINDED, now)
-        return ("card" if card else "remind"), card, now + timedelta(minutes=rules.remind_every_minutes)
-    return run
-
-
-async def _watched(ctx: Context, memory: dict) -> set[str]:
-    """The group's members seen joining (a SEEN row), loaded once per group: with ``newcomers_only`` every
-    other member is left alone, and asking the database about each on first sight cost a query apiece."""
-    key = ("watched", ctx.group)
-    watched = memory.get(key)
+async def _watched(ctx: Context) -> set[str]:
+    watched = ctx.state.watched.get(ctx.group)
     if watched is None:
-        watched = memory[key] = await ctx.store.run(prompted_users, ctx.group, SEEN)
+        users = await ctx.store.run(prompted_users, ctx.group, CaseKind.NICKNAME_SEEN)
+        watched = ctx.state.watched.setdefault(ctx.group, users)
     return watched
 
 
-def _due_a_look(ev: MessageReceived, rules: NicknameRules, memory: dict, group: str) -> bool:
+def _due_a_look(ev: MessageReceived, rules: NicknameRules, state: Looked, group: str) -> bool:
     """The bus's filter for on_message, from memory alone: not for an exempt admin, nor a member from
     before the bot watched joins (once that set is loaded), nor a member whose name was looked at and is
-    not due again. Per member the memory keeps the name last looked at and when to look again, so a
+    not due again. Per member the state keeps the name last looked at and when to look again, so a
     name that fits, or one that does not but is not due, costs a look-up."""
     if rules.exempt_admins and ev.role != "member":
         return False
-    watched = memory.get(("watched", group))
+    watched = state.watched.get(group)
     if rules.newcomers_only and watched is not None and ev.user not in watched:
         return False
-    members = memory.get(group)
+    members = state.recent.get(group)
     seen = members.get(ev.user) if members is not None else None
     return seen is None or seen[0] != ev.user_name or seen[1] <= ev.at
 
@@ -131,29 +126,19 @@ async def check(ctx: Context, user: str, name: str, role: str, joining: bool = F
     rules: NicknameRules = ctx.rules
     if rules.exempt_admins and role != "member":
         return None
-    memory = ctx.memory
-    if rules.newcomers_only and not joining and user not in await _watched(ctx, memory):
+    if rules.newcomers_only and not joining and user not in await _watched(ctx):
         return None  # a member from before (most of the chat): nothing to ask, nothing to remember
-    now = ctx.event.at
-    members = memory.get(ctx.group)
-    if members is None:  # bounded: a long-running bot sees ever more members come and go
-        members = memory[ctx.group] = Recent(MEMBERS_KEPT)
+    members = ctx.state.members(ctx.group)
     # A name looked at and not due again never gets here: on_message's filter (_due_a_look) declines it,
     # a rename forgets the member first and a join is always looked at.
-    if fits(rules, name, memory.setdefault("regex", {})):
+    if rules.fits(name):
         members[user] = (name, NEVER)
         return None
-    what, card, next_due = await ctx.store.run(_decide(rules, ctx.group, user, now, joining))
+    what, card, next_due = await ctx.store.run(nickname_decision, rules, ctx.group, user, ctx.event.at, joining)
     if joining:
-        (await _watched(ctx, memory)).add(user)
+        (await _watched(ctx)).add(user)
     members[user] = (name, next_due)
-    ev = ctx.event
-    if what == "card":
-        return SetCard(platform=ev.platform, group=ev.group, user=user, card=card, reason="card_from_intro")
-    if what == "remind":
-        return ctx.send("nickname/remind", "nickname_reminder", mentions=[user], name=name, hint=rules.hint(),
-                        every=rules.remind_every_minutes)
-    return None
+    return nickname_effect(ctx, rules, what, card, user, name)
 
 
 @plugin.on(MessageReceived, when=_due_a_look)
@@ -165,7 +150,9 @@ async def on_message(ctx: Context):
 @plugin.on(MemberRenamed)
 async def on_rename(ctx: Context):
     ev = ctx.event
-    ctx.memory.get(ctx.group, {}).pop(ev.user, None)  # a new name deserves a fresh look
+    members = ctx.state.recent.get(ctx.group)
+    if members is not None:
+        members.pop(ev.user, None)  # a new name deserves a fresh look
     return await check(ctx, ev.user, ev.user_name, ev.role)
 
 
