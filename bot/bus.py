@@ -60,14 +60,18 @@ class Handler:
 
 
 class Plugin:
-    """One rule plugin: its name (= its rule file's name), rules model, priority (lower runs first), and
-    the class of its in-process state (one instance per engine, ``ctx.state``), if it keeps any."""
+    """One rule plugin: its name (= its rule file's name), rules model, priority (lower runs first), the
+    class of its in-process state (one instance per engine, ``ctx.state``), if it keeps any, and whether
+    its work is watching every message (anti-ad): such a plugin is off where the bot sees only the messages
+    addressed to it."""
 
-    def __init__(self, name: str, rules: type[PluginRules], priority: int = 100, state: Callable[[], Any] | None = None):
+    def __init__(self, name: str, rules: type[PluginRules], priority: int = 100, state: Callable[[], Any] | None = None,
+                 watches_all_messages: bool = False):
         self.name = name
         self.rules = rules
         self.priority = priority
         self.state = state
+        self.watches_all_messages = watches_all_messages
         self.handlers: list[Handler] = []
         self.jobs: JobsFactory | None = None
 

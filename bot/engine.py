@@ -209,8 +209,13 @@ class Engine:
         return errors
 
     def rules_for(self, plugin: Plugin, group: str):
+        """The plugin's effective rules in ``group``; None where it is off there: by its rules, or because
+        it watches every message and the bot sees only those addressed to it (WeCom groups), where it
+        would only pretend to watch."""
         if plugin is core:
             return self._core_rules
+        if plugin.watches_all_messages and "addressed_only" in self.capabilities(*group.split(":", 1)):
+            return None
         return self.rulebook.effective(plugin.name, group)
 
     async def watch_rules(self) -> None:

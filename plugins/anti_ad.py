@@ -163,7 +163,7 @@ class AntiAdState:
         self.flood = FloodTracks()
 
 
-plugin = Plugin("anti_ad", AntiAdRules, priority=10, state=AntiAdState)
+plugin = Plugin("anti_ad", AntiAdRules, priority=10, state=AntiAdState, watches_all_messages=True)
 
 
 def group_memory(ctx: Context) -> GroupMemory:

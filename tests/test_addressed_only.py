@@ -1,0 +1,24 @@
+"""Groups where the bot sees only the messages addressed to it (WeCom): plugins whose work is watching
+every message are off there instead of pretending to watch."""
+
+from __future__ import annotations
+
+from tests.conftest import Chat, texts
+
+
+async def test_anti_ad_is_off_where_the_bot_sees_only_addressed_messages(make_engine):
+    engine = await make_engine()
+    ad = "加我微信 abc12345 低价出售会员，私聊"
+    on_qq = await Chat(engine, platform="qq", group="g1").say(ad, user="u7")
+    on_wecom = await Chat(engine, platform="wecom", group="g1").say(ad, user="u7")
+    assert any(a.name == "delete" for a in on_qq)  # the same text is an ad where the bot watches
+    assert on_wecom == []
+
+
+async def test_help_does_not_offer_what_cannot_work_there(make_engine):
+    engine = await make_engine()
+    admin = dict(user="boss", role="owner")
+    [qq_help] = texts(await Chat(engine, platform="qq", group="g1").say("/help", **admin))
+    [wecom_help] = texts(await Chat(engine, platform="wecom", group="g1").say("/help", **admin))
+    assert "/notad" in qq_help and "/notad" not in wecom_help
+    assert "/top" in wecom_help  # what works there is still offered
