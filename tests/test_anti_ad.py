@@ -128,6 +128,19 @@ async def test_dry_run_only_reports(make_engine, only_rules):
     assert [(r["detector"], r["decision"], r["dry_run"]) for r in log] == [("contact_id", "warn", True)]
 
 
+async def test_a_dry_run_ad_mark_confirms_and_only_reports(chat_with):
+    chat = await chat_with("anti_ad", "red_packet", anti_ad="dry_run = true\n")
+    ad = "本店新到一批进口奶粉，质量保证，有兴趣的朋友可以来店里看看，地址在人民路88号"
+    assert await chat.say(ad, user="u3") == []
+    mark = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m1"))
+    assert steps(mark) == [("send", "marked_ad"), ("report", "admin_marked")]
+    assert reports(mark)[0].startswith("anti_ad qq:g1: [dry run] warn for u3 (offence 1, admin_marked: ")
+    # A dry run stops nothing: a later plugin still answers a near copy that also tells of a deal.
+    caught = await chat.say("本店新到一批进口奶粉，质量有保证，有兴趣的可以来店里看看，今天又成交了", user="u4")
+    assert kinds(caught) == ["report", "send"] and reasons(caught)[1] == "deal_prompt"
+    assert "near_copy" in reports(caught)[0]
+
+
 async def test_ten_identical_messages_in_ten_seconds_trigger_flood_control(chat: Chat):
     out = []
     for _ in range(10):

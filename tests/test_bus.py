@@ -53,6 +53,20 @@ async def test_a_failing_plugin_does_not_silence_the_others(tmp_path, make_engin
     assert "plugin broken failed" in caplog.text
 
 
+async def test_a_malformed_result_is_isolated_like_a_failing_plugin(tmp_path, make_engine, extra_plugin, caplog):
+    log: list[str] = []
+    odd = Plugin("odd", EchoRules, priority=10)
+
+    @odd.on(MessageReceived)
+    async def half_right(ctx):
+        # A good message, then something that is no action: none of it goes out, the others still run.
+        return [ctx.send_text("half", "half"), ("not", "an action")]
+
+    chat = Chat(await engine_with(tmp_path, make_engine, extra_plugin, [odd, make_plugin("fine", 20, log)]))
+    assert reasons(await chat.say("hi")) == ["seen_by_fine"]
+    assert "plugin odd returned a malformed result" in caplog.text
+
+
 async def test_filter_sees_the_groups_rules(tmp_path, make_engine, extra_plugin):
     log: list[str] = []
     rules = {"echo": 'word = "hello"\n[groups."qq:g2"]\nword = "bonjour"\n'}
