@@ -87,7 +87,7 @@ async def run(lines: list[str], rules: Path = SHIPPED_RULES, counting: bool = Tr
         if not counting:  # the benchmark's switch only: a deployed bot always counts
             engine.stats.observe = engine.stats.observe_actions = lambda *_: None
         out = io.StringIO()
-        writer = engine.sink = ActionWriter(engine, out, Path(scratch) / "images")
+        writer = engine.deliver = ActionWriter(engine, out, Path(scratch) / "images")
         per_event, job_seconds = [], 0.0
         clock = time.perf_counter
         began = clock()

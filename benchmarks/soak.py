@@ -76,7 +76,7 @@ async def soak(args) -> list[tuple[int, float, float, float]]:
         engine = await Engine.create(QunbotConfig(), Path(args.rules), db_url=f"sqlite:///{Path(scratch) / 'soak.db'}",
                                      clock=VirtualClock(parse_event(first).at))
         keep_what_start_up_built()  # as `qunbot replay` does
-        engine.sink = ActionWriter(engine, Discard(), Path(scratch) / "images")
+        engine.deliver = ActionWriter(engine, Discard(), Path(scratch) / "images")
         began = last = time.perf_counter()
         n = 0
         for line in _chain(first, lines):
