@@ -136,6 +136,16 @@ async def test_quiet_off_cancels_the_adhoc_timer(chat_with):
     assert await chat.advance(by=timedelta(hours=1)) == []
 
 
+async def test_a_quiet_window_ends_on_time_after_a_restart(tmp_path, chat_with):
+    url = f"sqlite:///{tmp_path / 'mw.sqlite'}"
+    chat = await lecture_chat(chat_with, at("2026-11-24 15:00"), db_url=url)
+    assert kinds(await chat.say("/quiet 30m", user="boss", role="admin")) == ["mute_all", "timer"]
+    await chat.engine.close()
+    again = await lecture_chat(chat_with, at("2026-11-24 15:10"), db_url=url)  # the stored adhoc_end timer is armed
+    assert await switches(again, at("2026-11-24 15:29")) == []  # still quiet: the restart changes nothing
+    assert await switches(again, at("2026-11-24 16:00")) == [("11-24 15:30", False)]
+
+
 async def test_mute_window_lists_the_next_windows(chat_with):
     chat = await lecture_chat(chat_with, at("2026-11-23 09:10"))
     shown = await chat.say("/mute_window", user="boss", role="admin")
