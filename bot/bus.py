@@ -358,7 +358,16 @@ class Bus:
                 # One plugin's bug must not silence the others; the traceback goes to the log.
                 log.exception("plugin %s failed on %s in %s", h.plugin.name, event.name, group)
                 continue
-            if result is not None and _collect(result, actions, h.plugin.name):
+            if result is None:
+                continue
+            before = len(actions)
+            try:
+                stop = _collect(result, actions, h.plugin.name)
+            except Exception:  # it returned something that is not actions and Stops: a bug, isolated like one
+                del actions[before:]
+                log.exception("plugin %s returned a malformed result on %s in %s", h.plugin.name, event.name, group)
+                continue
+            if stop:
                 break
         return actions
 

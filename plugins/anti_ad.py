@@ -284,7 +284,8 @@ async def screen(ctx: Context):
 
 
 async def punish(ctx: Context, user: str, message: str, detector: str, matched: str, text: str, newcomer: bool):
-    """Delete, then the ladder's step for this member's offence count; log the decision."""
+    """Delete, then the ladder's step for this member's offence count; log the decision. Returns a list of
+    effects, ending with a Stop except in a dry run (which touches nobody and lets the chain go on)."""
     rules: AntiAdRules = ctx.rules
     at = ctx.event.at
     ladder = rules.newcomer_ladder if newcomer else rules.ladder
@@ -305,7 +306,7 @@ async def punish(ctx: Context, user: str, message: str, detector: str, matched: 
     report = ctx.report(f"anti_ad {ctx.group}: {'[dry run] ' if rules.dry_run else ''}{step} for {user} "
                         f"(offence {count}, {detector}: {matched[:200]!r})", detector)
     if rules.dry_run:
-        return report
+        return [report]  # a list like every other outcome: callers unpack it (/ad's confirmation)
     ev = ctx.event
     reason = f"{detector}" if count == 1 else f"offence_{count}"
     actions: list = []
@@ -346,7 +347,7 @@ async def mark_ad(ctx: Context):
     if is_exempt(ctx, kept.plan, user, role):
         return [confirm, Stop("marked_ad")]
     punished = await punish(ctx, user, ev.reply_to, "admin_marked", text[:200], norm, is_newcomer(ctx, kept.plan, user, ev.at))
-    return [confirm, *(punished or [Stop("marked_ad")])]
+    return [confirm, *punished, Stop("marked_ad")]
 
 
 def _target(ctx: Context) -> tuple[str | None, str | None]:

@@ -8,33 +8,45 @@ import pytest
 
 from bot.adscan import NearIndex, compact, fold
 from bot.store.moderation import decisions
-from tests.conftest import Chat, reasons
+from tests.conftest import Chat, kinds, reasons, reports
 
 SPLIT_AD = "加 V 💰 x i a o m e i ❤ 8 8 6 6，带你赚钱"
 
 
-def kinds(actions) -> list[tuple[str, str]]:
+@pytest.fixture
+async def chat(chat_with) -> Chat:
+    """A group where only anti_ad runs, on its shipped rules."""
+    return await chat_with("anti_ad")
+
+
+def steps(actions) -> list[tuple[str, str]]:
     return [(a.name, a.reason) for a in actions]
 
 
 async def test_a_disguised_ad_is_deleted_then_the_ladder_mutes_then_removes(chat: Chat):
     first = await chat.say(SPLIT_AD, user="u7")
-    assert kinds(first) == [("delete", "contact_id"), ("send", "contact_id")]
+    assert steps(first) == [("delete", "contact_id"), ("send", "contact_id"), ("report", "contact_id")]
     assert first[0].message == "m1" and first[1].mentions == ("u7",) and "疑似广告" in first[1].text
+    # Every punishment is reported to the operators, with the step, the count and what matched.
+    assert reports(first)[0].startswith("anti_ad qq:g1: warn for u7 (offence 1, contact_id: ")
     second = await chat.say("薇信：xiaomei8866 日賺300元", user="u7")
-    assert [a.name for a in second] == ["delete", "mute", "send"]
+    assert kinds(second) == ["delete", "mute", "send", "report"]
     assert second[1].seconds == 30 * 60 and second[1].user == "u7"
+    assert reports(second)[0].startswith("anti_ad qq:g1: mute 30m for u7 (offence 2, ")
     third = await chat.say("ｑｑ：１２３４５６７８ 兼职日结", user="u7")
-    assert [a.name for a in third] == ["delete", "kick", "send"] and third[1].user == "u7"
+    assert kinds(third) == ["delete", "kick", "send", "report"] and third[1].user == "u7"
+    assert reports(third)[0].startswith("anti_ad qq:g1: kick for u7 (offence 3, qq_number: ")
     log = await chat.engine.store.run(decisions, "qq:g1")
     assert [(row["detector"], row["decision"]) for row in log] == [
         ("contact_id", "warn"), ("contact_id", "mute 30m"), ("qq_number", "kick")]
     assert "微信xiaomei8866" in log[0]["matched"]
 
 
-async def test_an_ad_stops_the_chain(chat: Chat):
+async def test_an_ad_stops_the_chain(chat_with):
+    chat = await chat_with("anti_ad", "checkin")
+    assert reasons(await chat.say("签到", user="u6")) == ["checked_in"]
     actions = await chat.say("签到 刷单日结 加V abc12345", user="u7")
-    assert "checked_in" not in reasons(actions)
+    assert kinds(actions) == ["delete", "send", "report"] and "checked_in" not in reasons(actions)
 
 
 @pytest.mark.parametrize("text", [
@@ -46,14 +58,15 @@ async def test_ordinary_talk_about_wechat_prices_jobs_and_links_is_left_alone(ch
     assert await chat.say(text, user="u5") == []
 
 
-async def test_admins_owners_and_exempt_members_are_not_screened(make_engine, rules_dir):
+async def test_admins_owners_and_exempt_members_are_not_screened(make_engine, only_rules):
+    rules_dir = only_rules("anti_ad")
     path = rules_dir / "anti_ad.toml"
     path.write_text(path.read_text(encoding="utf-8").replace("exempt_users = []", 'exempt_users = ["qq:u8"]'), encoding="utf-8")
     chat = Chat(await make_engine(rules_dir))
     assert await chat.say(SPLIT_AD, user="boss", role="admin") == []
     assert await chat.say(SPLIT_AD, user="own", role="owner") == []
     assert await chat.say(SPLIT_AD, user="u8") == []
-    assert reasons(await chat.say(SPLIT_AD, user="u9")) == ["contact_id", "contact_id"]
+    assert steps(await chat.say(SPLIT_AD, user="u9")) == [("delete", "contact_id"), ("send", "contact_id"), ("report", "contact_id")]
 
 
 async def test_an_admins_ad_mark_catches_a_near_copy_from_another_member(chat: Chat):
@@ -61,10 +74,11 @@ async def test_an_admins_ad_mark_catches_a_near_copy_from_another_member(chat: C
     assert await chat.say(ad, user="u3") == []  # a new kind of ad: nothing in the lists
     chat.now += timedelta(seconds=5)
     mark = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m1"))
-    assert [a.name for a in mark] == ["send", "delete", "send"] and mark[1].message == "m1"
+    assert kinds(mark) == ["send", "delete", "send", "report"] and mark[1].message == "m1"
+    assert reports(mark)[0].startswith("anti_ad qq:g1: warn for u3 (offence 1, admin_marked: ")
     copy = "本店新到一批进口奶粉，质量有保证，有兴趣的可以来店里看看，地址：人民路99号"
     caught = await chat.say(copy, user="u4")
-    assert kinds(caught)[0] == ("delete", "near_copy")
+    assert steps(caught)[0] == ("delete", "near_copy") and "near_copy" in reports(caught)[0]
     assert await chat.say("我家孩子喝的进口奶粉挺好的", user="u5") == []
 
 
@@ -76,18 +90,19 @@ async def test_ad_reaches_messages_of_the_last_hours_only(chat: Chat):
     chat.now += timedelta(hours=RECENT_HOURS, minutes=1)
     assert await chat.say("大家好", user="u4") == []  # m2: m1 is now too old to be kept
     late = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m1"))
-    assert kinds(late) == [("send", "usage")]
+    assert steps(late) == [("send", "usage")]
     mark = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m2"))
-    assert [a.name for a in mark] == ["send", "delete", "send"] and mark[1].message == "m2"
+    assert kinds(mark) == ["send", "delete", "send", "report"] and mark[1].message == "m2"
 
 
 async def test_notad_undoes_a_mute_and_remembers_the_exception(chat: Chat):
     await chat.say(SPLIT_AD, user="u7")
     text = "我的新号是 微信 abc123456，旧号不用了"
     muted = await chat.say(text, user="u7")
-    assert [a.name for a in muted] == ["delete", "mute", "send"]
+    assert kinds(muted) == ["delete", "mute", "send", "report"]
     undo = await chat.engine.handle(_reply(chat, "/notad", "boss", "admin", reply_to=f"m{chat._ids}"))
-    assert [(a.name, getattr(a, "seconds", None)) for a in undo] == [("mute", 0), ("send", None)]
+    assert [(a.name, getattr(a, "seconds", None)) for a in undo] == [("report", None), ("mute", 0), ("send", None)]
+    assert reports(undo) == ["anti_ad qq:g1: mute 30m for u7 undone by boss"]
     assert await chat.say("我的新号是 微信 abc123456，旧号不用了！", user="u2") == []  # the exception holds
     log = await chat.engine.store.run(decisions, "qq:g1")
     assert log[1]["decision"] == "undone mute 30m"
@@ -96,31 +111,49 @@ async def test_notad_undoes_a_mute_and_remembers_the_exception(chat: Chat):
 async def test_newcomers_get_the_stricter_threshold_and_ladder(chat: Chat):
     await chat.join("new")
     actions = await chat.say("大家好，看看这个 https://example.com/x", user="new")
-    assert [a.name for a in actions] == ["delete", "mute", "send"] and actions[1].seconds == 3600
+    assert kinds(actions) == ["delete", "mute", "send", "report"] and actions[1].seconds == 3600
+    assert reports(actions)[0].startswith("anti_ad qq:g1: mute 1h for new (offence 1, ")
     assert await chat.say("大家好，看看这个 https://example.com/x", user="old") == []
 
 
-async def test_dry_run_only_reports(make_engine, rules_dir):
+async def test_dry_run_only_reports(make_engine, only_rules):
+    rules_dir = only_rules("anti_ad")
     path = rules_dir / "anti_ad.toml"
     path.write_text(path.read_text(encoding="utf-8").replace("dry_run = false", "dry_run = true"), encoding="utf-8")
     chat = Chat(await make_engine(rules_dir))
-    assert await chat.say(SPLIT_AD, user="u7") == []
+    said = await chat.say(SPLIT_AD, user="u7")
+    assert kinds(said) == ["report"] and reports(said)[0].startswith("anti_ad qq:g1: [dry run] warn for u7 (offence 1, ")
+    assert chat.delivered(said) == []  # nothing reaches the group
     log = await chat.engine.store.run(decisions, "qq:g1")
     assert [(r["detector"], r["decision"], r["dry_run"]) for r in log] == [("contact_id", "warn", True)]
+
+
+async def test_a_dry_run_ad_mark_confirms_and_only_reports(chat_with):
+    chat = await chat_with("anti_ad", "red_packet", anti_ad="dry_run = true\n")
+    ad = "本店新到一批进口奶粉，质量保证，有兴趣的朋友可以来店里看看，地址在人民路88号"
+    assert await chat.say(ad, user="u3") == []
+    mark = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m1"))
+    assert steps(mark) == [("send", "marked_ad"), ("report", "admin_marked")]
+    assert reports(mark)[0].startswith("anti_ad qq:g1: [dry run] warn for u3 (offence 1, admin_marked: ")
+    # A dry run stops nothing: a later plugin still answers a near copy that also tells of a deal.
+    caught = await chat.say("本店新到一批进口奶粉，质量有保证，有兴趣的可以来店里看看，今天又成交了", user="u4")
+    assert kinds(caught) == ["report", "send"] and reasons(caught)[1] == "deal_prompt"
+    assert "near_copy" in reports(caught)[0]
 
 
 async def test_ten_identical_messages_in_ten_seconds_trigger_flood_control(chat: Chat):
     out = []
     for _ in range(10):
         out += await chat.say("顶顶顶", user="u6")
-    assert kinds(out) == [("delete", "repeat"), ("send", "repeat"), ("delete", "repeat"), ("mute", "offence_2"), ("send", "offence_2")]
+    assert steps(out) == [("delete", "repeat"), ("send", "repeat"), ("report", "repeat"),
+                          ("delete", "repeat"), ("mute", "offence_2"), ("send", "offence_2"), ("report", "repeat")]
 
 
 async def test_many_different_messages_in_a_burst_are_a_flood(chat: Chat):
     out = []
     for i in range(9):
         out += await chat.say(f"第{i}句话", user="u6")
-    assert kinds(out) == [("delete", "flood"), ("send", "flood")]
+    assert steps(out) == [("delete", "flood"), ("send", "flood"), ("report", "flood")]
     slow = Chat(chat.engine, group="g2")
     for i in range(9):
         assert await slow.say(f"第{i}句话", user="u6", when=slow.now + timedelta(seconds=5)) == []

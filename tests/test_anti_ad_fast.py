@@ -17,7 +17,7 @@ from benchmarks.anti_ad_bench import shipped_scanner
 from bot.bus import Stop
 from bot.model import Action, MessageReceived
 from plugins.anti_ad import _RECENT_SPAN, RECENT_PER_GROUP, GroupMemory, remember
-from tests.conftest import Chat
+from tests.conftest import Chat, kinds
 
 EXTRA = [
     "", "   ", "哈哈哈哈", "👍👍👍", "收到，谢谢群主", "日赚500，一天300块", "月入3万", "赚三千", "扣扣 12345678",
@@ -164,13 +164,20 @@ def test_patterns_that_number_their_groups_are_matched_as_before():
     assert [s.matched for s in plain.scan("xyz 100元 xyz").signals] == ["xyz", "100元"]
 
 
+@pytest.fixture
+async def chat(chat_with) -> Chat:
+    """A group where only anti_ad runs, on its shipped rules."""
+    return await chat_with("anti_ad")
+
+
 async def test_groups_on_the_same_rules_share_one_plan_and_its_windows(chat: Chat):
     import plugins.anti_ad as anti_ad
 
     await chat.say("大家好", user="u1")
     await Chat(chat.engine, group="g2").say("大家好", user="u1")
-    memory = chat.engine.memory("anti_ad")
-    first, second = memory["qq:g1"].plan, memory["qq:g2"].plan
+    state = chat.engine.state_of(anti_ad.plugin)
+    assert isinstance(state, anti_ad.AntiAdState)
+    first, second = state.groups["qq:g1"].plan, state.groups["qq:g2"].plan
     assert first is second
     rules = first.rules
     assert first.flood.window.total_seconds() == rules.flood.seconds
@@ -191,7 +198,7 @@ async def test_ad_finds_no_message_beyond_the_hours_before_the_sweep_drops_it(ch
     late = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m1"))
     assert [(a.name, a.reason) for a in late] == [("send", "usage")]
     mark = await chat.engine.handle(_reply(chat, "/ad", "boss", "admin", reply_to="m2"))
-    assert [a.name for a in mark] == ["send", "delete", "send"] and mark[1].message == "m2"
+    assert kinds(mark) == ["send", "delete", "send", "report"] and mark[1].message == "m2"
 
 
 def test_recent_messages_agree_with_a_sweep_at_every_message():
@@ -241,7 +248,7 @@ async def test_the_ladders_actions_name_the_plugin_as_the_bus_would_and_pass_unc
     await chat.engine.handle(_reply(chat, "/notad", "boss", "admin", reply_to=f"m{chat._ids}"))  # lifts the mute
     for text in (SPLIT_AD, "加V abc12345 刷单日结", "ｑｑ：１２３４５６７８ 兼职日结"):  # … up to the kick
         await chat.say(text, user="u9")
-    assert {given.name for given, _ in seen} >= {"delete", "mute", "kick", "send"}
+    assert {given.name for given, _ in seen} >= {"delete", "mute", "kick", "send", "report"}
     for given, passed in seen:
         assert passed is given, f"{given.name} was copied: it did not name its plugin"
         assert given == given.model_copy(update={"plugin": "anti_ad"})

@@ -53,6 +53,20 @@ async def test_a_failing_plugin_does_not_silence_the_others(tmp_path, make_engin
     assert "plugin broken failed" in caplog.text
 
 
+async def test_a_malformed_result_is_isolated_like_a_failing_plugin(tmp_path, make_engine, extra_plugin, caplog):
+    log: list[str] = []
+    odd = Plugin("odd", EchoRules, priority=10)
+
+    @odd.on(MessageReceived)
+    async def half_right(ctx):
+        # A good message, then something that is no action: none of it goes out, the others still run.
+        return [ctx.send_text("half", "half"), ("not", "an action")]
+
+    chat = Chat(await engine_with(tmp_path, make_engine, extra_plugin, [odd, make_plugin("fine", 20, log)]))
+    assert reasons(await chat.say("hi")) == ["seen_by_fine"]
+    assert "plugin odd returned a malformed result" in caplog.text
+
+
 async def test_filter_sees_the_groups_rules(tmp_path, make_engine, extra_plugin):
     log: list[str] = []
     rules = {"echo": 'word = "hello"\n[groups."qq:g2"]\nword = "bonjour"\n'}
@@ -62,18 +76,26 @@ async def test_filter_sees_the_groups_rules(tmp_path, make_engine, extra_plugin)
     assert reasons(await Chat(engine, group="g2").say("bonjour")) == ["seen_by_echo"]
 
 
-async def test_a_filter_may_see_the_plugins_memory_and_the_group(tmp_path, make_engine, extra_plugin):
-    """``when(event, rules, memory, group)``: the filter decides from what the plugin keeps, per group."""
-    seen: list[str] = []
-    plugin = Plugin("watcher", EchoRules)
+class Watched:
+    """The watcher plugin's typed state: who joined, per group."""
 
-    @plugin.on(MessageReceived, when=lambda ev, _rules, memory, group: ev.user in memory.get(group, ()))
+    def __init__(self) -> None:
+        self.joined: dict[str, set[str]] = {}
+
+
+async def test_a_filter_may_see_the_plugins_state_and_the_group(tmp_path, make_engine, extra_plugin):
+    """``when(event, rules, state, group)``: the filter decides from the plugin's typed state, per group."""
+    seen: list[str] = []
+    plugin = Plugin("watcher", EchoRules, state=Watched)
+
+    @plugin.on(MessageReceived, when=lambda ev, _rules, state, group: ev.user in state.joined.get(group, ()))
     async def note(ctx):
         seen.append(f"{ctx.group}/{ctx.event.user}")
 
     @plugin.on(MemberJoined)
     async def watch(ctx):
-        ctx.memory.setdefault(ctx.group, set()).add(ctx.event.user)
+        assert isinstance(ctx.state, Watched)
+        ctx.state.joined.setdefault(ctx.group, set()).add(ctx.event.user)
 
     engine = await engine_with(tmp_path, make_engine, extra_plugin, [plugin])
     g1, g2 = Chat(engine, group="g1"), Chat(engine, group="g2")
@@ -83,6 +105,30 @@ async def test_a_filter_may_see_the_plugins_memory_and_the_group(tmp_path, make_
     await g1.say("other", user="u2")
     await g2.say("elsewhere", user="u1")
     assert seen == ["qq:g1/u1"]
+    assert engine.state_of(plugin) is engine.state_of(plugin) and engine.state_of(plugin).joined == {"qq:g1": {"u1"}}
+
+
+async def test_plugins_of_equal_priority_run_in_name_order_not_interleaved(tmp_path, make_engine, extra_plugin):
+    # Two plugins of priority 50, their handlers registered alternately (beta's first); a third one's too.
+    log: list[str] = []
+    alpha, beta = Plugin("alpha", EchoRules, priority=50), Plugin("beta", EchoRules, priority=50)
+
+    def handler(label: str):
+        async def fn(ctx):
+            log.append(label)
+        return fn
+
+    beta.command("go")(handler("beta.go"))
+    alpha.on(MessageReceived)(handler("alpha.message"))
+    beta.on(MessageReceived)(handler("beta.message"))
+    alpha.command("go")(handler("alpha.go"))
+    plugins = [beta, alpha, make_plugin("zeta", 50, log)]
+    chat = Chat(await engine_with(tmp_path, make_engine, extra_plugin, plugins))
+    await chat.say("/go hi")
+    assert log == ["alpha.message", "alpha.go", "beta.go", "beta.message", "zeta"]
+    log.clear()
+    await chat.say("hi")
+    assert log == ["alpha.message", "beta.message", "zeta"]
 
 
 async def test_event_types_are_routed(tmp_path, make_engine, extra_plugin):
@@ -140,9 +186,10 @@ async def test_groups_on_the_same_rules_share_one_plan(tmp_path, make_engine, ex
     assert log == ["echo", "echo"]  # g3's word is "yo"
 
 
-async def test_a_plan_holds_exactly_the_enabled_handlers_with_their_rules(rules_dir, make_engine):
-    # The shipped plugins, one of them switched off in one group and configured differently in another.
-    with (rules_dir / "nickname.toml").open("a", encoding="utf-8") as rules:
+async def test_a_plan_holds_exactly_the_enabled_handlers_with_their_rules(only_rules, make_engine):
+    # Shipped plugins, one of them switched off in one group and configured differently in another.
+    rules_dir = only_rules("anti_ad", "checkin", "idiom_chain", "insights", "red_packet")
+    with (rules_dir / "red_packet.toml").open("a", encoding="utf-8") as rules:
         rules.write('\n[groups."qq:off"]\nenabled = false\n')
     engine = await make_engine(rules_dir)
     engine.rulebook.set_owner_layer("anti_ad", "qq:owned", {"dry_run": True})
@@ -151,6 +198,10 @@ async def test_a_plan_holds_exactly_the_enabled_handlers_with_their_rules(rules_
             expected = [(h, engine.rules_for(h.plugin, group)) for h in engine.bus._by_type[kind]]
             expected = [(h, id(rules)) for h, rules in expected if rules is not None]
             plan = engine.bus._plan(kind(at=Chat(engine).now, group=group[3:], user="u1"), group)
-            assert [(h, id(rules)) for h, rules, _memory in plan] == expected
-            assert all(memory is engine.memory(h.plugin.name) for h, _rules, memory in plan)
-    assert "nickname" not in {h.plugin.name for h, _r, _m in engine.bus._plan(MessageReceived(at=Chat(engine).now, group="off", user="u1"), "qq:off")}
+            assert [(h, id(rules)) for h, rules, _state in plan] == expected
+            assert all(state is engine.state_of(h.plugin) for h, _rules, state in plan)
+    off = engine.bus._plan(MessageReceived(at=Chat(engine).now, group="off", user="u1"), "qq:off")
+    plain = engine.bus._plan(MessageReceived(at=Chat(engine).now, group="plain", user="u1"), "qq:plain")
+    assert "red_packet" in {h.plugin.name for h, _r, _s in plain} and "red_packet" not in {h.plugin.name for h, _r, _s in off}
+    owned = engine.bus._plan(MessageReceived(at=Chat(engine).now, group="owned", user="u1"), "qq:owned")
+    assert [rules.dry_run for h, rules, _s in owned if h.plugin.name == "anti_ad"] == [True]

@@ -8,6 +8,12 @@ from bot.config import QunbotConfig
 from tests.conftest import Chat, at, reasons, texts
 
 
+@pytest.fixture
+async def chat(chat_with) -> Chat:
+    """A group where only check-ins run, on their shipped rules."""
+    return await chat_with("checkin")
+
+
 async def test_first_checkin_rank_points_and_second_the_same_day(chat: Chat):
     first = await chat.say("签到", user="u1", name="小王")
     assert reasons(first) == ["checked_in"]
@@ -32,9 +38,9 @@ async def test_day_follows_beijing_midnight_not_utc(chat: Chat):
     assert reasons(same_day) == ["already_checked_in"]
 
 
-async def test_group_timezone_from_config(make_engine):
+async def test_group_timezone_from_config(make_engine, only_rules):
     config = QunbotConfig(group_timezones={"telegram:berlin": "Europe/Berlin"})
-    chat = Chat(await make_engine(config=config), platform="telegram", group="berlin")
+    chat = Chat(await make_engine(only_rules("checkin"), config=config), platform="telegram", group="berlin")
     # 06:30 and 08:30 Beijing on the 24th are 23:30 on the 23rd and 01:30 on the 24th in Berlin.
     assert reasons(await chat.say("签到", when=at("2026-11-24 06:30"))) == ["checked_in"]
     assert reasons(await chat.say("签到", when=at("2026-11-24 08:30"))) == ["checked_in"]
@@ -76,8 +82,8 @@ async def test_empty_leaderboard_invites_the_first(chat: Chat):
     assert "还没有人签到" in texts(await chat.say("/top"))[0]
 
 
-async def test_groups_do_not_share_checkins(make_engine):
-    engine = await make_engine()
+async def test_groups_do_not_share_checkins(make_engine, only_rules):
+    engine = await make_engine(only_rules("checkin"))
     one, two = Chat(engine, group="g1"), Chat(engine, group="g2")
     assert reasons(await one.say("签到")) == ["checked_in"]
     assert reasons(await two.say("签到")) == ["checked_in"]

@@ -2,10 +2,18 @@
 
 import tomllib
 
+import pytest
+
 from bot.commands import parse_command, permits
 from bot.config import QunbotConfig
 from bot.store.repos import audit_entries
 from tests.conftest import Chat, reasons, texts
+
+
+@pytest.fixture
+async def chat(chat_with) -> Chat:
+    """The core commands, with check-ins as the plugin they set and show."""
+    return await chat_with("checkin")
 
 
 def test_parse_variants():
@@ -22,8 +30,8 @@ def test_roles_rank():
     assert permits("owner", "admin") and permits("admin", "admin") and not permits("member", "admin")
 
 
-async def test_command_addressed_to_another_bot_is_ignored(make_engine):
-    chat = Chat(await make_engine(config=QunbotConfig(bot_usernames={"telegram": "QunBot"})), platform="telegram")
+async def test_command_addressed_to_another_bot_is_ignored(make_engine, only_rules):
+    chat = Chat(await make_engine(only_rules("checkin"), config=QunbotConfig(bot_usernames={"telegram": "QunBot"})), platform="telegram")
     assert await chat.say("/checkin@OtherBot") == []
     assert reasons(await chat.say("/checkin@qunbot")) == ["checked_in"]
 
@@ -51,10 +59,11 @@ async def test_admin_set_changes_effective_rules_and_is_audited(chat: Chat):
     assert len(await chat.engine.store.run(audit_entries, "qq:g1")) == 2
 
 
-async def test_owner_setting_survives_a_restart(tmp_path, make_engine):
+async def test_owner_setting_survives_a_restart(tmp_path, make_engine, only_rules):
     url = f"sqlite:///{tmp_path / 'keep.sqlite'}"
-    await Chat(await make_engine(db_url=url)).say("/set checkin base_points 3", role="owner")
-    again = await make_engine(db_url=url)
+    rules = only_rules("checkin")
+    await Chat(await make_engine(rules, db_url=url)).say("/set checkin base_points 3", role="owner")
+    again = await make_engine(rules, db_url=url)
     assert again.rulebook.effective("checkin", "qq:g1").base_points == 3
     assert again.rulebook.effective("checkin", "qq:other").base_points == 10
 
@@ -94,8 +103,8 @@ async def test_help_lists_what_the_caller_may_use(chat: Chat):
     assert "/set" in admin and "/config" in admin and "/签到" in admin
 
 
-async def test_bot_admin_from_config_counts_as_owner(make_engine):
-    chat = Chat(await make_engine(config=QunbotConfig(bot_admins=["qq:root"])))
+async def test_bot_admin_from_config_counts_as_owner(make_engine, only_rules):
+    chat = Chat(await make_engine(only_rules("checkin"), config=QunbotConfig(bot_admins=["qq:root"])))
     assert reasons(await chat.say("/set checkin base_points 4", user="root", role="member")) == ["setting_changed"]
     assert reasons(await chat.say("/set checkin base_points 5", user="nobody", role="member")) == ["not_permitted"]
 

@@ -14,7 +14,7 @@ from bot.adapters.qq import events
 from bot.adapters.qq.events import _time, decode, to_event
 from bot.adapters.qq.message import MalformedMessage, read, segments_of
 from bot.model import MessageReceived
-from plugins.idiom_chain import _is_answer_shaped
+from plugins.idiom_chain import IdiomState, _is_answer_shaped
 from plugins.red_packet import _NEGATED, RedPacketRules, deal_mentioned
 
 CASES = settings(max_examples=300, deadline=None)
@@ -49,8 +49,13 @@ def test_the_first_character_shortcut_decides_deals_as_the_plain_reading(text, w
 def test_answer_shape_is_four_cjk_characters_once_trimmed(text):
     event = MessageReceived(at=AT, group="g1", user="u1", text=text)
     trimmed = text.strip()
-    assert _is_answer_shaped(event, None, {"qq:g1": True}, "qq:g1") == (len(trimmed) == 4 and all("\u4e00" <= c <= "\u9fff" for c in trimmed))
-    assert not _is_answer_shaped(event, None, {}, "qq:g1")  # no game running in the group
+    shaped = len(trimmed) == 4 and all("\u4e00" <= c <= "\u9fff" for c in trimmed)
+    state = IdiomState()
+    assert _is_answer_shaped(event, None, state, "qq:g1") == shaped  # not looked up yet: a game may run
+    state.playing["qq:g1"] = True
+    assert _is_answer_shaped(event, None, state, "qq:g1") == shaped
+    state.playing["qq:g1"] = False
+    assert not _is_answer_shaped(event, None, state, "qq:g1")  # no game running in the group
 
 
 def _segments_plainly(message) -> list[dict]:

@@ -6,7 +6,7 @@ import sys
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.conftest import ROOT, Chat, reasons
+from tests.conftest import ROOT, Chat, at, reasons
 from tests.test_replay import records, run_replay, write_events
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -42,8 +42,8 @@ def history() -> list[dict]:
     return events
 
 
-def test_sixty_days_of_three_groups_name_their_stages_and_alert_the_fading_one_once(tmp_path):
-    result = run_replay(str(write_events(tmp_path / "history.jsonl", history())))
+def test_sixty_days_of_three_groups_name_their_stages_and_alert_the_fading_one_once(tmp_path, only_rules):
+    result = run_replay(str(write_events(tmp_path / "history.jsonl", history())), "--rules", str(only_rules("insights")))
     assert result.returncode == 0, result.stderr
     out = [r for r in records(result.stdout) if r["plugin"] == "insights"]
     stages = {r["group"]: r["text"] for r in out if r["reason"] == "stage"}
@@ -63,7 +63,8 @@ def png_size(path: str) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-async def test_stats_answers_with_a_png_chart_of_thirty_days(chat: Chat):
+async def test_stats_answers_with_a_png_chart_of_thirty_days(chat_with):
+    chat = await chat_with("insights", "checkin")  # the chart counts check-ins too
     for day in range(5):
         await chat.say("签到", user="u1", when=datetime(2026, 11, 19 + day, 9, tzinfo=BEIJING))
     assert reasons(await chat.say("/stats", user="u2")) == ["not_permitted"]
@@ -73,9 +74,8 @@ async def test_stats_answers_with_a_png_chart_of_thirty_days(chat: Chat):
     assert width > 400 and height > 300
 
 
-async def test_layers_sort_members_by_recent_activity(rules_dir, make_engine):
-    (rules_dir / "insights.toml").write_text("core_messages = 5\nactive_messages = 2\n", encoding="utf-8")
-    chat = Chat(await make_engine(rules_dir))
+async def test_layers_sort_members_by_recent_activity(chat_with):
+    chat = await chat_with(insights="core_messages = 5\nactive_messages = 2\n")
     for n in range(6):
         await chat.say(f"消息{n}", user="talker", name="话痨")
     for n in range(2):
@@ -85,10 +85,10 @@ async def test_layers_sort_members_by_recent_activity(rules_dir, make_engine):
     assert "核心 1 人：话痨" in text and "活跃 1 人：常客" in text and "潜水 2 人：boss、潜水员" in text
 
 
-def test_report_command_draws_the_chart(tmp_path):
+def test_report_command_draws_the_chart(tmp_path, only_rules):
     db = tmp_path / "q.sqlite"
     events = write_events(tmp_path / "ev.jsonl", history()[:300])
-    assert run_replay(str(events), "--db", f"sqlite:///{db}").returncode == 0
+    assert run_replay(str(events), "--db", f"sqlite:///{db}", "--rules", str(only_rules("insights"))).returncode == 0
     config = tmp_path / "c.toml"
     config.write_text(f'database_url = "sqlite:///{db}"\n', encoding="utf-8")
     out = tmp_path / "report.png"
@@ -105,11 +105,12 @@ def test_report_command_draws_the_chart(tmp_path):
     assert "qq:stable: 10 members written" in result.stdout and roster.read_text(encoding="utf-8-sig").count("\n") == 11
 
 
-async def test_export_members_writes_the_groups_roster_as_csv_for_owners_only(make_engine):
+async def test_export_members_writes_the_groups_roster_as_csv_for_owners_only(chat_with):
     import csv
 
-    engine = await make_engine()
-    chat, elsewhere = Chat(engine), Chat(engine, group="g2")
+    # The roster shows what the admission quiz and the self-introduction learnt of a member.
+    chat = await chat_with("insights", "join_threshold", "self_intro")
+    elsewhere = Chat(chat.engine, group="g2")
     await chat.join("u1", "小王")
     await chat.say("朋友介绍", user="u1", name="小王")  # the join quiz's answer
     await chat.say("城市：上海\n行业：电商\n称呼：小王", user="u1", name="小王")
@@ -130,31 +131,28 @@ async def test_export_members_writes_the_groups_roster_as_csv_for_owners_only(ma
     assert f"{len(rows)} 位成员" in answer.text
 
 
-def test_replay_keeps_an_exported_file_beside_its_output(tmp_path):
+def test_replay_keeps_an_exported_file_beside_its_output(tmp_path, only_rules):
     events = write_events(tmp_path / "ev.jsonl", [
         {"at": "2026-11-23T09:00:00+08:00", "event": "message", "group": "g1", "user": "u1", "id": "m1", "text": "签到"},
         {"at": "2026-11-23T09:01:00+08:00", "event": "message", "group": "g1", "user": "boss", "role": "owner", "id": "m2",
          "text": "/export members"}])
     out = tmp_path / "actions.jsonl"
-    assert run_replay(str(events), "--out", str(out)).returncode == 0
+    assert run_replay(str(events), "--out", str(out), "--rules", str(only_rules("insights", "checkin"))).returncode == 0
     [export] = [r for r in records(out.read_text(encoding="utf-8")) if r["reason"] == "members_exported"]
     assert export["file"].startswith(str(tmp_path / "actions_images"))
     assert "u1" in open(export["file"], encoding="utf-8-sig").read()
 
 
-async def test_the_weekly_report_names_the_weeks_top_speakers_and_newcomers_owing_an_introduction(make_engine):
-    from tests.conftest import at
-
-    engine = await make_engine()
-    chat = Chat(engine, start=at("2026-11-24 10:00"))  # a Tuesday: the report comes next Monday 09:00
+async def test_the_weekly_report_names_the_weeks_top_speakers_and_newcomers_owing_an_introduction(chat_with):
+    # The newcomers owing an introduction are self_intro's open cases (after join_threshold's quiz).
+    chat = await chat_with("insights", "join_threshold", "self_intro", start=at("2026-11-24 10:00"))  # a Tuesday
     for n in range(4):
         await chat.say(f"话题{n}", user="talker", name="话痨")
     await chat.say("在", user="quiet", name="小透明")
     await chat.join("new1", "新朋友")
     await chat.say("朋友介绍", user="new1", name="新朋友")  # passes the join quiz, still owes an introduction
-    fired = []
-    engine.sink = lambda actions, when: fired.extend(actions)
-    await engine.scheduler.run_due(at("2026-11-30 09:01"))
-    [report] = [a for a in fired if a.reason == "weekly_report"]
+    assert [r for r in reasons(await chat.advance(to=at("2026-11-30 08:59"))) if r.startswith("weekly")] == []
+    [(when, report)] = [(w, a) for w, a in await chat.timeline(to=at("2026-11-30 09:01")) if a.reason == "weekly_report"]
+    assert when == at("2026-11-30 09:00")  # the next Monday
     assert "本周发言最多：话痨（4 条）、" in report.text and "小透明（1 条）" in report.text
     assert "还没自我介绍的新人 1 位：新朋友" in report.text and report.image.endswith(".png")

@@ -167,3 +167,50 @@ async def test_flood_waits_are_not_failures_and_pause_the_whole_platform(outbox_
     assert set(delivered) == {"patient", "other group"}  # three flood waits, more than max_retries: still sent
     assert delivered["patient"] >= 0.89
     assert delivered["other group"] >= 0.29  # gb waited out the platform's pause instead of hitting it
+
+
+def test_a_mute_all_brings_its_announcement_where_done_and_its_fallback_words_where_not():
+    t = Templates()
+    mute = MuteAll(platform="qq", group="g", on=True, plugin="mute_window", reason="window_start",
+                   announce="安静时段开始", fallback="本群无法自动全员禁言，请自觉安静")
+    done, told = plan(mute, CAPABILITIES["qq"], t)
+    # The adapter gets the mute without the texts, then the announcement as a message of the same plugin.
+    assert done == MuteAll(platform="qq", group="g", on=True, plugin="mute_window", reason="window_start")
+    assert (told.name, told.text, told.plugin, told.reason) == ("send", "安静时段开始", "mute_window", "window_start")
+    [instead] = plan(mute, CAPABILITIES["wechat"], t)
+    assert (instead.name, instead.text, instead.reason) == ("send", "本群无法自动全员禁言，请自觉安静", "window_start")
+    quiet = mute.model_copy(update={"announce": None})  # announce = false: the mute alone, the fallback words kept
+    assert plan(quiet, CAPABILITIES["qq"], t) == [done]
+    assert plan(quiet, CAPABILITIES["wechat"], t)[0].text == "本群无法自动全员禁言，请自觉安静"
+    plain = MuteAll(platform="wechat", group="g", on=False)  # no words of its own: the outbox's
+    assert plan(plain, CAPABILITIES["wechat"], t)[0].text == t.render("core/fallback_mute_all", on=False)
+
+
+async def test_live_delivery_sends_actions_and_reports_but_never_timers(make_engine, extra_plugin, tmp_path):
+    from datetime import timedelta
+
+    from bot.bus import Plugin
+    from bot.model import MessageReceived
+    from bot.rules import PluginRules
+    from tests.conftest import at, kinds
+
+    effects = Plugin("effects", PluginRules)
+
+    @effects.on(MessageReceived)
+    async def everything(ctx):
+        return [ctx.send_text("hello", "hi"), ctx.timer("later", ctx.now + timedelta(minutes=5)),
+                ctx.report("for the operators", "noted")]
+
+    extra_plugin("effects", effects)
+    rules = tmp_path / "effects_rules"
+    rules.mkdir()
+    (rules / "effects.toml").write_text("", encoding="utf-8")
+    adapter = RecordingAdapter()
+    engine = await make_engine(rules, config=QunbotConfig(admin_log="test:ops", outbox={"test": OutboxLimits(per_second=1000)}))
+    engine.adapters = {"test": adapter}
+    event = MessageReceived(at=at("2026-11-23 09:00"), platform="test", group="g1", user="u1", text="x")
+    delivered = await engine.handle_and_send(event)
+    assert await asyncio.wait_for(delivered, timeout=5) is True
+    # The group gets the message, the admin log chat the report; the timer stays with the engine.
+    assert [t for _, t in adapter.delivered] == ["hello", "for the operators"]
+    assert kinds(await engine.handle(event)) == ["send", "timer", "report"]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from bot.model import MessageReceived
 from bot.store.checkins import checkins_t
 from bot.store.repos import audit_entries
-from tests.conftest import PG_URL, ROOT, Chat, at, needs_pg, reasons, wipe_pg
+from tests.conftest import PG_URL, ROOT, at, needs_pg, reasons, wipe_pg
 from tests.test_replay import THREE_DAYS, records, run_replay, write_events
 
 pytestmark = needs_pg
@@ -30,9 +30,10 @@ def checkin_event(user: str, minute: int = 0) -> MessageReceived:
     return MessageReceived(at=at(f"2026-11-23 09:{minute:02d}"), platform="qq", group="g1", user=user, name=user, id=f"m-{user}-{minute}", text="签到")
 
 
-async def test_two_processes_racing_one_member_record_one_checkin(pg_url, make_engine):
+async def test_two_processes_racing_one_member_record_one_checkin(pg_url, make_engine, only_rules):
     # Two engines with their own connection pools stand for two processes sharing the database.
-    one, two = await make_engine(db_url=pg_url), await make_engine(db_url=pg_url)
+    rules = only_rules("checkin")
+    one, two = await make_engine(rules, db_url=pg_url), await make_engine(rules, db_url=pg_url)
     for round_ in range(10):
         event = checkin_event(f"racer{round_}")
         results = await asyncio.gather(*(engine.handle(event) for engine in (one, two, one, two)))
@@ -41,8 +42,9 @@ async def test_two_processes_racing_one_member_record_one_checkin(pg_url, make_e
     assert count == 10
 
 
-async def test_concurrent_members_get_distinct_ranks(pg_url, make_engine):
-    one, two = await make_engine(db_url=pg_url), await make_engine(db_url=pg_url)
+async def test_concurrent_members_get_distinct_ranks(pg_url, make_engine, only_rules):
+    rules = only_rules("checkin")
+    one, two = await make_engine(rules, db_url=pg_url), await make_engine(rules, db_url=pg_url)
     events = [checkin_event(f"m{i}") for i in range(20)]
     results = await asyncio.gather(*((one if i % 2 else two).handle(ev) for i, ev in enumerate(events)))
     ranks = sorted(int(a.text.split("第 ")[1].split(" 个")[0]) for actions in results for a in actions)
@@ -74,8 +76,8 @@ async def test_two_replay_processes_on_one_database_never_double_count(pg_url, t
     assert len(checked_in) == len(unique_pairs)  # each member-group once, across both processes
 
 
-async def test_set_and_audit_on_postgres(pg_url, make_engine):
-    chat = Chat(await make_engine(db_url=pg_url))
+async def test_set_and_audit_on_postgres(pg_url, chat_with):
+    chat = await chat_with("checkin", db_url=pg_url)
     assert reasons(await chat.say("/set checkin base_points 15", role="owner")) == ["setting_changed"]
     assert reasons(await chat.say("/set checkin base_points 16", role="member")) == ["not_permitted"]
     [entry] = await chat.engine.store.run(audit_entries, "qq:g1")
@@ -87,13 +89,14 @@ async def test_set_and_audit_on_postgres(pg_url, make_engine):
         await again.close()
 
 
-async def test_two_processes_due_to_post_to_the_same_groups_post_once(pg_url, make_engine):
-    one = await make_engine(db_url=pg_url, start=at("2026-11-23 07:00"))
-    two = await make_engine(db_url=pg_url, start=at("2026-11-23 07:00"))
-    fired = []
+async def test_two_processes_due_to_post_to_the_same_groups_post_once(pg_url, make_engine, only_rules):
+    rules = only_rules("daily_posts")
+    one = await make_engine(rules, db_url=pg_url, start=at("2026-11-23 07:00"))
+    two = await make_engine(rules, db_url=pg_url, start=at("2026-11-23 07:00"))
     for engine in (one, two):
-        engine.sink = lambda actions, when: fired.extend(a for a in actions if a.plugin == "daily_posts")
         for i in range(30):
             engine.scheduler.plan_group(f"qq:g{i}")
-    await asyncio.gather(one.scheduler.run_due(at("2026-11-23 08:00")), two.scheduler.run_due(at("2026-11-23 08:00")))
+    both = await asyncio.gather(one.scheduler.run_due(at("2026-11-23 08:00")), two.scheduler.run_due(at("2026-11-23 08:00")))
+    fired = [a for effects in both for a in effects]
+    assert {(a.plugin, a.reason) for a in fired} == {("daily_posts", "scheduled_post")}
     assert sorted(a.group for a in fired) == sorted(f"g{i}" for i in range(30))

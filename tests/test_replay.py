@@ -64,13 +64,13 @@ def test_three_days_of_checkins(tmp_path):
     assert board[1:] == ["1. 小王 — 30 积分，签到 3 天", "2. 小李 — 20 积分，签到 2 天", "3. 夜猫 — 20 积分，签到 2 天"]
 
 
-def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path):
+def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path, only_rules):
     bad = {0: "not json at all", 2: '["a list"]', 4: '{"event": "message", "group": "g1"}',
            6: '{"at": "2026-11-23T09:00:00", "event": "message", "group": "g1", "user": "u"}',
            7: '{"at": "2026-11-23T09:00:00+08:00", "event": "teleport", "group": "g1"}'}
-    result = run_replay(str(write_events(tmp_path / "ev.jsonl", THREE_DAYS[:3], bad)))
+    result = run_replay(str(write_events(tmp_path / "ev.jsonl", THREE_DAYS[:3], bad)), "--rules", str(only_rules("checkin")))
     assert result.returncode == 0
-    errors = result.stderr.splitlines()
+    errors = result.stderr.splitlines()  # nothing but the skipped lines
     assert [e.split(":")[1] for e in errors] == ["1", "3", "5", "7", "8"]
     assert "at: Field required" in errors[2] and "needs a UTC offset" in errors[3] and "unknown event 'teleport'" in errors[4]
     assert [r["reason"] for r in records(result.stdout) if r["plugin"] == "checkin"] == ["checked_in", "checked_in", "already_checked_in"]
@@ -116,6 +116,8 @@ def test_hostile_lines_are_skipped_never_fatal(tmp_path):
         b'{"at":"2026-11-23T09:00:00+08:00","event":"message","group":"' + b"g" * 201 + b'","user":"u"}',
         b'{"at":"2026-11-23T09:00:00+08:00","event":"schedule_fired","group":"g1","job":"x","slot":"2026-11-23T09:00:00+08:00"}',
         b'{"at":"2026-11-23T09:00:00+08:00","event":"message","group":"","user":"u"}',
+        b'{"at":"2026-11-23T09:00:00+08:00","event":"timer_fired","group":"g1","plugin":"idiom_chain","timer":"silence",'
+        b'"due":"2026-11-23T09:00:00+08:00"}',  # only the scheduler fires timers
     ]
     events = tmp_path / "ev.jsonl"
     events.write_bytes(b"\xef\xbb\xbf" + good + b"\n" + b"\n".join(hostile) + b"\n")
@@ -124,3 +126,26 @@ def test_hostile_lines_are_skipped_never_fatal(tmp_path):
     assert [r["reason"] for r in records(result.stdout)] == ["checked_in"]  # the BOM did not cost line 1
     reported = [line.split(":")[1] for line in result.stderr.splitlines() if "line skipped" in line]
     assert reported == [str(n) for n in range(2, 2 + len(hostile))], result.stderr
+
+
+def test_timers_cancellations_and_reports_are_printed_as_action_lines(tmp_path, only_rules):
+    base = {"event": "message", "group": "g1", "platform": "qq"}
+    events = write_events(tmp_path / "ev.jsonl", [
+        {**base, "at": "2026-11-23T20:00:00+08:00", "user": "u1", "id": "m1", "text": "/接龙"},
+        {**base, "at": "2026-11-23T20:00:30+08:00", "user": "u7", "id": "m2", "text": "加 V 💰 x i a o m e i ❤ 8 8 6 6，带你赚钱"},
+        {**base, "at": "2026-11-23T20:01:00+08:00", "user": "u1", "id": "m3", "text": "/结束"},
+    ])
+    result = run_replay(str(events), "--rules", str(only_rules("idiom_chain", "anti_ad")))
+    assert result.returncode == 0, result.stderr
+    out = records(result.stdout)
+    assert [(r["action"], r["plugin"], r["reason"]) for r in out] == [
+        ("send", "idiom_chain", "game_started"), ("timer", "idiom_chain", "silence"),
+        ("delete", "anti_ad", "contact_id"), ("send", "anti_ad", "contact_id"), ("report", "anti_ad", "contact_id"),
+        ("send", "idiom_chain", "game_over_command"), ("cancel_timer", "idiom_chain", "silence")]
+    timer, report, cancel = out[1], out[4], out[6]
+    assert timer == {"at": "2026-11-23T20:00:00+08:00", "action": "timer", "platform": "qq", "group": "g1",
+                     "timer": "silence", "key": "", "due": "2026-11-23T20:03:00+08:00", "payload": {},
+                     "plugin": "idiom_chain", "reason": "silence"}
+    assert report["at"] == "2026-11-23T20:00:30+08:00" and report["text"].startswith("anti_ad qq:g1: warn for u7 (offence 1, ")
+    assert cancel == {"at": "2026-11-23T20:01:00+08:00", "action": "cancel_timer", "platform": "qq", "group": "g1",
+                      "timer": "silence", "key": "", "plugin": "idiom_chain", "reason": "silence"}

@@ -106,11 +106,12 @@ async def test_owner_value_is_validated_by_the_model(make_engine):
         engine.rulebook.check_owner_value("checkin", "qq:g1", "streak_bonuses", [{"days": 7, "points": 1, "__class__": 1}])
 
 
-async def test_running_bot_picks_up_changes_and_refuses_a_broken_file(rules_dir: Path, make_engine, caplog):
+async def test_running_bot_picks_up_changes_and_refuses_a_broken_file(only_rules, make_engine, caplog):
     import asyncio
 
     from bot.config import QunbotConfig
 
+    rules_dir = only_rules("checkin")
     path = rules_dir / "checkin.toml"
     engine = await make_engine(rules_dir, config=QunbotConfig(rules_poll_seconds=0.05))
     watcher = asyncio.create_task(engine.watch_rules())
@@ -152,7 +153,8 @@ async def test_a_stored_owner_value_that_no_longer_fits_falls_back_to_the_file(t
     assert "leaderboard_size = 10（规则文件）" in texts(await chat.say("/config checkin", role="admin"))[0]
 
 
-async def test_editor_lock_files_are_not_rule_files(rules_dir: Path, make_engine):
+async def test_editor_lock_files_are_not_rule_files(only_rules, make_engine):
+    rules_dir = only_rules("checkin", "anti_ad")
     (rules_dir / ".#checkin.toml").symlink_to("/nonexistent/lock")
     engine = await make_engine(rules_dir)
     assert engine.load_rules() == []

@@ -211,7 +211,8 @@ def test_telegram_updates_are_handled_or_skipped_with_a_log_line(tmp_path, caplo
     adapter.sink, adapter.roles = engine, Roles(adapter.bot, 42, 600.0)
     adapter.translator = Translator(42, "qunbot", adapter.roles, adapter.memory)
     handled: list = []
-    engine.sink = lambda actions, at: handled.append(actions)
+    # The adapter hands each event to engine.handle_and_send, which passes its effects to engine.deliver.
+    engine.deliver = lambda actions, at: handled.append(actions)
 
     @FUZZ
     @given(tg_updates)
@@ -224,7 +225,7 @@ def test_telegram_updates_are_handled_or_skipped_with_a_log_line(tmp_path, caplo
                                             "chat": {"id": -100123, "type": "supergroup"}, "from": {"id": 5, "is_bot": False, "first_name": "小王"}}}
         before = len(handled)
         loop.run_until_complete(adapter._handle(good))
-        assert len(handled) == before + 1 and handled[-1][0].reason == "checked_in"  # the control case gets through
+        assert len(handled) == before + 1 and "checked_in" in [a.reason for a in handled[-1]]  # the control case gets through
     finally:
         loop.run_until_complete(engine.close())
         loop.run_until_complete(adapter.bot.shutdown())

@@ -166,10 +166,11 @@ async def test_per_member_memory_stays_bounded_however_many_members_come(chat: C
     for i in range(40):
         await chat.join(f"n{i}")
         await chat.say("大家好", user=f"n{i}")
-    memories = [chat.engine.memory("anti_ad")[("joined", "qq:g1")], chat.engine.state_of(plugins.admission.nickname.plugin).recent["qq:g1"]]
+    state = chat.engine.state_of(plugins.anti_ad.plugin)
+    memories = [state.joined["qq:g1"], chat.engine.state_of(plugins.admission.nickname.plugin).recent["qq:g1"]]
     assert all(len(m) == 5 for m in memories)
     assert "n39" in memories[0] and "n0" not in memories[0]  # the most recent are the ones kept
     # Flood counters are bounded by time instead: a member's track goes once their windows have passed.
-    assert len(chat.engine.memory("anti_ad")["flood"]) == 40
+    assert len(state.flood) == 40
     await chat.say("还有人吗", user="late", when=chat.now + timedelta(minutes=10))
-    assert list(chat.engine.memory("anti_ad")["flood"]) == [("qq:g1", "late")]
+    assert list(state.flood) == [("qq:g1", "late")]
