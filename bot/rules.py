@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from bot import safe_regex
+
 log = logging.getLogger(__name__)
 
 SOURCES = ("default", "file", "group", "owner")
@@ -66,10 +68,7 @@ ClockSpan = Annotated[str, AfterValidator(_clock_span)]
 
 def _compiles(patterns: list[str]) -> list[str]:
     for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
+        safe_regex.check(pattern)  # RE2, as they will run; its PatternError says what is wrong
     return patterns
 
 
@@ -89,8 +88,8 @@ class SetBy:
 OWNER_ONLY = SetBy("owner")
 FILE_ONLY = SetBy("file")
 
-# Regular expressions that must compile; set only in rule files, since Python's re has no time limit and
-# every answer or message in the process runs through them.
+# Regular expressions that must compile on RE2 (bot/safe_regex.py: linear time, no backreferences or
+# lookaround); set only in rule files, since every answer or message in the process runs through them.
 Patterns = Annotated[list[str], AfterValidator(_compiles), FILE_ONLY]
 _LEVELS = ("admin", "owner", "file")
 

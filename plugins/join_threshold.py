@@ -10,7 +10,6 @@ counted per user, and after ``block_after`` of them the user is turned away at o
 
 from __future__ import annotations
 
-import re
 import unicodedata
 import zlib
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot import safe_regex
 from bot.bus import Context, Plugin, Stop
 from bot.model import DecideJoin, DeleteMessage, JoinRequested, KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember, ScheduleFired
 from bot.rules import OWNER_ONLY, Patterns, PluginRules
@@ -53,7 +53,7 @@ class Question(BaseModel):
     def accepts(self, answer: str) -> bool:
         text = normalise(answer)
         return any(normalise(k) in text for k in self.keywords if k.strip()) or any(
-            re.search(normalise(p), text) for p in self.patterns)
+            safe_regex.search(unicodedata.normalize("NFKC", p), text, ignore_case=True) for p in self.patterns)
 
 
 class JoinThresholdRules(PluginRules):
