@@ -94,6 +94,10 @@ class QQAdapter:
         """Connect every configured forward WS and open the reverse WS server; runs until cancelled."""
         self.engine = engine
         default = self._token(self.config.token_env)
+        if (rev := self.config.reverse) is not None and not default:  # every connection proves itself before it is read
+            raise AdapterStartError(
+                f"QQ: [qq.reverse] would take events from anyone who can reach {rev.host}:{rev.port}: set [qq] token_env "
+                "to the name of an environment variable holding an access token (and give the implementation the same token)")
         starts, runners = [], []
         loop = asyncio.get_running_loop()
         for conf in self.config.forward:
@@ -101,7 +105,7 @@ class QQAdapter:
             token = self._token(conf.token_env) if conf.token_env else default
             runners.append(keep_forward(conf.url, token, self.seen, self.config.action_timeout, self._attach, started))
             starts.append(started)
-        if (rev := self.config.reverse) is not None:
+        if rev is not None:
             started = loop.create_future()
             runners.append(serve_reverse(rev.host, rev.port, rev.path, default, self.seen,
                                          self.config.action_timeout, self._attach, started))

@@ -31,7 +31,8 @@ class QQConfig(_Strict):
     forward: list[ForwardConnection] = []
     reverse: ReverseServer | None = None
     # The environment variable holding the OneBot access token (sent as "Authorization: Bearer …",
-    # required from reverse connections). Empty: no token.
+    # required from reverse connections, checked before their first frame). Empty: no token, and then no
+    # [qq.reverse] either (it would take events from anyone who can reach its port).
     token_env: str = ""
     action_timeout: float = Field(10.0, gt=0)  # seconds to wait for an action's answer
     # Seconds to wait for the notice that should follow an accepted join, kick or mute (some

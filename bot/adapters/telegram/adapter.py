@@ -9,6 +9,7 @@ update_id, or the same message of the same chat) is skipped. The only module tre
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import warnings
@@ -21,10 +22,12 @@ from telegram.request import HTTPXRequest
 
 from bot.adapters import CAPABILITIES, AdapterStartError
 from bot.adapters.lanes import Lanes, Seen
+from bot.adapters.telegram import webhook
 from bot.adapters.telegram.actions import Performer, SavedPermissions, retry_seconds
 from bot.adapters.telegram.config import TelegramConfig
 from bot.adapters.telegram.events import PLATFORM, Memory, Translator
 from bot.adapters.telegram.roles import Roles
+from bot.adapters.telegram.webhook import SECRET_SHAPE
 from bot.model import Action
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ ALLOWED_UPDATES = ["message", "chat_member", "my_chat_member", "chat_join_reques
 FIRST_BACKOFF_SECONDS = 1.0
 INFLIGHT_WAIT_SECONDS = 0.2  # between polls while the only updates left are ones still being handled
 UPDATES_PAGE = 100  # getUpdates' default limit: the most updates one poll brings
+SECRET_ENV_EXAMPLE = "QUNBOT_TELEGRAM_WEBHOOK_SECRET"
 
 # httpx logs every request URL at INFO, and a Bot API URL contains the token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -51,11 +55,7 @@ class TelegramAdapter:
         token = environ.get(config.token_env, "").strip()
         if not token:
             raise AdapterStartError(f"telegram: the environment variable {config.token_env} (telegram.token_env) holds no bot token")
-        self._secret = environ.get(config.webhook_secret_env, "") if config.webhook_secret_env else None
-        if self._secret == "":
-            raise AdapterStartError(f"telegram: the environment variable {config.webhook_secret_env} (telegram.webhook_secret_env) is not set")
-        if config.mode == "webhook" and not config.webhook_url:
-            raise AdapterStartError("telegram: mode = \"webhook\" needs telegram.webhook_url")
+        self._secret = self._webhook_secret(config, environ) if config.mode == "webhook" else None
         self.bot = Bot(token, base_url=config.base_url, request=HTTPXRequest(connection_pool_size=32),
                        get_updates_request=HTTPXRequest(read_timeout=config.poll_timeout + 15.0))
         self.memory = Memory()
@@ -73,6 +73,24 @@ class TelegramAdapter:
         # confirmed once handled and a crash before that gets it delivered again (the database keeps a
         # check-in once); a restart may also bring back later updates already handled, which is the price.
         self.inflight: set[int] = set()
+
+    @staticmethod
+    def _webhook_secret(config: TelegramConfig, environ) -> str:
+        """Webhook mode's secret: without one anyone who can reach the port could post forged updates."""
+        if not config.webhook_url:
+            raise AdapterStartError("telegram: mode = \"webhook\" needs telegram.webhook_url")
+        how = ("put a secret of 1-256 characters (A-Z, a-z, 0-9, _ and -) in an environment variable and name it in "
+               f"[telegram] webhook_secret_env (for example webhook_secret_env = \"{SECRET_ENV_EXAMPLE}\")")
+        if not config.webhook_secret_env:
+            raise AdapterStartError(f"telegram: webhook mode needs a secret, so that forged updates are refused: {how}")
+        secret = environ.get(config.webhook_secret_env, "")
+        if not secret:
+            raise AdapterStartError(f"telegram: the environment variable {config.webhook_secret_env} "
+                                    f"(telegram.webhook_secret_env) holds no webhook secret: {how}")
+        if not SECRET_SHAPE.fullmatch(secret):
+            raise AdapterStartError(f"telegram: the webhook secret in {config.webhook_secret_env} is not 1-256 characters "
+                                    "of A-Z, a-z, 0-9, _ and - (what Telegram accepts)")
+        return secret
 
     def capabilities(self, group: str) -> frozenset[str]:
         base = CAPABILITIES[PLATFORM]
@@ -193,21 +211,30 @@ class TelegramAdapter:
                 log.exception("telegram: %s from update %s could not be handled", event.name, _update_id(data))
 
     async def _serve_webhook(self) -> None:
-        from telegram.ext import Updater  # only webhook mode needs the web server (tornado)
-
-        queue: asyncio.Queue = asyncio.Queue()
-        updater = Updater(self.bot, queue)
-        await updater.initialize()
         c = self.config
-        await updater.start_webhook(listen=c.webhook_listen, port=c.webhook_port, url_path=c.webhook_path,
-                                    webhook_url=c.webhook_url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES)
-        log.info("telegram: webhook listening on %s:%s/%s", c.webhook_listen, c.webhook_port, c.webhook_path)
         try:
-            while True:
-                self._accept(await queue.get())
+            server = webhook.listen(c.webhook_listen, c.webhook_port, c.webhook_path, self._secret, self._posted)
+        except OSError as exc:
+            raise AdapterStartError(f"telegram: cannot listen on {c.webhook_listen}:{c.webhook_port}: {exc.strerror or exc}") from None
+        try:
+            await self.bot.set_webhook(c.webhook_url, allowed_updates=ALLOWED_UPDATES, secret_token=self._secret)
+            log.info("telegram: webhook listening on %s:%s/%s", c.webhook_listen, c.webhook_port, c.webhook_path.strip("/"))
+            await asyncio.Event().wait()  # until cancelled
         finally:
-            await updater.stop()
-            await updater.shutdown()
+            server.stop()
+            await server.close_all_connections()
+
+    def _posted(self, body: bytes, peer: str) -> None:
+        """One authenticated webhook post: an update to queue, or one log line when it cannot be read."""
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            log.warning("telegram webhook: skipped a post from %s that is not JSON (%s): %.80r", peer, exc, body[:80])
+            return
+        if not isinstance(data, dict):
+            log.warning("telegram webhook: skipped a post from %s that is not an update: %.80r", peer, body[:80])
+            return
+        self._accept(data)
 
 
 def _update_id(data) -> str:
