@@ -42,6 +42,13 @@ def _num(value: str) -> int | str:
     return int(value) if value.lstrip("-").isdigit() else value
 
 
+def _one_line(exc: Exception) -> str:
+    """A parse error for one log line: pydantic's own message spans lines and quotes the input."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors(include_input=False))
+    return str(exc)[:200]
+
+
 def _role(info: dict) -> str:
     return info.get("role") if info.get("role") in ROLE_RANK else "member"
 
@@ -103,12 +110,13 @@ class QQAdapter:
         for conf in self.config.forward:
             started = loop.create_future()
             token = self._token(conf.token_env) if conf.token_env else default
-            runners.append(keep_forward(conf.url, token, self.seen, self.config.action_timeout, self._attach, started))
+            runners.append(keep_forward(conf.url, token, self.seen, self.config.action_timeout, self._attach, started,
+                                        self.config.max_frame_bytes))
             starts.append(started)
         if rev is not None:
             started = loop.create_future()
             runners.append(serve_reverse(rev.host, rev.port, rev.path, default, self.seen,
-                                         self.config.action_timeout, self._attach, started))
+                                         self.config.action_timeout, self._attach, started, self.config.max_frame_bytes))
             starts.append(started)
         tasks = [asyncio.create_task(r) for r in runners]
         try:
@@ -168,7 +176,7 @@ class QQAdapter:
         try:
             event = to_event(raw)
         except (MalformedEvent, MalformedMessage, ValidationError) as exc:
-            log.warning("%s: skipped a malformed %s event: %s", conn, raw.get("post_type"), exc)
+            log.warning("%s: skipped a malformed %s event: %s", conn, raw.get("post_type"), _one_line(exc))
             return
         if event is None:
             return

@@ -41,6 +41,9 @@ class QQConfig(_Strict):
     # Seconds between tries when member info is missing (right after a join), and how many tries.
     member_info_retry_seconds: float = Field(0.5, ge=0)
     member_info_tries: int = Field(4, ge=1, le=20)
+    # A frame larger than this closes its connection (which is then made again): it bounds the memory one
+    # frame may take. An answer listing a 3,000-member group is about 1 MB.
+    max_frame_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
 
     @model_validator(mode="after")
     def _somewhere_to_connect(self) -> "QQConfig":

@@ -21,6 +21,7 @@ from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.adapters import CAPABILITIES, AdapterStartError
+from bot.adapters import wire
 from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.telegram import webhook
 from bot.adapters.telegram.actions import Performer, SavedPermissions, retry_seconds
@@ -41,6 +42,29 @@ INFLIGHT_WAIT_SECONDS = 0.2  # between polls while the only updates left are one
 UPDATES_PAGE = 100  # getUpdates' default limit: the most updates one poll brings
 SECRET_ENV_EXAMPLE = "QUNBOT_TELEGRAM_WEBHOOK_SECRET"
 
+class SturdyRequest(HTTPXRequest):
+    """PTB's HTTP request, reading answers so that none ends the polling loop: a page of updates nested too
+    deeply for ``json.loads`` (RecursionError, which PTB lets through) keeps its updates and ids, with what
+    lies deeper than ``wire.MAX_DEPTH`` levels dropped; an answer that is not JSON is one log line."""
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict:
+        text = payload.decode("utf-8", "replace")  # as PTB does: a stray byte does not lose the page
+        try:
+            return json.loads(text)
+        except RecursionError:
+            text, cuts = wire.prune(text)
+            log.warning("telegram: an answer from the Bot API server was nested too deeply; %d value(s) deeper than %d "
+                        "levels dropped", cuts, wire.MAX_DEPTH)
+        except ValueError as exc:
+            log.warning("telegram: an answer from the Bot API server is not JSON (%s): %s", exc, wire.excerpt(payload))
+            raise TelegramError("Invalid server response") from None
+        try:
+            return json.loads(text)
+        except (RecursionError, ValueError):
+            raise TelegramError("Invalid server response") from None
+
+
 # httpx logs every request URL at INFO, and a Bot API URL contains the token.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
@@ -56,8 +80,8 @@ class TelegramAdapter:
         if not token:
             raise AdapterStartError(f"telegram: the environment variable {config.token_env} (telegram.token_env) holds no bot token")
         self._secret = self._webhook_secret(config, environ) if config.mode == "webhook" else None
-        self.bot = Bot(token, base_url=config.base_url, request=HTTPXRequest(connection_pool_size=32),
-                       get_updates_request=HTTPXRequest(read_timeout=config.poll_timeout + 15.0))
+        self.bot = Bot(token, base_url=config.base_url, request=SturdyRequest(connection_pool_size=32),
+                       get_updates_request=SturdyRequest(read_timeout=config.poll_timeout + 15.0))
         self.memory = Memory()
         self.roles: Roles | None = None
         self.translator: Translator | None = None
@@ -153,7 +177,7 @@ class TelegramAdapter:
             if backoff > FIRST_BACKOFF_SECONDS:
                 log.info("telegram: connection restored")
                 backoff = FIRST_BACKOFF_SECONDS
-            fresh = sum(self._accept(data) for data in raw)
+            fresh = sum(map(self._accept_any, raw))
             offset = max([offset, *map(_next_offset, raw)])
             if raw and not fresh and self.inflight:
                 if len(raw) >= UPDATES_PAGE:
@@ -169,6 +193,14 @@ class TelegramAdapter:
             warnings.simplefilter("ignore")
             result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs, read_timeout=self.config.poll_timeout + 15.0)
         return result if isinstance(result, list) else []
+
+    def _accept_any(self, data) -> bool:
+        """``_accept``, which no update of a page may end the polling loop by failing."""
+        try:
+            return self._accept(data)
+        except Exception as exc:
+            log.warning("telegram: update %s skipped: it cannot be read (%s: %.120s)", _update_id(data), type(exc).__name__, exc)
+            return False
 
     def _accept(self, data) -> bool:
         """Queue an update in its chat's lane, unless it is one already seen (delivered again); True when queued."""
@@ -213,7 +245,8 @@ class TelegramAdapter:
     async def _serve_webhook(self) -> None:
         c = self.config
         try:
-            server = webhook.listen(c.webhook_listen, c.webhook_port, c.webhook_path, self._secret, self._posted)
+            server = webhook.listen(c.webhook_listen, c.webhook_port, c.webhook_path, self._secret, self._posted,
+                                    webhook.MAX_BYTES)
         except OSError as exc:
             raise AdapterStartError(f"telegram: cannot listen on {c.webhook_listen}:{c.webhook_port}: {exc.strerror or exc}") from None
         try:
@@ -227,14 +260,14 @@ class TelegramAdapter:
     def _posted(self, body: bytes, peer: str) -> None:
         """One authenticated webhook post: an update to queue, or one log line when it cannot be read."""
         try:
-            data = json.loads(body)
-        except ValueError as exc:
-            log.warning("telegram webhook: skipped a post from %s that is not JSON (%s): %.80r", peer, exc, body[:80])
+            data = wire.loads(body)
+        except wire.Unreadable as exc:
+            log.warning("telegram webhook: skipped a post from %s that is not JSON (%s): %s", peer, exc, wire.excerpt(body))
             return
         if not isinstance(data, dict):
-            log.warning("telegram webhook: skipped a post from %s that is not an update: %.80r", peer, body[:80])
+            log.warning("telegram webhook: skipped a post from %s that is not an update: %s", peer, wire.excerpt(body))
             return
-        self._accept(data)
+        self._accept_any(data)
 
 
 def _update_id(data) -> str:
@@ -261,5 +294,5 @@ def _next_offset(data) -> int:
     """The offset that confirms ``data``; 0 (no change) when it carries no usable update_id."""
     try:
         return int(data["update_id"]) + 1
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError, ValueError, OverflowError):  # OverflowError: int(Infinity)
         return 0

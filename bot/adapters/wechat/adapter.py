@@ -10,7 +10,6 @@ module tree that imports grpc.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from bot.adapters import AdapterStartError
+from bot.adapters import wire
 from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.wechat.actions import Performer
 from bot.adapters.wechat.client import PuppetClient, first_line, transient
@@ -162,7 +162,11 @@ class WechatAdapter:
         """Decode one stream event and queue it in its room's lane. A message names only its id: its
         payload (which names the room) is fetched here, the rest of the work happens in the lane."""
         try:
-            payload = json.loads(raw) if raw else {}
+            payload = wire.loads(raw) if raw else {}
+        except wire.Unreadable as exc:  # a RecursionError here once took a traceback to say the same
+            log.warning("wechat: skipped a %s event whose payload cannot be read (%s): %s", kind, exc, wire.excerpt(raw))
+            return
+        try:
             payload = payload if isinstance(payload, dict) else {}
             if kind == "message":
                 message = await self.client.call("MessagePayload", id=payload["messageId"])
