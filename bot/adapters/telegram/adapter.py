@@ -65,9 +65,11 @@ class SturdyRequest(HTTPXRequest):
             raise TelegramError("Invalid server response") from None
 
 
-# httpx logs every request URL at INFO, and a Bot API URL contains the token.
-logging.getLogger("httpx").setLevel(logging.WARNING)
-logging.getLogger("httpcore").setLevel(logging.WARNING)
+# httpx logs every request URL at INFO, and a Bot API URL contains the token (`qunbot run` masks it, and
+# with --log-level DEBUG sets these levels itself: then they are left alone).
+for _chatty in ("httpx", "httpcore"):
+    if logging.getLogger(_chatty).level == logging.NOTSET:
+        logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 
 class TelegramAdapter:
