@@ -10,6 +10,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from bot import redact
 from bot.adapters.base import AdapterStartError
 from bot.adapters.registry import build_adapter
 from bot.config import QunbotConfig, default_config_path, load_config
@@ -62,12 +63,24 @@ def _log_failure(task: asyncio.Task) -> None:
 
 def cmd_run(args) -> int:
     config = _config_or_exit(args.config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _quiet_console_logging(config.adapters)
+    level = getattr(logging, args.log_level.upper()) if args.log_level else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every handler of the root logger masks the configured secrets, whatever logger writes at whatever level.
+    redactor = redact.install(redact.configured_secrets(config))
+    for name in redact.short_secret_names(config):
+        logging.getLogger("qunbot").warning("the secret in %s is shorter than %d characters: too short to be kept out of "
+                                            "logs (and to be safe); use a longer one", name, redact.MIN_SECRET)
+    if level <= logging.DEBUG:
+        # The Telegram adapter keeps httpx at WARNING (its INFO lines name every URL, token included) unless
+        # asked: here the redactor masks the token, and DEBUG means everything.
+        for chatty in ("httpx", "httpcore"):
+            logging.getLogger(chatty).setLevel(logging.DEBUG)
+    if args.log_level is None:
+        _quiet_console_logging(config.adapters)
     try:
         asyncio.run(serve(config, default_rules_dir(args.rules)))
     except AdapterStartError as exc:
-        print(f"qunbot: {exc}", file=sys.stderr)
+        print(f"qunbot: {redactor.redact(str(exc))}", file=sys.stderr)
         return 1
     return 0
 
@@ -194,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="serve the adapters named in config", description="Serve the adapters named in config (default: the console sandbox), with the scheduler and rule reloading.")
     p.add_argument("--config", metavar="FILE", help=config_help)
     p.add_argument("--rules", metavar="DIR", help=rules_help)
+    p.add_argument("--log-level", metavar="LEVEL", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                   help="DEBUG, INFO (default; WARNING when only the console sandbox runs), WARNING, ERROR or CRITICAL; "
+                        "configured secrets are masked as *** at every level")
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("console", help="the sandbox group in the terminal", description="Open the sandbox group in the terminal. Type as a member; ':help' lists the sandbox commands. Standard input may be piped; it ends at EOF.")

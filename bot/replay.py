@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import logging
 import shutil
 import sys
@@ -34,6 +35,27 @@ class BadLine(ValueError):
     pass
 
 
+# A line longer than this is reported and skipped without being read into memory whole.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+AT_EXAMPLE = "2026-11-23T08:59:00+08:00"
+# Date, then time (ISO 8601 extended or basic form); the rest, offset included, is fromisoformat's to judge.
+_DATE_TIME = re.compile(r"\d{4}-?\d{2}-?\d{2}[T ]\d{2}")
+
+
+def _instant(value) -> datetime:
+    """``at`` read strictly: ISO 8601 text with a date, a time and a UTC offset. Left to pydantic, 1 (or
+    "1") is a Unix time, 1970, and the virtual clock then fires 56 years of scheduled jobs."""
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise BadLine(f"at: must be an ISO 8601 date and time with a UTC offset, like {AT_EXAMPLE} (got {value!r:.60})")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadLine(f"at: not a valid ISO 8601 date and time: {value!r:.60} (like {AT_EXAMPLE})") from None
+    if at.tzinfo is None:
+        raise BadLine(f"at: needs a UTC offset, like {AT_EXAMPLE}")
+    return at
+
+
 def parse_event(line: str | bytes) -> Event:
     """One replay input line as an event; raises BadLine with a readable problem."""
     try:
@@ -53,24 +75,37 @@ def parse_event(line: str | bytes) -> Event:
     platform = data.get("platform", "qq")
     if not isinstance(platform, str) or platform not in CAPABILITIES:
         raise BadLine(f"unknown platform {platform!r} (one of: {', '.join(CAPABILITIES)})")
+    if "at" in data:
+        data["at"] = _instant(data["at"])
     try:
         event = cls.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in exc.errors())
         raise BadLine(problems) from None
-    if event.at.tzinfo is None:
-        raise BadLine("at: needs a UTC offset, like 2026-11-23T08:59:00+08:00")
     return event
+
+
+def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:
+    """The stream's lines, each read up to ``MAX_LINE_BYTES``; None for a longer one (its rest is skipped)."""
+    while line := stream.readline(MAX_LINE_BYTES + 1):
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield line
+            continue
+        while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+            pass
+        yield None
 
 
 def read_events(lines: IO[bytes], source: str, errors: IO[str]) -> Iterator[tuple[int, Event]]:
     """``(line number, event)`` for every good line; bad ones are reported on ``errors`` and skipped."""
-    for number, line in enumerate(lines, 1):
-        if number == 1:
-            line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from Windows editors
-        if not line.strip():
-            continue
+    for number, line in enumerate(_lines(lines), 1):
         try:
+            if line is None:
+                raise BadLine(f"longer than {MAX_LINE_BYTES:,} bytes")
+            if number == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from Windows editors
+            if not line.strip():
+                continue
             yield number, parse_event(line)
         except BadLine as exc:
             print(f"{source}:{number}: {exc}; line skipped", file=errors)

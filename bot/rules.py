@@ -22,6 +22,8 @@ from pydantic_core import PydanticCustomError
 
 from bot.guards import FILE_ONLY, OWNER_ONLY, SetBy, guard_map, required_level  # noqa: F401  (plugins import them from here)
 
+from bot import safe_regex
+
 log = logging.getLogger(__name__)
 
 SOURCES = ("default", "file", "group", "owner")
@@ -106,15 +108,14 @@ ClockSpan = Annotated[str, AfterValidator(_clock_span)]
 def _compiles(patterns: list[str]) -> list[str]:
     for pattern in patterns:
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise PydanticCustomError("pattern_invalid", "pattern {pattern} does not compile: {error}",
-                                      {"pattern": repr(pattern), "error": str(exc)}) from None
+            safe_regex.check(pattern)  # on RE2, as they will run
+        except safe_regex.PatternError as exc:
+            raise PydanticCustomError("pattern_invalid", "{error}", {"pattern": repr(pattern), "error": str(exc)}) from None
     return patterns
 
 
-# Regular expressions that must compile; set only in rule files, since Python's re has no time limit and
-# every answer or message in the process runs through them.
+# Regular expressions that must compile on RE2 (bot/safe_regex.py: linear time, no backreferences or
+# lookaround); set only in rule files, since every answer or message in the process runs through them.
 Patterns = Annotated[list[str], AfterValidator(_compiles), FILE_ONLY]
 
 

@@ -168,6 +168,11 @@ class OneBotSim:
             for _ in range(copies):
                 await ws.send(json.dumps(event, ensure_ascii=False))
 
+    async def send_raw(self, frame: str | bytes) -> None:
+        """A frame exactly as given (text or binary), whatever it holds: for tests of hostile input."""
+        for ws in list(self.clients):
+            await ws.send(frame)
+
     async def member_says(self, group: int, user: int, segments: list[dict]) -> int | None:
         """A member sends a message; None when the member is muted (the message never exists)."""
         member = self.groups[group][user]

@@ -63,8 +63,9 @@ async def test_killed_during_a_long_poll_and_restarted_the_bot_is_back_and_handl
 async def test_a_webhook_update_delivered_again_by_a_restarted_peer_is_handled_once(peer, tmp_path, extra_plugin, caplog):
     caplog.set_level(logging.INFO, logger="bot.adapters.telegram")
     port, seen = free_port(), []
-    webhook = {"mode": "webhook", "webhook_url": f"http://127.0.0.1:{port}/hook", "webhook_port": port, "webhook_path": "hook"}
-    async with running_bot(peer, tmp_path, extra_plugin, seen, telegram=webhook):
+    webhook = {"mode": "webhook", "webhook_url": f"http://127.0.0.1:{port}/hook", "webhook_port": port, "webhook_path": "hook",
+               "webhook_secret_env": "QUNBOT_TG_SECRET"}
+    async with running_bot(peer, tmp_path, extra_plugin, seen, telegram=webhook, environ={"QUNBOT_TG_SECRET": "s3cret"}):
         first = peer.say(A, MEMBER, "!echo 一")["result"]["message_id"]
         await eventually(lambda: echoes(peer, A), "the first echo")
         peer.post("/test/crash_after_delivery")

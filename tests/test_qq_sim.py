@@ -132,6 +132,10 @@ async def test_a_mute_waits_for_late_member_info_and_silences_the_member(sim, ma
     engine = await make_engine()
     async with running(engine, await forward(sim, member_info_retry_seconds=0.05), {TOKEN_ENV: TOKEN}) as (adapter, _):
         await wait_until(lambda: adapter.connections, "connected")
+        # Info is late right after a join (only then is it waited for: tests/test_final_failures.py).
+        await sim.post({"post_type": "notice", "notice_type": "group_increase", "sub_type": "approve",
+                        "group_id": GROUP, "user_id": MEMBER, "operator_id": OWNER})
+        await wait_until(lambda: adapter._joined_recently(str(GROUP), str(MEMBER)), "the join seen")
         engine.outbox.submit([MuteMember(platform="qq", group=str(GROUP), user=str(MEMBER), seconds=600)])
         await engine.outbox.drain()
         assert ("set_group_ban", {"group_id": GROUP, "user_id": MEMBER, "duration": 600}) in sim.calls

@@ -149,3 +149,34 @@ def test_timers_cancellations_and_reports_are_printed_as_action_lines(tmp_path, 
     assert report["at"] == "2026-11-23T20:00:30+08:00" and report["text"].startswith("anti_ad qq:g1: warn for u7 (offence 1, ")
     assert cancel == {"at": "2026-11-23T20:01:00+08:00", "action": "cancel_timer", "platform": "qq", "group": "g1",
                       "timer": "silence", "key": "", "plugin": "idiom_chain", "reason": "silence"}
+
+
+def test_an_at_that_is_not_iso_text_with_date_time_and_offset_is_reported_and_skipped(tmp_path):
+    """`"at": 1` was read as a Unix time (1970): the clock then fired 56 years of scheduled jobs."""
+    line = THREE_DAYS[0]
+    bad = [1, "1", 1790000000.5, None, True, "2026-11-23", "2026-11-23T09:00:00", "09:00:00+08:00", "tomorrow", "2026-13-01T00:00:00+08:00",
+           {"$date": "2026-11-23T09:00:00+08:00"}]
+    events = [{**line, "at": at, "id": f"x{i}"} for i, at in enumerate(bad)] + [line, {**line, "at": "20261123T090500+0800", "id": "m2"}]
+    result = run_replay(str(write_events(tmp_path / "ev.jsonl", events)))
+    assert result.returncode == 0, result.stderr
+    errors = result.stderr.splitlines()
+    assert [e.split(":")[1] for e in errors] == [str(n) for n in range(1, len(bad) + 1)], errors
+    assert all(" at: " in e and "line skipped" in e for e in errors), errors
+    out = records(result.stdout)
+    assert all(r["at"].startswith("2026-11-23T") for r in out), out[:3]  # no job of the years before
+    assert [(r["at"], r["reason"]) for r in out if r["plugin"] == "checkin"] == [
+        ("2026-11-23T08:59:00+08:00", "checked_in"), ("2026-11-23T09:05:00+08:00", "already_checked_in")]
+
+
+def test_an_overlong_line_is_reported_without_being_read_whole(monkeypatch):
+    import io
+
+    import bot.replay
+
+    monkeypatch.setattr(bot.replay, "MAX_LINE_BYTES", 1000)
+    good = json.dumps(THREE_DAYS[0], ensure_ascii=False).encode()
+    body = io.BytesIO(b"\n".join([good, b'{"text": "' + b"x" * 5000 + b'"}', good.replace(b"m1", b"m2")]) + b"\n")
+    errors = io.StringIO()
+    found = [(number, event.id) for number, event in bot.replay.read_events(body, "ev.jsonl", errors)]
+    assert found == [(1, "m1"), (3, "m2")]
+    assert errors.getvalue() == "ev.jsonl:2: longer than 1,000 bytes; line skipped\n"

@@ -21,9 +21,6 @@ pytestmark = needs_pg
 AD = "加 V 💰 x i a o m e i ❤ 8 8 6 6，带你赚钱"
 # Columns that say which process did something or when on the wall clock, not what was done.
 PROCESS_COLUMNS = {"id", "claimed_at", "claimed_by", "sent_at"}
-# One-shot timers are armed from each process's own view (a welcome burst, a quiz deadline) and a
-# timer that finds nothing left to do still leaves its claim; what they do is compared in the actions.
-TIMERS = {"welcome.send", "join_threshold.deadline"}
 # Message statistics are hot counters kept in each process's memory and flushed in batches: two
 # processes that both receive a message both count it (README, "Storage"); left out of the comparison.
 PER_PROCESS_TABLES = {"member_daily", "alembic_version"}
@@ -57,8 +54,6 @@ async def dump(url: str) -> dict[str, list]:
                     continue
                 cols = [c for c in table.columns if c.name not in PROCESS_COLUMNS]
                 rows = (await conn.execute(table.select().with_only_columns(*cols))).all()
-                if table.name == "schedule_claims":
-                    rows = [r for r in rows if r.job not in TIMERS]
                 if table.name == "daily_counters":
                     rows = [r for r in rows if r.counter not in STATISTICS]
                 state[table.name] = sorted(repr(tuple(r)) for r in rows)

@@ -11,7 +11,6 @@ at once. A newcomer let in gets the welcome and the introduction window (``cases
 
 from __future__ import annotations
 
-import re
 import unicodedata
 import zlib
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot import safe_regex
 from bot.bus import Context, Plugin, Stop
 from bot.model import DecideJoin, DeleteMessage, JoinRequested, KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember
 from bot.rules import OWNER_ONLY, Patterns, PluginRules
@@ -53,14 +53,10 @@ class Question(BaseModel):
         """The keywords in normalised form."""
         return tuple(normalise(k) for k in self.keywords if k.strip())
 
-    @cached_property
-    def regexes(self) -> tuple[re.Pattern, ...]:
-        """The patterns, normalised like the answer and compiled."""
-        return tuple(re.compile(normalise(p)) for p in self.patterns)
-
     def accepts(self, answer: str) -> bool:
         text = normalise(answer)
-        return any(k in text for k in self.needles) or any(r.search(text) for r in self.regexes)
+        return any(k in text for k in self.needles) or any(
+            safe_regex.search(unicodedata.normalize("NFKC", p), text, ignore_case=True) for p in self.patterns)
 
 
 class JoinThresholdRules(PluginRules):

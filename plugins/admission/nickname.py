@@ -14,8 +14,9 @@ import re
 import unicodedata
 from functools import cached_property
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from bot import safe_regex
 from bot.bus import Context, Plugin
 from bot.lru import Recent
 from bot.model import MemberJoined, MemberRenamed, MessageReceived
@@ -45,19 +46,25 @@ class NicknameRules(PluginRules):
             raise ValueError("the pattern needs at least one {field}, like {city}-{industry}-{nickname}")
         return pattern
 
+    @model_validator(mode="after")
+    def _compiles(self) -> "NicknameRules":
+        self.regex  # what RE2 cannot take (a pattern too large for its memory budget) is refused here
+        return self
+
     def hint(self) -> str:
         """The pattern as people read it: ``城市-行业-称呼``."""
         return _PLACEHOLDER.sub(lambda m: self.labels.get(m.group(1), m.group(1)), self.pattern)
 
     @cached_property
-    def regex(self) -> re.Pattern:
+    def regex(self) -> safe_regex.SafeRegex:
         """What a fitting name looks like (after NFKC): each {field} a run of non-separators."""
         seps = re.escape(unicodedata.normalize("NFKC", self.separators))
         out, last = "", 0
         for m in _PLACEHOLDER.finditer(self.pattern):
             out += _literal(self.pattern[last:m.start()], seps) + rf"[^{seps}\s]{{1,{self.max_part_length}}}"
             last = m.end()
-        return re.compile(out + _literal(self.pattern[last:], seps))
+        # RE2: placeholders side by side ("{a}{a}{a}…") backtrack exponentially on sre, not here.
+        return safe_regex.compile(out + _literal(self.pattern[last:], seps))
 
     @cached_property
     def separator_run(self) -> re.Pattern:

@@ -22,15 +22,27 @@ from bot.adapters.qq.config import QQConfig
 from bot.adapters.qq.connection import Connection, keep_forward, serve_reverse
 from bot.adapters.qq.events import PLATFORM, MalformedEvent, to_event
 from bot.adapters.qq.message import MalformedMessage, outgoing
+from bot.lru import Recent
 from bot.model import (ROLE_RANK, Action, DecideJoin, DeleteMessage, JoinRequested, KickMember, MuteAll, MuteMember,
                        SendMessage, SetCard)
 
 log = logging.getLogger(__name__)
 
+# Member info missing this soon after a member's join notice may still come (the implementation lags):
+# only then is it asked for again.
+RECENT_JOIN_SECONDS = 120.0
+
 
 def _num(value: str) -> int | str:
     """OneBot ids are numbers; keep anything that is not one as given (some implementations use text)."""
     return int(value) if value.lstrip("-").isdigit() else value
+
+
+def _one_line(exc: Exception) -> str:
+    """A parse error for one log line: pydantic's own message spans lines and quotes the input."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors(include_input=False))
+    return str(exc)[:200]
 
 
 def _role(info: dict) -> str:
@@ -64,6 +76,7 @@ class QQAdapter:
         self.unconfirmed: list[str] = []  # actions answered ok whose notice never came (for operators, tests)
         self._request_kinds: dict[str, str] = {}  # join request flag -> "add" | "invite"
         self._waiting: dict[tuple, asyncio.Future] = {}  # expected notice -> who waits for it
+        self._joins: Recent = Recent(10_000)  # (group, user) -> loop time of the join notice
         self._tasks: set[asyncio.Task] = set()
         self.changed = asyncio.Condition()  # notified when accounts come and go (tests wait on it)
 
@@ -84,17 +97,22 @@ class QQAdapter:
         """Connect every configured forward WS and open the reverse WS server; runs until cancelled."""
         self.sink = sink
         default = self._token(self.config.token_env)
+        if (rev := self.config.reverse) is not None and not default:  # every connection proves itself before it is read
+            raise AdapterStartError(
+                f"QQ: [qq.reverse] would take events from anyone who can reach {rev.host}:{rev.port}: set [qq] token_env "
+                "to the name of an environment variable holding an access token (and give the implementation the same token)")
         starts, runners = [], []
         loop = asyncio.get_running_loop()
         for conf in self.config.forward:
             started = loop.create_future()
             token = self._token(conf.token_env) if conf.token_env else default
-            runners.append(keep_forward(conf.url, token, self.seen, self.config.action_timeout, self._attach, started))
+            runners.append(keep_forward(conf.url, token, self.seen, self.config.action_timeout, self._attach, started,
+                                        self.config.max_frame_bytes))
             starts.append(started)
-        if (rev := self.config.reverse) is not None:
+        if rev is not None:
             started = loop.create_future()
             runners.append(serve_reverse(rev.host, rev.port, rev.path, default, self.seen,
-                                         self.config.action_timeout, self._attach, started))
+                                         self.config.action_timeout, self._attach, started, self.config.max_frame_bytes))
             starts.append(started)
         tasks = [asyncio.create_task(r) for r in runners]
         try:
@@ -154,7 +172,7 @@ class QQAdapter:
         try:
             event = to_event(raw)
         except (MalformedEvent, MalformedMessage, ValidationError) as exc:
-            log.warning("%s: skipped a malformed %s event: %s", conn, raw.get("post_type"), exc)
+            log.warning("%s: skipped a malformed %s event: %s", conn, raw.get("post_type"), _one_line(exc))
             return
         if event is None:
             return
@@ -238,19 +256,29 @@ class QQAdapter:
             raise PlatformError(f"refused to {verb} {user} in group {group}: the bot is only {mine} there")
 
     async def _member(self, conn: Connection, group: str, user: str) -> dict:
-        """Fresh member info, retried briefly: right after a join the implementation may not have it yet."""
+        """Fresh member info. Right after a join the implementation may not have it yet, so for a member seen
+        joining within ``RECENT_JOIN_SECONDS`` it is asked again briefly; anyone else's refused lookup is final
+        at once (they left, or never were a member): asking again would only hold up the group's queue.
+        A connection that failed (retryable) is not a refusal: the outbox tries the action again later."""
+        tries = self.config.member_info_tries if self._joined_recently(group, user) else 1
         problem = "no data"
-        for attempt in range(self.config.member_info_tries):
+        for attempt in range(tries):
             if attempt:
                 await asyncio.sleep(self.config.member_info_retry_seconds)
             try:
                 info = await conn.call("get_group_member_info", group_id=_num(group), user_id=_num(user), no_cache=True)
             except PlatformError as exc:
+                if exc.retryable:
+                    raise
                 problem = str(exc)
                 continue
             if isinstance(info, dict) and info:
                 return info
-        raise PlatformError(f"member info of {user} in group {group} unavailable: {problem}", retryable=True)
+        raise PlatformError(f"member info of {user} in group {group} unavailable (not a member?): {problem}", retryable=False)
+
+    def _joined_recently(self, group: str, user: str) -> bool:
+        joined = self._joins.get((group, user))
+        return joined is not None and asyncio.get_running_loop().time() - joined < RECENT_JOIN_SECONDS
 
     # ------------------------------------------------------------------ follow-up notices
 
@@ -261,6 +289,8 @@ class QQAdapter:
     def _observe(self, raw: dict) -> None:
         if raw.get("post_type") == "notice":
             key = (str(raw.get("notice_type")), str(raw.get("group_id")), str(raw.get("user_id")))
+            if key[0] == "group_increase":
+                self._joins[key[1:]] = asyncio.get_running_loop().time()
             future = self._waiting.pop(key, None)
             if future is not None and not future.done():
                 future.set_result(raw)

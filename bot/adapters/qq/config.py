@@ -31,7 +31,8 @@ class QQConfig(_Strict):
     forward: list[ForwardConnection] = []
     reverse: ReverseServer | None = None
     # The environment variable holding the OneBot access token (sent as "Authorization: Bearer …",
-    # required from reverse connections). Empty: no token.
+    # required from reverse connections, checked before their first frame). Empty: no token, and then no
+    # [qq.reverse] either (it would take events from anyone who can reach its port).
     token_env: str = ""
     action_timeout: float = Field(10.0, gt=0)  # seconds to wait for an action's answer
     # Seconds to wait for the notice that should follow an accepted join, kick or mute (some
@@ -40,6 +41,9 @@ class QQConfig(_Strict):
     # Seconds between tries when member info is missing (right after a join), and how many tries.
     member_info_retry_seconds: float = Field(0.5, ge=0)
     member_info_tries: int = Field(4, ge=1, le=20)
+    # A frame larger than this closes its connection (which is then made again): it bounds the memory one
+    # frame may take. An answer listing a 3,000-member group is about 1 MB.
+    max_frame_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
 
     @model_validator(mode="after")
     def _somewhere_to_connect(self) -> "QQConfig":

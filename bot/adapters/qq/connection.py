@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bot.adapters.base import AdapterStartError, MaybeDelivered, PlatformError
 from bot.adapters.lanes import Seen
+from bot.adapters.wire import excerpt
 from bot.adapters.qq.events import decode, dedupe_key
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[["Connection", dict], Awaitable[None]]
 # Capped low so that a peer back after a long outage is found within seconds (one try every 10 s meanwhile).
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 10.0
+# A frame larger than this closes the connection (WebSocket 1009; forward connections reconnect, reverse
+# ones are reconnected by the implementation). [qq] max_frame_bytes sets it.
+MAX_FRAME_BYTES = 64 * 1024 * 1024
 # Spec-defined retcodes (OneBot v11, api/README.md); the rest are the implementation's own.
 RETCODES = {1400: "bad request (1400)", 1401: "unauthorized (1401)", 1403: "forbidden (1403)",
             1404: "action not supported by this implementation (1404)"}
@@ -89,7 +93,9 @@ class Connection:
         except TimeoutError:
             log.warning("%s: no heartbeat for %.0fs; reconnecting", self, self._silence)
         except ConnectionClosed as exc:
-            log.warning("%s: connection closed (%s)", self, exc.rcvd.reason if exc.rcvd else "no close frame")
+            # A frame over the size limit is closed by our side (1009, "message too big"): say so.
+            why = exc.rcvd.reason if exc.rcvd else f"we closed it: {exc.sent.reason}" if exc.sent and exc.sent.reason else "no close frame"
+            log.warning("%s: connection closed (%s)", self, why)
         finally:
             for future in self._pending.values():
                 if not future.done():  # sent, unanswered: the implementation may have carried it out
@@ -99,14 +105,25 @@ class Connection:
             await self.ws.close()
 
     def _take(self, frame, queue: asyncio.Queue) -> None:
+        """One frame, whatever it holds: a frame that cannot be read or used is skipped with one log line,
+        and the read loop goes on (a RecursionError from a deeply nested frame once ended ``qunbot run``)."""
         try:
             data = decode(frame)
-        except ValueError:
-            log.warning("%s: skipped a frame that is not JSON: %.80r", self, frame)
+        except RecursionError:
+            log.warning("%s: skipped a frame nested too deeply to read: %s", self, excerpt(frame))
+            return
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an over-long integer …
+            log.warning("%s: skipped a frame that is not JSON (%s): %s", self, _short(exc), excerpt(frame))
             return
         if not isinstance(data, dict):
-            log.warning("%s: skipped a frame that is not an object: %.80r", self, frame)
+            log.warning("%s: skipped a frame that is not an object: %s", self, excerpt(frame))
             return
+        try:
+            self._route(data, queue)
+        except (RecursionError, TypeError, ValueError) as exc:  # deep or odd values where ids belong
+            log.warning("%s: skipped a frame that cannot be used (%s): %s", self, _short(exc), excerpt(frame))
+
+    def _route(self, data: dict, queue: asyncio.Queue) -> None:
         if "post_type" not in data:
             future = self._pending.get(str(data.get("echo")))
             if future is not None and not future.done():
@@ -137,17 +154,22 @@ class Connection:
 Attach = Callable[[Connection], Awaitable[None]]
 
 
+def _short(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:120]}"
+
+
 def _headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-async def keep_forward(url: str, token: str, seen: Seen, timeout: float, attach: Attach, started: asyncio.Future) -> None:
+async def keep_forward(url: str, token: str, seen: Seen, timeout: float, attach: Attach, started: asyncio.Future,
+                       max_frame: int = MAX_FRAME_BYTES) -> None:
     """Stay connected to one implementation's WebSocket server, reconnecting with backoff. The first
     attempt settles ``started``: an AdapterStartError when the server is unreachable or refuses the token."""
     delay = FIRST_BACKOFF
     while True:
         try:
-            async with connect(url, additional_headers=_headers(token), open_timeout=timeout, max_size=None) as ws:
+            async with connect(url, additional_headers=_headers(token), open_timeout=timeout, max_size=max_frame) as ws:
                 if not started.done():
                     started.set_result(None)
                 delay = FIRST_BACKOFF
@@ -184,7 +206,7 @@ def check_token(token: str, headers, path: str) -> HTTPStatus | None:
 
 
 async def serve_reverse(host: str, port: int, path: str, token: str, seen: Seen, timeout: float,
-                        attach: Attach, started: asyncio.Future) -> None:
+                        attach: Attach, started: asyncio.Future, max_frame: int = MAX_FRAME_BYTES) -> None:
     """Accept implementations connecting to us (reverse WS); ``started`` gets the bound port."""
 
     def admit(connection, request):
@@ -199,7 +221,7 @@ async def serve_reverse(host: str, port: int, path: str, token: str, seen: Seen,
         await attach(Connection(ws, seen, timeout, self_id=ws.request.headers["X-Self-ID"], label="reverse"))
 
     try:
-        server = await serve(handle, host, port, process_request=admit, max_size=None)
+        server = await serve(handle, host, port, process_request=admit, max_size=max_frame)
     except OSError as exc:
         started.set_exception(AdapterStartError(f"QQ: cannot listen on {host}:{port}: {exc.strerror or exc}"))
         return

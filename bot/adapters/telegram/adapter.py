@@ -9,6 +9,7 @@ update_id, or the same message of the same chat) is skipped. The only module tre
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import warnings
@@ -18,12 +19,15 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
+from bot.adapters import wire
 from bot.adapters.base import CAPABILITIES, AdapterStartError, EventSink
 from bot.adapters.lanes import Lanes, Seen
+from bot.adapters.telegram import webhook
 from bot.adapters.telegram.actions import Performer, SavedPermissions, retry_seconds
 from bot.adapters.telegram.config import TelegramConfig
 from bot.adapters.telegram.events import PLATFORM, Memory, Translator
 from bot.adapters.telegram.roles import Roles
+from bot.adapters.telegram.webhook import SECRET_SHAPE
 from bot.model import Action
 
 log = logging.getLogger(__name__)
@@ -32,10 +36,36 @@ ALLOWED_UPDATES = ["message", "chat_member", "my_chat_member", "chat_join_reques
 FIRST_BACKOFF_SECONDS = 1.0
 INFLIGHT_WAIT_SECONDS = 0.2  # between polls while the only updates left are ones still being handled
 UPDATES_PAGE = 100  # getUpdates' default limit: the most updates one poll brings
+SECRET_ENV_EXAMPLE = "QUNBOT_TELEGRAM_WEBHOOK_SECRET"
 
-# httpx logs every request URL at INFO, and a Bot API URL contains the token.
-logging.getLogger("httpx").setLevel(logging.WARNING)
-logging.getLogger("httpcore").setLevel(logging.WARNING)
+class SturdyRequest(HTTPXRequest):
+    """PTB's HTTP request, reading answers so that none ends the polling loop: a page of updates nested too
+    deeply for ``json.loads`` (RecursionError, which PTB lets through) keeps its updates and ids, with what
+    lies deeper than ``wire.MAX_DEPTH`` levels dropped; an answer that is not JSON is one log line."""
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict:
+        text = payload.decode("utf-8", "replace")  # as PTB does: a stray byte does not lose the page
+        try:
+            return json.loads(text)
+        except RecursionError:
+            text, cuts = wire.prune(text)
+            log.warning("telegram: an answer from the Bot API server was nested too deeply; %d value(s) deeper than %d "
+                        "levels dropped", cuts, wire.MAX_DEPTH)
+        except ValueError as exc:
+            log.warning("telegram: an answer from the Bot API server is not JSON (%s): %s", exc, wire.excerpt(payload))
+            raise TelegramError("Invalid server response") from None
+        try:
+            return json.loads(text)
+        except (RecursionError, ValueError):
+            raise TelegramError("Invalid server response") from None
+
+
+# httpx logs every request URL at INFO, and a Bot API URL contains the token (`qunbot run` masks it, and
+# with --log-level DEBUG sets these levels itself: then they are left alone).
+for _chatty in ("httpx", "httpcore"):
+    if logging.getLogger(_chatty).level == logging.NOTSET:
+        logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 
 class TelegramAdapter:
@@ -47,13 +77,9 @@ class TelegramAdapter:
         token = environ.get(config.token_env, "").strip()
         if not token:
             raise AdapterStartError(f"telegram: the environment variable {config.token_env} (telegram.token_env) holds no bot token")
-        self._secret = environ.get(config.webhook_secret_env, "") if config.webhook_secret_env else None
-        if self._secret == "":
-            raise AdapterStartError(f"telegram: the environment variable {config.webhook_secret_env} (telegram.webhook_secret_env) is not set")
-        if config.mode == "webhook" and not config.webhook_url:
-            raise AdapterStartError("telegram: mode = \"webhook\" needs telegram.webhook_url")
-        self.bot = Bot(token, base_url=config.base_url, request=HTTPXRequest(connection_pool_size=32),
-                       get_updates_request=HTTPXRequest(read_timeout=config.poll_timeout + 15.0))
+        self._secret = self._webhook_secret(config, environ) if config.mode == "webhook" else None
+        self.bot = Bot(token, base_url=config.base_url, request=SturdyRequest(connection_pool_size=32),
+                       get_updates_request=SturdyRequest(read_timeout=config.poll_timeout + 15.0))
         self.memory = Memory()
         self.roles: Roles | None = None
         self.translator: Translator | None = None
@@ -69,6 +95,24 @@ class TelegramAdapter:
         # confirmed once handled and a crash before that gets it delivered again (the database keeps a
         # check-in once); a restart may also bring back later updates already handled, which is the price.
         self.inflight: set[int] = set()
+
+    @staticmethod
+    def _webhook_secret(config: TelegramConfig, environ) -> str:
+        """Webhook mode's secret: without one anyone who can reach the port could post forged updates."""
+        if not config.webhook_url:
+            raise AdapterStartError("telegram: mode = \"webhook\" needs telegram.webhook_url")
+        how = ("put a secret of 1-256 characters (A-Z, a-z, 0-9, _ and -) in an environment variable and name it in "
+               f"[telegram] webhook_secret_env (for example webhook_secret_env = \"{SECRET_ENV_EXAMPLE}\")")
+        if not config.webhook_secret_env:
+            raise AdapterStartError(f"telegram: webhook mode needs a secret, so that forged updates are refused: {how}")
+        secret = environ.get(config.webhook_secret_env, "")
+        if not secret:
+            raise AdapterStartError(f"telegram: the environment variable {config.webhook_secret_env} "
+                                    f"(telegram.webhook_secret_env) holds no webhook secret: {how}")
+        if not SECRET_SHAPE.fullmatch(secret):
+            raise AdapterStartError(f"telegram: the webhook secret in {config.webhook_secret_env} is not 1-256 characters "
+                                    "of A-Z, a-z, 0-9, _ and - (what Telegram accepts)")
+        return secret
 
     def capabilities(self, group: str) -> frozenset[str]:
         base = CAPABILITIES[PLATFORM]
@@ -131,7 +175,7 @@ class TelegramAdapter:
             if backoff > FIRST_BACKOFF_SECONDS:
                 log.info("telegram: connection restored")
                 backoff = FIRST_BACKOFF_SECONDS
-            fresh = sum(self._accept(data) for data in raw)
+            fresh = sum(map(self._accept_any, raw))
             offset = max([offset, *map(_next_offset, raw)])
             if raw and not fresh and self.inflight:
                 if len(raw) >= UPDATES_PAGE:
@@ -147,6 +191,14 @@ class TelegramAdapter:
             warnings.simplefilter("ignore")
             result = await self.bot.do_api_request("getUpdates", api_kwargs=kwargs, read_timeout=self.config.poll_timeout + 15.0)
         return result if isinstance(result, list) else []
+
+    def _accept_any(self, data) -> bool:
+        """``_accept``, which no update of a page may end the polling loop by failing."""
+        try:
+            return self._accept(data)
+        except Exception as exc:
+            log.warning("telegram: update %s skipped: it cannot be read (%s: %.120s)", _update_id(data), type(exc).__name__, exc)
+            return False
 
     def _accept(self, data) -> bool:
         """Queue an update in its chat's lane, unless it is one already seen (delivered again); True when queued."""
@@ -189,21 +241,31 @@ class TelegramAdapter:
                 log.exception("telegram: %s from update %s could not be handled", event.name, _update_id(data))
 
     async def _serve_webhook(self) -> None:
-        from telegram.ext import Updater  # only webhook mode needs the web server (tornado)
-
-        queue: asyncio.Queue = asyncio.Queue()
-        updater = Updater(self.bot, queue)
-        await updater.initialize()
         c = self.config
-        await updater.start_webhook(listen=c.webhook_listen, port=c.webhook_port, url_path=c.webhook_path,
-                                    webhook_url=c.webhook_url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES)
-        log.info("telegram: webhook listening on %s:%s/%s", c.webhook_listen, c.webhook_port, c.webhook_path)
         try:
-            while True:
-                self._accept(await queue.get())
+            server = webhook.listen(c.webhook_listen, c.webhook_port, c.webhook_path, self._secret, self._posted,
+                                    webhook.MAX_BYTES)
+        except OSError as exc:
+            raise AdapterStartError(f"telegram: cannot listen on {c.webhook_listen}:{c.webhook_port}: {exc.strerror or exc}") from None
+        try:
+            await self.bot.set_webhook(c.webhook_url, allowed_updates=ALLOWED_UPDATES, secret_token=self._secret)
+            log.info("telegram: webhook listening on %s:%s/%s", c.webhook_listen, c.webhook_port, c.webhook_path.strip("/"))
+            await asyncio.Event().wait()  # until cancelled
         finally:
-            await updater.stop()
-            await updater.shutdown()
+            server.stop()
+            await server.close_all_connections()
+
+    def _posted(self, body: bytes, peer: str) -> None:
+        """One authenticated webhook post: an update to queue, or one log line when it cannot be read."""
+        try:
+            data = wire.loads(body)
+        except wire.Unreadable as exc:
+            log.warning("telegram webhook: skipped a post from %s that is not JSON (%s): %s", peer, exc, wire.excerpt(body))
+            return
+        if not isinstance(data, dict):
+            log.warning("telegram webhook: skipped a post from %s that is not an update: %s", peer, wire.excerpt(body))
+            return
+        self._accept_any(data)
 
 
 def _update_id(data) -> str:
@@ -230,5 +292,5 @@ def _next_offset(data) -> int:
     """The offset that confirms ``data``; 0 (no change) when it carries no usable update_id."""
     try:
         return int(data["update_id"]) + 1
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError, ValueError, OverflowError):  # OverflowError: int(Infinity)
         return 0

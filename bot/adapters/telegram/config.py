@@ -24,7 +24,8 @@ class TelegramConfig(BaseModel):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_path: str = "telegram"
-    webhook_secret_env: str = ""  # environment variable with the secret Telegram sends back in a header
+    # The environment variable with the secret Telegram sends back in a header; required in webhook mode.
+    webhook_secret_env: str = ""
     # How long a group's administrator list is trusted before it is fetched again (it is also dropped
     # whenever a member's status changes).
     admin_cache_seconds: float = Field(600.0, gt=0)

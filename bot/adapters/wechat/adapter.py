@@ -10,12 +10,12 @@ module tree that imports grpc.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 
 import grpc
 
+from bot.adapters import wire
 from bot.adapters.base import AdapterStartError, EventSink
 from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.wechat.actions import Performer
@@ -158,7 +158,11 @@ class WechatAdapter:
         """Decode one stream event and queue it in its room's lane. A message names only its id: its
         payload (which names the room) is fetched here, the rest of the work happens in the lane."""
         try:
-            payload = json.loads(raw) if raw else {}
+            payload = wire.loads(raw) if raw else {}
+        except wire.Unreadable as exc:  # a RecursionError here once took a traceback to say the same
+            log.warning("wechat: skipped a %s event whose payload cannot be read (%s): %s", kind, exc, wire.excerpt(raw))
+            return
+        try:
             payload = payload if isinstance(payload, dict) else {}
             if kind == "message":
                 message = await self.client.call("MessagePayload", id=payload["messageId"])
