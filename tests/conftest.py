@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from bot.adapters import CAPABILITIES
+from bot.adapters.base import CAPABILITIES
 from bot.config import QunbotConfig
 from bot.engine import SHIPPED_RULES, Engine
 from bot.model import PLATFORM_ACTIONS, Action, Event, JoinRequested, MemberJoined, MemberLeft, MessageReceived, Report, SetTimer

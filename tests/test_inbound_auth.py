@@ -13,7 +13,7 @@ import sys
 import httpx
 import pytest
 
-from bot.adapters import AdapterStartError
+from bot.adapters.base import AdapterStartError
 from bot.adapters.qq.adapter import QQAdapter
 from bot.adapters.qq.config import QQConfig, ReverseServer
 from bot.adapters.telegram.adapter import TelegramAdapter

@@ -13,7 +13,6 @@ and from the frame shapes of WeCom's own SDKs' type declarations, never from the
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
