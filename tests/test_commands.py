@@ -68,7 +68,8 @@ async def test_owner_setting_survives_a_restart(tmp_path, make_engine, only_rule
     assert again.rulebook.effective("checkin", "qq:other").base_points == 10
 
 
-async def test_invalid_set_values_are_refused_with_the_reason_in_chinese(chat: Chat):
+async def test_invalid_set_values_are_refused_with_the_reason_in_chinese(chat_with):
+    chat = await chat_with("checkin", "idiom_chain", "daily_posts", "mute_window", "insights", "anti_ad")
     said = {
         "/set checkin base_points abc": '应为整数（收到的是 "abc"）',
         "/set checkin base_points -1": "不能小于 0（收到的是 -1）",
@@ -148,7 +149,8 @@ async def test_config_shows_every_value_as_toml_that_reads_back(chat: Chat):
         assert tomllib.loads("\n".join(lines)) == _plain(rules), plugin
 
 
-async def test_set_answers_with_the_value_in_force_as_toml(chat: Chat):
+async def test_set_answers_with_the_value_in_force_as_toml(chat_with):
+    chat = await chat_with("daily_posts")
     done = await chat.say("/set daily_posts extra_holidays [2026-12-24]", role="admin")
     assert "设为 [2026-12-24]。" in done[0].text
     done = await chat.say('/set daily_posts rotations.news { items = ["早"] }', role="admin")

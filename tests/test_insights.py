@@ -108,8 +108,9 @@ def test_report_command_draws_the_chart(tmp_path, only_rules):
 async def test_export_members_writes_the_groups_roster_as_csv_for_owners_only(chat_with):
     import csv
 
-    # The roster shows what the admission quiz and the self-introduction learnt of a member.
-    chat = await chat_with("insights", "join_threshold", "self_intro")
+    # The roster shows what the admission quiz and the self-introduction learnt of a member, and red_packet
+    # (which keeps join dates for anniversaries) when they joined.
+    chat = await chat_with("insights", "join_threshold", "self_intro", "red_packet")
     elsewhere = Chat(chat.engine, group="g2")
     await chat.join("u1", "小王")
     await chat.say("朋友介绍", user="u1", name="小王")  # the join quiz's answer

@@ -207,7 +207,7 @@ async def test_live_delivery_sends_actions_and_reports_but_never_timers(make_eng
     (rules / "effects.toml").write_text("", encoding="utf-8")
     adapter = RecordingAdapter()
     engine = await make_engine(rules, config=QunbotConfig(admin_log="test:ops", outbox={"test": OutboxLimits(per_second=1000)}))
-    engine.adapters = {"test": adapter}
+    engine.adapters["test"] = adapter
     event = MessageReceived(at=at("2026-11-23 09:00"), platform="test", group="g1", user="u1", text="x")
     delivered = await engine.handle_and_send(event)
     assert await asyncio.wait_for(delivered, timeout=5) is True

@@ -71,7 +71,7 @@ async def test_shipped_patterns_still_catch_what_they_caught(chat: Chat):
 HANG = textwrap.dedent("""
     import asyncio, sys, tempfile
     from pathlib import Path
-    from plugins.join_threshold import Question
+    from plugins.admission.join_threshold import Question
     from bot.adscan import ListSpec, Scanner
     from bot.config import QunbotConfig
     from bot.engine import SHIPPED_RULES, Engine

@@ -199,7 +199,8 @@ def test_the_example_config_wechat_section_is_valid_once_uncommented():
     from tests.conftest import ROOT
 
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    section = text[text.index("# [wechat]"):text.index("# Telegram (adapters")]
+    start = text.index("# [wechat]")
+    section = text[start:text.index("\n\n", start)]  # up to the blank line that ends it
     body = "\n".join(line.removeprefix("# ") for line in section.splitlines() if line.startswith("# ") and "WeChat cannot" not in line)
     config = QunbotConfig.model_validate({"adapters": ["wechat"], **tomllib.loads(body)})
     assert config.wechat.token_env == "QUNBOT_WECHAT_TOKEN" and config.wechat.admins["*"] == ["wxid_operator"]
