@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.adapters.console.config import ConsoleConfig
 from bot.adapters.qq.config import QQConfig
+from bot.adapters.qq_official.config import QQOfficialConfig
 from bot.adapters.registry import ADAPTER_NAMES
 from bot.adapters.telegram.config import TelegramConfig
 from bot.adapters.wechat.config import WechatConfig
@@ -37,6 +38,8 @@ class OutboxLimits(_Strict):
 DEFAULT_LIMITS = {
     "telegram": OutboxLimits(per_group_per_minute=20, per_second=30),
     "qq": OutboxLimits(per_group_per_minute=20, per_second=5),
+    # Replies are capped per member message by QQ itself (5 each); this keeps bursts below its rate limits.
+    "qq_official": OutboxLimits(per_group_per_minute=20, per_second=5),
     # Personal WeChat accounts get banned for bursts: be conservative.
     "wechat": OutboxLimits(per_group_per_minute=10, per_second=1),
     "console": OutboxLimits(per_group_per_minute=100_000, per_second=100_000),
@@ -56,6 +59,7 @@ class QunbotConfig(_Strict):
     outbox: dict[str, OutboxLimits] = {}
     console: ConsoleConfig = ConsoleConfig()
     qq: QQConfig | None = None
+    qq_official: QQOfficialConfig | None = None
     telegram: TelegramConfig | None = None
     wechat: WechatConfig | None = None
 
