@@ -213,6 +213,13 @@ class QQOfficialPeer:
             self.connected.clear()
             await ws.close(code=4009, message=b"session timed out")
 
+    async def send_op(self, op: int, data=None) -> None:
+        """Send a bare opcode on the live connection: 7 (Reconnect) or 9 (Invalid Session)."""
+        if op == 9:
+            self.sessions.clear()  # the session is gone: only a new Identify brings events again
+        if self.ws is not None:
+            await self.ws.send_json({"op": op, "d": data})
+
     # ------------------------------------------------------------------ dispatching events
 
     async def dispatch(self, kind: str, data: dict) -> None:

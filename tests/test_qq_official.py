@@ -291,3 +291,30 @@ async def test_a_chart_is_uploaded_through_the_files_endpoint(peer, make_engine,
         await adapter.perform(SendMessage(platform=PLATFORM, group=group, text="本周统计", image=str(chart), reply_to=mid))
     body = replies_to(peer, mid)[-1]
     assert body["msg_type"] == 7 and body["content"] == "本周统计" and peer.files[body["media"]["file_info"]] == len(chart.read_bytes())
+
+
+@pytest.mark.parametrize("op, identifies, resumes", [(7, 1, 1), (9, 2, 0)])
+async def test_reconnect_resumes_and_invalid_session_identifies_again(peer, make_engine, tmp_path, op, identifies, resumes):
+    group = peer.add_group(ROLES)
+    engine = await make_engine()
+    events = record_events(engine)
+    async with running(engine, peer, config_for(peer, "websocket", tmp_path)) as adapter:
+        await peer.send_op(op, False if op == 9 else None)
+        await wait_until(lambda: peer.identifies + peer.resumes == 2 and peer.connected.is_set(), "connected again")
+        mid = await peer.member_says(group, MEMBER, "签到")
+        await wait_until(lambda: replies_to(peer, mid), "the reply on the new connection")
+        await settle(engine, adapter)
+    assert (peer.identifies, peer.resumes) == (identifies, resumes) and [e.id for e in events] == [mid]
+
+
+async def test_a_webhook_event_posted_twice_is_handled_once(peer, make_engine, tmp_path):
+    group = peer.add_group(ROLES)
+    engine = await make_engine()
+    events = record_events(engine)
+    async with running(engine, peer, config_for(peer, "webhook", tmp_path)) as adapter:
+        mid = await peer.member_says(group, MEMBER, "签到")
+        status, answer = await peer.post_webhook(peer.events[-1])  # QQ retries a post whose answer it missed
+        await wait_until(lambda: replies_to(peer, mid), "the reply")
+        await settle(engine, adapter)
+    assert status == 200 and answer == '{"op": 12}'
+    assert [e.id for e in events] == [mid] and len(replies_to(peer, mid)) == 1
