@@ -318,3 +318,15 @@ async def test_a_webhook_event_posted_twice_is_handled_once(peer, make_engine, t
         await settle(engine, adapter)
     assert status == 200 and answer == '{"op": 12}'
     assert [e.id for e in events] == [mid] and len(replies_to(peer, mid)) == 1
+
+
+async def test_bot_states_are_kept_across_a_restart_so_a_timer_after_it_is_planned_right(peer, make_engine, tmp_path):
+    group = peer.add_group(ROLES, bot_role="admin")
+    engine = await make_engine()
+    config = config_for(peer, "websocket", tmp_path)
+    async with running(engine, peer, config) as adapter:
+        await adapter.state(group)
+    async with running(engine, peer, config) as restarted:
+        assert "kick" in restarted.capabilities(group)  # the last known state, before any event of the group
+        peer.groups[group].bot_role = "member"
+        await wait_until(lambda: restarted.capabilities(group) == frozenset({"send"}), "the state refreshed in the background")

@@ -12,6 +12,7 @@ not start is held until a member speaks, and the operators are told.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -64,29 +65,46 @@ class QQOfficialAdapter:
         self.full_groups: set[str] = set()  # groups seen delivering GROUP_MESSAGE_CREATE: all messages are on
         self.told: set[str] = set()  # groups told once how to switch all messages on
         self.ready = asyncio.Event()
+        self._refreshing: set[str] = set()
 
     # ------------------------------------------------------------------ what the bot may do
 
     def capabilities(self, group: str) -> frozenset[str]:
+        """From the group's bot state; a stale one is still used (the role rarely changes) while a fresh one
+        is fetched in the background. A group never seen (not even before a restart) gets the safe view."""
         entry = self.states.get(group)
+        if (entry is None or time.monotonic() - entry[1] >= self.config.bot_state_seconds) and self.api is not None:
+            self._refresh_soon(group)
         return ADMIN_ACTIONS if entry is not None and entry[0].admin else MEMBER_ACTIONS
+
+    def _refresh_soon(self, group: str) -> None:
+        if group in self._refreshing:
+            return
+        self._refreshing.add(group)
+        task = asyncio.get_running_loop().create_task(self.state(group))
+        task.add_done_callback(lambda _t: self._refreshing.discard(group))
 
     async def state(self, group: str) -> BotState:
         """The bot's state in ``group``, fetched again when older than ``bot_state_seconds``. Where it
-        cannot be fetched (the endpoint not granted …) the bot is taken for a member that may not start."""
+        cannot be fetched (the endpoint not granted …) the last known one stays, or the bot is taken for a
+        member that may not start."""
         entry = self.states.get(group)
         if entry is not None and time.monotonic() - entry[1] < self.config.bot_state_seconds:
             return entry[0]
         try:
             state, known = await manage.bot_state(self.api, group), True
         except PlatformError as exc:
-            log.warning("QQ official: bot state of group %s unavailable, assuming a plain member: %s", group, exc)
-            state, known = BotState(), False
+            log.warning("QQ official: bot state of group %s unavailable: %s", group, exc)
+            state, known = (entry[0], entry[2]) if entry is not None else (BotState(), False)
         self.states[group] = (state, time.monotonic(), known)
+        if known and (entry is None or entry[0] != state):
+            self._save()  # kept across restarts, so a timer's removal after a restart is planned right
         return state
 
     def forget_state(self, group: str) -> None:
-        self.states.pop(group, None)
+        """Make the next look ask QQ again (the capabilities keep the last known state meanwhile)."""
+        if (entry := self.states.get(group)) is not None:
+            self.states[group] = (entry[0], float("-inf"), entry[2])
 
     # ------------------------------------------------------------------ running
 
@@ -99,7 +117,7 @@ class QQOfficialAdapter:
                                     "(named by [qq_official] secret_env) is not set")
         self.signer = Signer(secret)
         self.api = OpenApi(self.config, secret)
-        self._load_told()
+        self._load()
         try:
             await self.api.start()
             if self.config.transport == "webhook":
@@ -196,7 +214,7 @@ class QQOfficialAdapter:
         if templates is None:
             return
         self.told.add(group)
-        self._save_told()
+        self._save()
         text = templates.render("qq_official/full_messages_hint", admin=state.admin)
         try:
             await self._send(SendMessage(platform=PLATFORM, group=group, text=text, reply_to=event.id,
@@ -277,19 +295,24 @@ class QQOfficialAdapter:
             except PlatformError as exc:
                 self.sink.report(f"QQ official: a held message for group {group} failed: {exc}", True)
 
-    # ------------------------------------------------------------------ the groups already told
+    # ------------------------------------------------------------------ what is kept across restarts
 
-    def _load_told(self) -> None:
+    def _load(self) -> None:
+        """The groups already told, and the last known bot states (taken as stale: asked again when used)."""
         try:
             data = json.loads(Path(self.config.state_file).read_text(encoding="utf-8"))
             self.told = {str(g) for g in data.get("told_full_messages", [])}
+            for group, fields in (data.get("bot_states") or {}).items():
+                self.states[str(group)] = (BotState(**fields), float("-inf"), True)
         except FileNotFoundError:
             pass
-        except (OSError, ValueError, AttributeError) as exc:
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
             log.warning("QQ official: cannot read %s (%s); starting without it", self.config.state_file, exc)
 
-    def _save_told(self) -> None:
+    def _save(self) -> None:
+        states = {g: dataclasses.asdict(s) for g, (s, _at, known) in self.states.items() if known}
+        data = {"told_full_messages": sorted(self.told), "bot_states": states}
         try:
-            Path(self.config.state_file).write_text(json.dumps({"told_full_messages": sorted(self.told)}), encoding="utf-8")
+            Path(self.config.state_file).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         except OSError as exc:
             log.warning("QQ official: cannot write %s: %s", self.config.state_file, exc)
