@@ -65,7 +65,7 @@ class QQOfficialAdapter:
         self.full_groups: set[str] = set()  # groups seen delivering GROUP_MESSAGE_CREATE: all messages are on
         self.told: set[str] = set()  # groups told once how to switch all messages on
         self.ready = asyncio.Event()
-        self._refreshing: set[str] = set()
+        self._refreshing: dict[str, asyncio.Task] = {}  # background bot-state fetches, by group
 
     # ------------------------------------------------------------------ what the bot may do
 
@@ -80,9 +80,15 @@ class QQOfficialAdapter:
     def _refresh_soon(self, group: str) -> None:
         if group in self._refreshing:
             return
-        self._refreshing.add(group)
-        task = asyncio.get_running_loop().create_task(self.state(group))
-        task.add_done_callback(lambda _t: self._refreshing.discard(group))
+        self._refreshing[group] = asyncio.get_running_loop().create_task(self._refresh(group))
+
+    async def _refresh(self, group: str) -> None:
+        try:
+            await self.state(group)
+        except Exception:  # a background look must never leave an unretrieved error behind
+            log.exception("QQ official: refreshing the bot state of group %s failed", group)
+        finally:
+            self._refreshing.pop(group, None)
 
     async def state(self, group: str) -> BotState:
         """The bot's state in ``group``, fetched again when older than ``bot_state_seconds``. Where it
@@ -128,6 +134,8 @@ class QQOfficialAdapter:
             if len(self.held):
                 log.warning("QQ official: stopping with %d held messages unsent", len(self.held))
             await self.lanes.stop()
+            for task in list(self._refreshing.values()):
+                task.cancel()
             if self.webhook is not None:
                 await self.webhook.stop()
             await self.api.close()
