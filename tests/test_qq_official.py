@@ -260,6 +260,7 @@ async def test_an_at_only_group_is_told_once_how_to_switch_all_messages_on(peer,
         second = await peer.member_says(group, ADMIN, "签到", at_bot=True)
         await wait_until(lambda: replies_to(peer, second), "the second reply")
         await settle(engine, adapter)
+        assert "addressed_only" in adapter.capabilities(group)
     hints = [t for t in texts_in(peer, group) if "接收群内全部消息" in t]
     assert len(hints) == 1 and "设为管理员" in hints[0]
     assert group in (tmp_path / "qq-official-state.json").read_text(encoding="utf-8")

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MEMBER_ACTIONS = frozenset({"send"})
 ADMIN_ACTIONS = frozenset({"send", "delete", "mute", "kick", "decide_join"})
+ADDRESSED_ONLY = frozenset({"addressed_only"})  # not an action: the group delivers only @-messages to the bot
 # QQ's answers that mean "this message can no longer be answered": try another way to send.
 WINDOW_CODES = frozenset({304026, 304027})
 # QQ's answers that mean the bot's role or settings in the group changed: fetch its state again.
@@ -75,7 +76,11 @@ class QQOfficialAdapter:
         entry = self.states.get(group)
         if (entry is None or time.monotonic() - entry[1] >= self.config.bot_state_seconds) and self.api is not None:
             self._refresh_soon(group)
-        return ADMIN_ACTIONS if entry is not None and entry[0].admin else MEMBER_ACTIONS
+        actions = ADMIN_ACTIONS if entry is not None and entry[0].admin else MEMBER_ACTIONS
+        if entry is not None and entry[2] and not entry[0].all_messages and group not in self.full_groups:
+            # The engine turns off plugins that watch every message (anti-ad) where only @-messages arrive.
+            actions = actions | ADDRESSED_ONLY
+        return actions
 
     def _refresh_soon(self, group: str) -> None:
         if group in self._refreshing:
