@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.adapters.console.config import ConsoleConfig
 from bot.adapters.qq.config import QQConfig
+from bot.adapters.qq_official.config import QQOfficialConfig
 from bot.adapters.registry import ADAPTER_NAMES
 from bot.adapters.telegram.config import TelegramConfig
 from bot.adapters.wechat.config import WechatConfig
@@ -38,6 +39,8 @@ class OutboxLimits(_Strict):
 DEFAULT_LIMITS = {
     "telegram": OutboxLimits(per_group_per_minute=20, per_second=30),
     "qq": OutboxLimits(per_group_per_minute=20, per_second=5),
+    # Replies are capped per member message by QQ itself (5 each); this keeps bursts below its rate limits.
+    "qq_official": OutboxLimits(per_group_per_minute=20, per_second=5),
     # Personal WeChat accounts get banned for bursts: be conservative.
     "wechat": OutboxLimits(per_group_per_minute=10, per_second=1),
     # WeCom: the group webhook's own limit (20 a minute) is kept by the adapter, per webhook.
@@ -59,6 +62,7 @@ class QunbotConfig(_Strict):
     outbox: dict[str, OutboxLimits] = {}
     console: ConsoleConfig = ConsoleConfig()
     qq: QQConfig | None = None
+    qq_official: QQOfficialConfig | None = None
     telegram: TelegramConfig | None = None
     wechat: WechatConfig | None = None
     wecom: WecomConfig | None = None

@@ -51,6 +51,8 @@ class FloodError(PlatformError):
 CAPABILITIES: dict[str, frozenset[str]] = {
     "telegram": frozenset({"send", "delete", "mute", "mute_all", "kick", "decide_join"}),
     "qq": frozenset({"send", "delete", "mute", "mute_all", "kick", "set_card", "decide_join"}),
+    # Where the bot is a group admin; the live adapter narrows this to "send" where it is not.
+    "qq_official": frozenset({"send", "delete", "mute", "kick", "decide_join"}),
     "wechat": frozenset({"send"}),
     "wecom": frozenset({"send", "addressed_only"}),
     "console": frozenset({"send", "delete", "mute", "mute_all", "kick", "set_card", "decide_join"}),

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from bot.config import QunbotConfig
 
 # Adapter names config.toml may list (each must be buildable by build_adapter).
-ADAPTER_NAMES = ("console", "qq", "telegram", "wechat", "wecom")
+ADAPTER_NAMES = ("console", "qq", "qq_official", "telegram", "wechat", "wecom")
 
 
 def build_adapter(name: str, config: QunbotConfig) -> Adapter:
@@ -29,6 +29,12 @@ def build_adapter(name: str, config: QunbotConfig) -> Adapter:
         from bot.adapters.qq.adapter import QQAdapter
 
         return QQAdapter(config.qq)
+    if name == "qq_official":
+        if config.qq_official is None:
+            raise AdapterStartError("config.toml lists the qq_official adapter but has no [qq_official] section (app_id)")
+        from bot.adapters.qq_official.adapter import QQOfficialAdapter
+
+        return QQOfficialAdapter(config.qq_official)
     if name == "telegram":
         from bot.adapters.telegram.adapter import TelegramAdapter
         from bot.adapters.telegram.config import TelegramConfig
