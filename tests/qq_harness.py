@@ -52,19 +52,39 @@ def join_gate_rules(tmp_path: Path, extra_plugin, rules_dir: Path, answer: str) 
 
 
 @contextlib.asynccontextmanager
-async def running(engine, config: QQConfig, environ: dict[str, str] | None = None):
-    """The adapter serving ``engine`` until the block ends."""
-    adapter = QQAdapter(config, environ or {})
-    engine.adapters["qq"] = adapter
+async def serving(engine, adapter):
+    """Any adapter serving ``engine`` until the block ends (yields its task); then what is queued goes out
+    and the adapter stops."""
+    engine.adapters[adapter.platform] = adapter
     task = asyncio.create_task(adapter.run(engine))
     try:
-        yield adapter, task
+        yield task
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(engine.outbox.drain(), GUARD_SECONDS)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+@contextlib.asynccontextmanager
+async def running(engine, config: QQConfig, environ: dict[str, str] | None = None):
+    """The QQ adapter serving ``engine`` until the block ends."""
+    adapter = QQAdapter(config, environ or {})
+    async with serving(engine, adapter) as task:
+        yield adapter, task
+
+
+def record_events(engine) -> list:
+    """Every event ``engine`` handles from now on, in order."""
+    seen, handle = [], engine.handle
+
+    async def recording(event):
+        seen.append(event)
+        return await handle(event)
+
+    engine.handle = recording
+    return seen
 
 
 def texts_of(message) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 from bot.adapters.qq_official.adapter import QQOfficialAdapter
 from bot.adapters.qq_official.config import QQOfficialConfig, WebhookServer
-from tests.qq_harness import GUARD_SECONDS, wait_until
+from tests.qq_harness import serving, wait_until
 from tests.qq_official_peer import QQOfficialPeer
 
 SECRET_ENV = "QUNBOT_TEST_QQ_OFFICIAL_SECRET"
@@ -24,9 +23,7 @@ def config_for(peer: QQOfficialPeer, transport: str, tmp_path, **extra) -> QQOff
 async def running(engine, peer: QQOfficialPeer, config: QQOfficialConfig, secret: str | None = None):
     """The adapter serving ``engine`` until the block ends; the peer delivers over the configured transport."""
     adapter = QQOfficialAdapter(config, {SECRET_ENV: peer.secret if secret is None else secret})
-    engine.adapters[PLATFORM] = adapter
-    task = asyncio.create_task(adapter.run(engine))
-    try:
+    async with serving(engine, adapter) as task:
         await wait_until(lambda: adapter.ready.is_set() or task.done(), "the adapter started")
         if task.done():
             task.result()  # raises the start error
@@ -35,12 +32,6 @@ async def running(engine, peer: QQOfficialPeer, config: QQOfficialConfig, secret
         else:
             await wait_until(lambda: peer.connected.is_set(), "the gateway session is up")
         yield adapter
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(engine.outbox.drain(), GUARD_SECONDS)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
 
 def replies_to(peer: QQOfficialPeer, message_id: str) -> list[dict]:
@@ -49,17 +40,6 @@ def replies_to(peer: QQOfficialPeer, message_id: str) -> list[dict]:
 
 def texts_in(peer: QQOfficialPeer, group: str) -> list[str]:
     return [s["body"].get("content", "") for s in peer.sent if s["group"] == group]
-
-
-def record_events(engine) -> list:
-    seen, handle = [], engine.handle
-
-    async def recording(event):
-        seen.append(event)
-        return await handle(event)
-
-    engine.handle = recording
-    return seen
 
 
 async def settle(engine, adapter) -> None:

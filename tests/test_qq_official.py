@@ -11,8 +11,8 @@ from bot.adapters.base import AdapterStartError, PlatformError
 from bot.adapters.qq_official.signing import Signer
 from bot.config import QunbotConfig
 from bot.model import MuteMember, SendMessage
-from tests.qq_harness import join_gate_rules, wait_until
-from tests.qq_official_harness import PLATFORM, config_for, record_events, replies_to, running, settle, texts_in
+from tests.qq_harness import join_gate_rules, record_events, wait_until
+from tests.qq_official_harness import PLATFORM, config_for, replies_to, running, settle, texts_in
 from tests.qq_official_peer import QQOfficialPeer, sign
 
 OWNER, ADMIN, MEMBER, NEWCOMER = "OWNEROPENID01", "ADMINOPENID02", "MEMBEROPENID03", "NEWCOMEROPENID9"

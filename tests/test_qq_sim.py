@@ -11,7 +11,7 @@ from bot.adapters.base import AdapterStartError
 from bot.adapters.qq.config import ForwardConnection, QQConfig, ReverseServer
 from bot.model import KickMember, MessageReceived, MuteMember, SetCard
 from tests.onebot_sim import OneBotSim
-from tests.qq_harness import join_gate_rules, running, segment, texts_of, wait_until
+from tests.qq_harness import join_gate_rules, record_events, running, segment, texts_of, wait_until
 
 GROUP, OWNER, ADMIN, MEMBER, NEWCOMER = 700001, 1001, 1002, 1003, 1009
 TOKEN_ENV, TOKEN = "QUNBOT_TEST_QQ_TOKEN", "s3cret"
@@ -36,17 +36,6 @@ def text(words: str) -> list[dict]:
 
 def replies_to(sim, message_id: int) -> list[list[dict]]:
     return [s["message"] for s in sim.sent if segment(s["message"], "reply") == {"id": str(message_id)}]
-
-
-def record_events(engine) -> list:
-    seen, handle = [], engine.handle
-
-    async def recording(event):
-        seen.append(event)
-        return await handle(event)
-
-    engine.handle = recording
-    return seen
 
 
 @pytest.mark.parametrize("fmt", ["array", "string"])

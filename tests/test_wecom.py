@@ -17,7 +17,7 @@ from bot.adapters.wecom.config import CallbackServer, WecomConfig
 from bot.config import OutboxLimits, QunbotConfig
 from bot.model import SendMessage
 from tests.conftest import at
-from tests.qq_harness import GUARD_SECONDS, wait_until
+from tests.qq_harness import GUARD_SECONDS, record_events, serving, wait_until
 from bot.idioms import book
 from tests.wecom_peer import CallbackSender, HttpSide, LongConnectionServer
 
@@ -52,27 +52,8 @@ def long_config(peer, http, **extra) -> WecomConfig:
 @contextlib.asynccontextmanager
 async def running(engine, config: WecomConfig, environ=ENVIRON):
     adapter = WecomAdapter(config, environ)
-    engine.adapters["wecom"] = adapter
-    task = asyncio.create_task(adapter.run(engine))
-    try:
+    async with serving(engine, adapter) as task:
         yield adapter, task
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(engine.outbox.drain(), GUARD_SECONDS)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-
-
-def record_events(engine) -> list:
-    seen, handle = [], engine.handle
-
-    async def recording(event):
-        seen.append(event)
-        return await handle(event)
-
-    engine.handle = recording
-    return seen
 
 
 def answers(peer, group: str) -> list[str]:
