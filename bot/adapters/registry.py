@@ -6,6 +6,7 @@ serves one platform never imports the other platforms' SDKs, and reading config.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from bot.adapters.base import Adapter, AdapterStartError
@@ -13,43 +14,37 @@ from bot.adapters.base import Adapter, AdapterStartError
 if TYPE_CHECKING:
     from bot.config import QunbotConfig
 
+# name -> (module, class, what its config section must at least name; None: the section may be left out)
+_ADAPTERS: dict[str, tuple[str, str, str | None]] = {
+    "console": ("bot.adapters.console.adapter", "ConsoleAdapter", None),
+    "qq": ("bot.adapters.qq.adapter", "QQAdapter", ""),
+    "qq_official": ("bot.adapters.qq_official.adapter", "QQOfficialAdapter", "app_id"),
+    "telegram": ("bot.adapters.telegram.adapter", "TelegramAdapter", None),
+    "wechat": ("bot.adapters.wechat.adapter", "WechatAdapter", "endpoint, token_env"),
+    "wecom": ("bot.adapters.wecom.adapter", "WecomAdapter", "bot_id, secret_env"),
+}
+
+# The config of an adapter that runs on defaults when its section is left out: (module, class).
+_DEFAULT_SECTIONS = {"telegram": ("bot.adapters.telegram.config", "TelegramConfig")}
+
 # Adapter names config.toml may list (each must be buildable by build_adapter).
-ADAPTER_NAMES = ("console", "qq", "qq_official", "telegram", "wechat", "wecom")
+ADAPTER_NAMES = tuple(_ADAPTERS)
 
 
 def build_adapter(name: str, config: QunbotConfig) -> Adapter:
     """The adapter called ``name`` in config.toml's ``adapters`` list, built from its config section."""
-    if name == "console":
-        from bot.adapters.console.adapter import ConsoleAdapter
+    if name not in _ADAPTERS:
+        raise ValueError(f"unknown adapter {name!r}")
+    module, cls, needs = _ADAPTERS[name]
+    section = getattr(config, name)
+    if section is None:
+        if needs is not None:
+            raise AdapterStartError(f"config.toml lists the {name} adapter but has no [{name}] section"
+                                    + (f" ({needs})" if needs else ""))
+        section = _default_section(name)
+    return getattr(importlib.import_module(module), cls)(section)
 
-        return ConsoleAdapter(config.console)
-    if name == "qq":
-        if config.qq is None:
-            raise AdapterStartError("config.toml lists the qq adapter but has no [qq] section")
-        from bot.adapters.qq.adapter import QQAdapter
 
-        return QQAdapter(config.qq)
-    if name == "qq_official":
-        if config.qq_official is None:
-            raise AdapterStartError("config.toml lists the qq_official adapter but has no [qq_official] section (app_id)")
-        from bot.adapters.qq_official.adapter import QQOfficialAdapter
-
-        return QQOfficialAdapter(config.qq_official)
-    if name == "telegram":
-        from bot.adapters.telegram.adapter import TelegramAdapter
-        from bot.adapters.telegram.config import TelegramConfig
-
-        return TelegramAdapter(config.telegram or TelegramConfig())
-    if name == "wechat":
-        if config.wechat is None:
-            raise AdapterStartError("config.toml lists the wechat adapter but has no [wechat] section (endpoint, token_env)")
-        from bot.adapters.wechat.adapter import WechatAdapter
-
-        return WechatAdapter(config.wechat)
-    if name == "wecom":
-        if config.wecom is None:
-            raise AdapterStartError("config.toml lists the wecom adapter but has no [wecom] section (bot_id, secret_env)")
-        from bot.adapters.wecom.adapter import WecomAdapter
-
-        return WecomAdapter(config.wecom)
-    raise ValueError(f"unknown adapter {name!r}")
+def _default_section(name: str):
+    module, cls = _DEFAULT_SECTIONS[name]
+    return getattr(importlib.import_module(module), cls)()
