@@ -282,3 +282,15 @@ def test_replay_a_game_across_a_restart_to_its_end_after_silence(tmp_path, only_
                       "timer": "silence", "key": "", "due": out[1]["due"], "payload": {}, "plugin": "idiom_chain",
                       "reason": "silence"}
     assert "1. 小李 — 5 分" in out[-2]["text"]
+
+
+def test_the_books_readings_are_pypinyins_phrase_readings():
+    """The index reads pypinyin's dictionaries itself (for speed on the first game): it must read every
+    idiom's ends as ``pypinyin.lazy_pinyin`` does, phrase dictionaries included."""
+    from pypinyin import Style, lazy_pinyin
+
+    b = book()
+    differ = [i for i in b.idioms if (lambda r: (r[0], r[-1]))(lazy_pinyin(i, style=Style.NORMAL)) != b.ends(i)]
+    assert differ == []
+    assert b.ends("不咸不淡") == ("bu", "dan") and b.ends("弄巧成拙")[0] == "nong" and b.ends("行家里手")[0] == "hang"
+    assert b.ends("行家好吧") == ("hang", "ba")  # not an idiom: read on the spot, known phrases inside it included
