@@ -1,5 +1,6 @@
 """Idiom chain (成语接龙): the next idiom starts with the last character of the previous one — the same
-character, or the same sound when the rules say so (toneless pinyin, every reading of a heteronym).
+character, or the same sound when the rules say so (toneless pinyin, each character read as it is read in
+its own idiom: 不咸不淡 ends in dan, so 单枪匹马 follows it and 严阵以待 does not).
 
 A game is per group and lives in the database, and its silence timer is a stored timer, so both survive
 a restart. Every move is one transaction that locks the game row, so two answers at once cannot both win.
@@ -27,7 +28,7 @@ _ANSWER_SHAPE = re.compile("[\u4e00-\u9fff]{4}")  # four CJK characters, like an
 
 
 class IdiomChainRules(PluginRules):
-    match: Literal["char", "sound"] = "sound"  # sound: 同音也算 (heteronyms accepted)
+    match: Literal["char", "sound"] = "sound"  # sound: 同音也算 (as the characters are read in their idioms)
     points_per_answer: int = Field(5, ge=0, le=1000)
     silence_seconds: int = Field(180, ge=10, le=86_400)  # the game ends after this long without a move
     bot_takes_turn: bool = True  # when the group is stuck, the bot plays once before ending the game
@@ -146,7 +147,8 @@ async def answer(ctx: Context):
     if outcome == "accepted":
         return [ctx.reply("idiom_chain/accepted", "idiom_accepted", state=state, points=rules.points_per_answer, by_sound=by_sound),
                 _arm(ctx, state)]
-    return ctx.reply("idiom_chain/refused", outcome, outcome=outcome, answer=text, current=state["current"], by_sound=by_sound)
+    sound = book().last_sound(state["current"]) if by_sound else None
+    return ctx.reply("idiom_chain/refused", outcome, outcome=outcome, answer=text, current=state["current"], sound=sound)
 
 
 @plugin.command("hint", "提示")
@@ -167,8 +169,8 @@ async def hint(ctx: Context):
     options = _followers(state, by_sound)
     pick = options[(state["turns"] + state["hints"]) % len(options)]
     masked = pick[0] + "□□" + pick[-1] if state["hints"] > 1 else None
-    sounds = sorted(book().sounds(state["current"][-1])) if by_sound else []
-    return ctx.reply("idiom_chain/hint", "hint", current=state["current"], count=len(options), sounds=sounds, masked=masked)
+    sound = book().last_sound(state["current"]) if by_sound else None
+    return ctx.reply("idiom_chain/hint", "hint", current=state["current"], count=len(options), sound=sound, masked=masked)
 
 
 @plugin.command("idiom_end", "结束", "结束接龙")
@@ -192,19 +194,25 @@ async def stop(ctx: Context):
 
 @plugin.timer(SILENCE)
 async def on_silence(ctx: Context):
-    """Nobody moved for ``silence_seconds``: the bot takes one turn if allowed, else the game ends."""
+    """Nobody moved for ``silence_seconds``: the bot takes one turn if allowed, else the game ends.
+
+    A timer that fires a whole silence late (the bot was down) ends the game with one message: a bot move
+    at once followed by the end would be noise, and nobody is waiting for a move after that long. A turn
+    re-arms the silence from now, so the group always gets a whole silence to answer it."""
     rules: IdiomChainRules = ctx.rules
-    now = ctx.event.due
+    due = ctx.event.due
+    now = ctx.now.astimezone(due.tzinfo)  # later than due when the bot was down through the silence
+    silence = timedelta(seconds=rules.silence_seconds)
     by_sound = rules.match == "sound"
 
     def step(conn):
         state = load_game(conn, ctx.group, GAME)
         if state is None:
             return None, "none"
-        if datetime.fromisoformat(state["last_move"]) + timedelta(seconds=rules.silence_seconds) > now:
+        if datetime.fromisoformat(state["last_move"]) + silence > due:
             return state, "moved"  # a move came in after this timer was set; its own timer is pending
         options = _followers(state, by_sound)
-        if rules.bot_takes_turn and not state["bot_turned"] and options:
+        if rules.bot_takes_turn and not state["bot_turned"] and options and now - due < silence:
             pick = options[state["turns"] % len(options)]
             state.update(current=pick, last_move=now.isoformat(), bot_turned=True, hints=0)
             state["used"].append(pick)

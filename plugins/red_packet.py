@@ -1,6 +1,7 @@
 """Red-packet prompts (发红包的群习俗): the bot keeps the custom alive — it reminds a member, with a mention and
-good humour, when they close a deal, on their birthday, at a milestone or on a festival, and thanks and
-counts every red packet that arrives. Nothing here sends money: Qunbot only prompts and thanks.
+good humour, when they announce their own deal (bot.deal_intent tells that from a question, process talk,
+a hope, a complaint, a metric or someone else's deal), on their birthday, at a milestone or on a festival,
+and thanks and counts every red packet that arrives. Nothing here sends money: Qunbot only prompts and thanks.
 
 A cooldown per member and kind of prompt (claimed atomically in the database) keeps it from nagging.
 """
@@ -9,13 +10,13 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from functools import lru_cache
 
 from pydantic import Field
 
 from bot import almanac
 from bot.bus import Context, Plugin
 from bot.commands import COMMAND_PREFIXES, parse_command
+from bot.deal_intent import announces_deal
 from bot.grace import too_late
 from bot.model import MemberJoined, MessageReceived
 from bot.rules import ClockTime, PluginRules
@@ -28,13 +29,12 @@ from bot.store.profiles import (add_red_packet, anniversaries_on, birthdays_on, 
 CHECKIN_WORDS = ("签到", "打卡")
 CHECKIN_COMMANDS = ("checkin", "签到", "打卡")
 _MONTH_DAY = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})日?$")
-_SPACE = re.compile(r"\s+")
-# A negation right before a deal word ("没成交", "还没有签单", "未能开单", "不会出单"): no deal to celebrate.
-_NEGATED = re.compile(r"(没|未|不|别|无|非)(有|能|会|曾|再|太|法|要)?$")
 
 
 class RedPacketRules(PluginRules):
-    deal_keywords: list[str] = ["签单", "成交", "开单", "出单", "爆单"]
+    # Words that tell of a deal; whether a message announces the sender's own deal is bot.deal_intent's call.
+    deal_keywords: list[str] = ["签单", "成交", "开单", "出单", "爆单", "成单", "回款", "签约", "续约", "签了", "签下",
+                                "签的", "签合同", "拿下", "谈成", "谈下", "做成", "破零", "卖出", "下单", "打款", "签字"]
     cooldown_hours: int = Field(24, ge=0, le=24 * 365)  # per member and kind of prompt
     prompt_time: ClockTime = "09:00"  # when birthday, anniversary and festival prompts go out
     birthdays: bool = True
@@ -54,29 +54,8 @@ async def _may_prompt(ctx: Context, user: str, kind: str) -> bool:
     return await ctx.store.run(claim_prompt, ctx.group, user, kind, ctx.event.at, cooldown)
 
 
-@lru_cache(maxsize=64)
-def _first_chars(words: tuple[str, ...]) -> re.Pattern:
-    return re.compile("[" + "".join(re.escape(w[0]) for w in words if w) + "]" if any(words) else "(?!)")
-
-
-def deal_mentioned(text: str, words: list[str]) -> bool:
-    """Whether ``text`` reports a deal: a deal word not negated by what comes right before it."""
-    # Dropping whitespace creates no characters: without a deal word's first character the text cannot
-    # report a deal, and most chat is answered by one search for those characters.
-    if not _first_chars(tuple(words)).search(text):
-        return False
-    text = _SPACE.sub("", text)
-    for word in words:
-        start = text.find(word) if word else -1
-        while start >= 0:
-            if not _NEGATED.search(text[max(0, start - 3):start]):
-                return True
-            start = text.find(word, start + 1)
-    return False
-
-
 def _mentions_deal(event, rules: RedPacketRules) -> bool:
-    return event.kind == "text" and deal_mentioned(event.text, rules.deal_keywords)
+    return event.kind == "text" and announces_deal(event.text, rules.deal_keywords)
 
 
 @plugin.on(MessageReceived, when=lambda ev, _rules: ev.kind == "red_packet")

@@ -115,12 +115,13 @@ async def test_the_same_red_packet_delivered_twice_is_thanked_and_counted_once(c
 
 
 def test_a_negated_deal_is_no_deal():
-    from plugins.red_packet import RedPacketRules, deal_mentioned
+    from bot.deal_intent import announces_deal
+    from plugins.red_packet import RedPacketRules
     words = RedPacketRules().deal_keywords
     for text in ("今天签单了！", "又成交一单", "不错，成交了", "没成交，但是开单了", "出单 啦"):
-        assert deal_mentioned(text, words), text
+        assert announces_deal(text, words), text
     for text in ("没成交", "还没有签单", "未成交", "不成交就算了", "今天又没 开单", "未能出单", "别签单"):
-        assert not deal_mentioned(text, words), text
+        assert not announces_deal(text, words), text
 
 
 async def test_no_red_packet_prompt_for_a_deal_that_did_not_happen(chat: Chat):

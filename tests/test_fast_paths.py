@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from datetime import datetime, timezone
 
 from hypothesis import given, settings
@@ -13,35 +12,25 @@ from hypothesis import strategies as st
 from bot.adapters.qq import events
 from bot.adapters.qq.events import _time, decode, to_event
 from bot.adapters.qq.message import MalformedMessage, read, segments_of
+from bot.deal_intent import announces_deal, classify
 from bot.model import MessageReceived
 from plugins.idiom_chain import IdiomState, _is_answer_shaped
-from plugins.red_packet import _NEGATED, RedPacketRules, deal_mentioned
+from plugins.red_packet import RedPacketRules
 
 CASES = settings(max_examples=300, deadline=None)
 AT = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
 
 
-def _deal_mentioned_plainly(text: str, words: list[str]) -> bool:
-    text = re.sub(r"\s+", "", text)
-    for word in words:
-        start = text.find(word) if word else -1
-        while start >= 0:
-            if not _NEGATED.search(text[max(0, start - 3):start]):
-                return True
-            start = text.find(word, start + 1)
-    return False
-
-
-deal_texts = st.text(alphabet="签单成交开出爆没未不有能 \n\t好的a-]^\\", max_size=12)
-deal_words = st.lists(st.text(alphabet="签单成交开出爆-]^\\", max_size=3), max_size=5)
+deal_texts = st.text(alphabet="签单成交开出爆没未不有能了吗我他 \n\t好的a-]^\\！？，１", max_size=12)
+deal_words = st.lists(st.text(alphabet="签单成交开出爆-]^\\！１", max_size=3), max_size=5)
 
 
 @CASES
 @given(deal_texts, deal_words)
 def test_the_first_character_shortcut_decides_deals_as_the_plain_reading(text, words):
-    assert deal_mentioned(text, words) == _deal_mentioned_plainly(text, words)
+    assert announces_deal(text, words) == classify(text, words).deal
     shipped = RedPacketRules().deal_keywords
-    assert deal_mentioned(text, shipped) == _deal_mentioned_plainly(text, shipped)
+    assert announces_deal(text, shipped) == classify(text, shipped).deal
 
 
 @CASES

@@ -74,21 +74,51 @@ async def test_a_game_with_right_wrong_repeated_answers_and_a_hint(chat: Chat):
     assert await chat.advance(by=timedelta(hours=1)) == []
 
 
+async def set_current(chat: Chat, idiom: str) -> None:
+    """Make ``idiom`` the running game's current one (a test needs a known idiom to answer)."""
+    def force(conn):
+        from bot.store.games import load_game, save_game
+        state = load_game(conn, "qq:g1", "idiom_chain")
+        state.update(current=idiom, used=[idiom])
+        save_game(conn, "qq:g1", "idiom_chain", state, chat.now)
+
+    await chat.engine.store.run(force)
+
+
 async def test_homophones_count_only_when_the_rules_say_so(chat_with):
     opening, by_sound = homophone_case()
     for match, expected in (("sound", "idiom_accepted"), ("char", "wrong_start")):
         chat = await chat_with(idiom_chain=f'match = "{match}"\n')
-        engine = chat.engine
         await start(chat)
-
-        def force_opening(conn):  # the test needs a known opening idiom
-            from bot.store.games import load_game, save_game
-            state = load_game(conn, "qq:g1", "idiom_chain")
-            state.update(current=opening, used=[opening])
-            save_game(conn, "qq:g1", "idiom_chain", state, chat.now)
-
-        await engine.store.run(force_opening)
+        await set_current(chat, opening)
         assert reasons(await chat.say(by_sound, user="u2"))[:1] == [expected], match
+
+
+@pytest.mark.parametrize("previous, answer, linked", [
+    ("不咸不淡", "严阵以待", False),  # 淡 is dàn in 不咸不淡: its rare reading yǎn does not count
+    ("不咸不淡", "单枪匹马", True),  # the same toneless syllable, dan
+    ("车水马龙", "弄巧成拙", False),  # 弄 is nòng in 弄巧成拙, never lòng
+    ("车水马龙", "龙飞凤舞", True),
+    ("习以为常", "长此以往", True),  # 长 is cháng in 长此以往 …
+    ("习以为常", "长幼有序", False),  # … and zhǎng in 长幼有序
+    ("七十二行", "行云流水", True),  # the same character links whatever it is read (háng, xíng)
+])
+def test_a_link_by_sound_reads_each_character_as_in_its_idiom(previous, answer, linked):
+    assert book().links(previous, answer, by_sound=True) is linked
+    assert (answer in book().followers(previous, by_sound=True)) is linked
+
+
+async def test_answers_and_hints_use_the_reading_in_the_idiom(chat: Chat):
+    await start(chat)
+    await set_current(chat, "不咸不淡")
+    refused = await chat.say("严阵以待", user="u2")
+    assert reasons(refused) == ["wrong_start"] and "读 dan" in refused[0].text
+    assert reasons(await chat.say("单枪匹马", user="u2")) == ["idiom_accepted", "silence"]
+    await set_current(chat, "车水马龙")
+    hints = [texts(await chat.say("/提示", user="u3"))[0] for _ in range(len(book().followers("车水马龙", True)) + 1)]
+    assert all("读 long 的字开头都行" in h for h in hints)
+    masked = {re.search(r"比如：(.□□.)", h).group(1) for h in hints[1:]}
+    assert "弄□□拙" not in masked and all(m[0] in "龙隆笼聋陇垄拢" for m in masked), masked
 
 
 async def test_silence_first_brings_a_bot_turn_then_the_end_with_the_scoreboard(chat: Chat):
@@ -149,6 +179,35 @@ async def test_the_silence_timer_of_a_running_game_fires_once_after_a_restart(tm
     assert reasons(await again.advance(to=started + SILENCE)) == ["bot_turn", "silence"]
     assert reasons(await again.advance(to=started + 2 * SILENCE)) == ["game_over_silence", "silence"]
     assert await again.advance(by=timedelta(hours=1)) == []
+
+
+async def resume(tmp_path, chat_with, down_for: timedelta) -> tuple[Chat, "datetime"]:
+    """A game with one answer by 小李, the bot down from that move for ``down_for``, then a second engine on
+    the same SQLite file. Returns that engine's chat and the time it came back."""
+    url = f"sqlite:///{tmp_path / 'game.sqlite'}"
+    chat = await chat_with("idiom_chain", db_url=url)
+    first = await start(chat)
+    await chat.say(follower(first, True), user="u2", name="小李")
+    back = chat.now + down_for
+    await chat.engine.close()
+    return await chat_with("idiom_chain", db_url=url, start=back), back
+
+
+async def test_a_game_resumed_long_after_its_silence_ends_with_one_message(tmp_path, chat_with):
+    # Down through the silence and the turn the bot would have taken: no move, then the end, in one second.
+    again, back = await resume(tmp_path, chat_with, down_for=2 * SILENCE + timedelta(seconds=5))
+    over = await again.advance(to=back)
+    assert kinds(over) == ["send", "cancel_timer"] and reasons(over) == ["game_over_silence", "silence"]
+    assert "太久没人接" in over[0].text and "1. 小李 — 5 分" in over[0].text
+    assert await again.advance(by=timedelta(hours=1)) == []
+
+
+async def test_a_game_resumed_soon_after_its_silence_gets_the_bots_turn_and_a_whole_silence(tmp_path, chat_with):
+    again, back = await resume(tmp_path, chat_with, down_for=SILENCE + timedelta(seconds=60))
+    turn = await again.advance(to=back)
+    assert reasons(turn) == ["bot_turn", "silence"] and timers(turn)[0].due == back + SILENCE  # from now, not from due
+    assert await again.advance(to=back + SILENCE - timedelta(seconds=1)) == []
+    assert reasons(await again.advance(to=back + SILENCE)) == ["game_over_silence", "silence"]
 
 
 @needs_pg
@@ -223,3 +282,15 @@ def test_replay_a_game_across_a_restart_to_its_end_after_silence(tmp_path, only_
                       "timer": "silence", "key": "", "due": out[1]["due"], "payload": {}, "plugin": "idiom_chain",
                       "reason": "silence"}
     assert "1. 小李 — 5 分" in out[-2]["text"]
+
+
+def test_the_books_readings_are_pypinyins_phrase_readings():
+    """The index reads pypinyin's dictionaries itself (for speed on the first game): it must read every
+    idiom's ends as ``pypinyin.lazy_pinyin`` does, phrase dictionaries included."""
+    from pypinyin import Style, lazy_pinyin
+
+    b = book()
+    differ = [i for i in b.idioms if (lambda r: (r[0], r[-1]))(lazy_pinyin(i, style=Style.NORMAL)) != b.ends(i)]
+    assert differ == []
+    assert b.ends("不咸不淡") == ("bu", "dan") and b.ends("弄巧成拙")[0] == "nong" and b.ends("行家里手")[0] == "hang"
+    assert b.ends("行家好吧") == ("hang", "ba")  # not an idiom: read on the spot, known phrases inside it included
