@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from bot.adapters.base import Adapter, FloodError, MaybeDelivered, PlatformError
-from bot.model import Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, SendMessage, SetCard
+from bot.model import ENGINE_EFFECTS, Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, Report, SendMessage, SetCard
 from bot.templates import Templates
 
 if TYPE_CHECKING:
@@ -87,6 +87,36 @@ def is_possible(action: Action, planned: list[Action]) -> bool:
     return isinstance(action, SendMessage) or any(type(item) is type(action) for item in planned)
 
 
+def impossible_here(action: Action) -> str:
+    return f"{describe(action)}: not possible on {action.platform} in this group"
+
+
+def not_told(announcement: SendMessage, problems: list[str]) -> str:
+    """The admin log's line for an announcement the group did not get, and why."""
+    return f"the group was not told {announcement.text[:80]!r}, since " + "; ".join(problems)
+
+
+def plan_batch(effects: list[Action], capabilities: Callable[[Action], frozenset[str]], templates: Templates) -> list[Action]:
+    """What one handled event's effects become where every possible action succeeds (replay, tests): each
+    platform action planned for ``capabilities(action)``; an announcement (``after_done``) that follows an
+    impossible action of its group is left out, with the report the live outbox would make in its place.
+    Timers and reports pass as they are."""
+    impossible: dict[str, list[str]] = {}  # group -> the impossible actions of the batch so far
+    out: list[Action] = []
+    for action in effects:
+        if type(action) in ENGINE_EFFECTS:
+            out.append(action)
+            continue
+        planned = plan(action, capabilities(action), templates)
+        if not is_possible(action, planned):
+            impossible.setdefault(action.group_key, []).append(impossible_here(action))
+        for item in planned:
+            problems = impossible.get(item.group_key) if isinstance(item, SendMessage) and item.after_done else None
+            out.append(Report(platform=item.platform, group=item.group, text=not_told(item, problems), plugin=item.plugin,
+                              reason="not_announced") if problems else item)
+    return out
+
+
 class _Step:
     """One queued action of a submit. ``problem`` says why it was not carried out (impossible here, or
     failed), once known; ``after`` (announcements only) holds the steps of the platform actions that came
@@ -143,7 +173,7 @@ class Outbox:
             planned = plan(action, adapter.capabilities(action.group), self.templates, owner)
             earlier = done_so_far.setdefault(action.group_key, [])
             if not is_possible(action, planned):
-                earlier.append(_Step(f"{describe(action)}: not possible on {action.platform} in this group"))
+                earlier.append(_Step(impossible_here(action)))
             for item in planned:
                 step = self._step(item, earlier)
                 if not isinstance(item, SendMessage):
@@ -180,7 +210,7 @@ class Outbox:
                 # The steps before an announcement are settled by now: they were queued ahead of it here.
                 untrue = [s.problem for s in step.after or () if s.problem]
                 if untrue:
-                    self._report_for(action)(f"the group was not told {action.text[:80]!r}, since " + "; ".join(untrue))
+                    self._report_for(action)(not_told(action, untrue))
                 else:
                     step.problem = await self._deliver(action, step.announced)
                     ticket.ok &= step.problem is None
