@@ -134,6 +134,11 @@ class SendMessage(Action):
     reply_to: str | None = None
     image: str | None = None  # a picture to show with the text (a chart)
     file: str | None = None  # a document to attach (a CSV export); adapters that cannot attach report it
+    # An announcement of the platform actions before it in the same batch of effects to the same group
+    # ("已移出", "已禁言"): the live outbox sends it only when every one of them was carried out, and
+    # otherwise drops it and tells the admin log why, so the group never hears of an action that did not
+    # happen. Replay, which assumes success, prints it like any message (without this field).
+    after_done: bool = False
 
 
 class DeleteMessage(Action):
@@ -150,8 +155,9 @@ class MuteMember(Action):
 class MuteAll(Action):
     name: ClassVar[str] = "mute_all"
     on: bool
-    # What the group is told: ``announce`` where the platform mutes (sent after the mute), ``fallback``
-    # where it cannot (instead of it; the outbox's own words when not given). Neither reaches the adapter.
+    # What the group is told: ``announce`` where the platform mutes (sent once the mute is done, never when
+    # it failed), ``fallback`` where it cannot (instead of it; the outbox's own words when not given).
+    # Neither reaches the adapter.
     announce: str | None = None
     fallback: str | None = None
 
@@ -211,7 +217,8 @@ ACTION_TYPES: dict[str, type[Action]] = {cls.name: cls for cls in (*PLATFORM_ACT
 
 def action_record(action: Action, at: datetime) -> dict:
     """The replay output line for an action: ``at`` and ``action`` first, then its fields."""
-    fields = action.model_dump(mode="json", exclude_none=True)
+    # ``after_done`` is how the outbox treats a message, not something the platform receives.
+    fields = action.model_dump(mode="json", exclude_none=True, exclude={"after_done"})
     record: dict = {"at": at.isoformat(), "action": action.name}
     record.update((k, v) for k, v in fields.items() if k not in ("plugin", "reason"))
     record["plugin"] = fields["plugin"]

@@ -6,6 +6,11 @@ per-group window and a per-platform interval keep within the platform's limits b
 dropping), flood errors wait the time the platform asks, other retryable errors back off. A message whose answer
 was lost after it reached the platform (``MaybeDelivered``) is not sent again. Whatever cannot be
 delivered is logged, and reported to the admin log, with the reason.
+
+Honest messages: an announcement (``SendMessage.after_done``, and a mute-all's ``announce``) goes out only
+when every platform action before it, of the same submit and group, was carried out. Where one was
+impossible (a fallback took its place) or failed, the announcement is dropped and one report tells the
+admin log what happened and what the group was not told.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from bot.adapters.base import Adapter, FloodError, MaybeDelivered, PlatformError
-from bot.model import Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, SendMessage, SetCard
+from bot.model import ENGINE_EFFECTS, Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, Report, SendMessage, SetCard
 from bot.templates import Templates
 
 if TYPE_CHECKING:
@@ -40,7 +45,8 @@ def plan(action: Action, capabilities: frozenset[str], templates: Templates, own
             told = action.announce
             action = action.model_copy(update={"announce": None, "fallback": None})
             if told is not None:
-                return [action, SendMessage(platform=action.platform, group=action.group, text=told, plugin=action.plugin, reason=action.reason)]
+                return [action, SendMessage(platform=action.platform, group=action.group, text=told, plugin=action.plugin,
+                                            reason=action.reason, after_done=True)]
         return [action]
     text: str | None = None
     mentions: tuple[str, ...] = ()
@@ -75,6 +81,54 @@ def describe(action: Action) -> str:
     return f"{action.name} in {action.group_key} ({detail}) by {action.plugin or '?'}/{action.reason or '?'}"
 
 
+def is_possible(action: Action, planned: list[Action]) -> bool:
+    """Whether ``plan`` kept ``action`` itself (a message always counts): False when a fallback, or nothing,
+    took its place."""
+    return isinstance(action, SendMessage) or any(type(item) is type(action) for item in planned)
+
+
+def impossible_here(action: Action) -> str:
+    return f"{describe(action)}: not possible on {action.platform} in this group"
+
+
+def not_told(announcement: SendMessage, problems: list[str]) -> str:
+    """The admin log's line for an announcement the group did not get, and why."""
+    return f"the group was not told {announcement.text[:80]!r}, since " + "; ".join(problems)
+
+
+def plan_batch(effects: list[Action], capabilities: Callable[[Action], frozenset[str]], templates: Templates) -> list[Action]:
+    """What one handled event's effects become where every possible action succeeds (replay, tests): each
+    platform action planned for ``capabilities(action)``; an announcement (``after_done``) that follows an
+    impossible action of its group is left out, with the report the live outbox would make in its place.
+    Timers and reports pass as they are."""
+    impossible: dict[str, list[str]] = {}  # group -> the impossible actions of the batch so far
+    out: list[Action] = []
+    for action in effects:
+        if type(action) in ENGINE_EFFECTS:
+            out.append(action)
+            continue
+        planned = plan(action, capabilities(action), templates)
+        if not is_possible(action, planned):
+            impossible.setdefault(action.group_key, []).append(impossible_here(action))
+        for item in planned:
+            problems = impossible.get(item.group_key) if isinstance(item, SendMessage) and item.after_done else None
+            out.append(Report(platform=item.platform, group=item.group, text=not_told(item, problems), plugin=item.plugin,
+                              reason="not_announced") if problems else item)
+    return out
+
+
+class _Step:
+    """One queued action of a submit. ``problem`` says why it was not carried out (impossible here, or
+    failed), once known; ``after`` (announcements only) holds the steps of the platform actions that came
+    before it in the same submit and group; ``announced``: an announcement follows this step, so its
+    failure is reported together with the announcement that was not sent."""
+
+    __slots__ = ("problem", "after", "announced")
+
+    def __init__(self, problem: str | None = None, after: tuple["_Step", ...] | None = None):
+        self.problem, self.after, self.announced = problem, after, False
+
+
 class _Ticket:
     """The actions of one ``submit``: how many are still queued, whether all went out so far."""
 
@@ -94,7 +148,7 @@ class Outbox:
     def __init__(self, adapters: Mapping[str, Adapter], templates: Templates,
                  limits: Callable[[str], OutboxLimits], report: Callable[[str, bool], None]):
         self.adapters, self.templates, self.limits, self.report = adapters, templates, limits, report
-        self._queues: dict[str, deque[tuple[Action, _Ticket]]] = {}
+        self._queues: dict[str, deque[tuple[Action, _Ticket, _Step]]] = {}
         self._workers: dict[str, asyncio.Task] = {}
         self._sent: dict[str, deque[float]] = {}  # per group: times of recent sends
         self._next_free: dict[str, float] = {}  # per platform: earliest time of the next call
@@ -107,6 +161,7 @@ class Outbox:
         of them are out: True when every one was delivered, False when any was dropped or given up on
         (the scheduler records a slot as sent only on True)."""
         ticket = _Ticket(asyncio.get_running_loop().create_future())
+        done_so_far: dict[str, list[_Step]] = {}  # per group: the steps of this submit's platform actions
         for action in actions:
             adapter = self.adapters.get(action.platform)
             if adapter is None:
@@ -115,15 +170,33 @@ class Outbox:
                 continue
             owner = getattr(adapter, "owner_of", None)  # adapters that know the group's owner (WeChat)
             owner = owner(action.group) if owner is not None and isinstance(action, KickMember) else None
-            for item in plan(action, adapter.capabilities(action.group), self.templates, owner):
-                key = item.group_key
-                ticket.left += 1
-                self._queues.setdefault(key, deque()).append((item, ticket))
-                if key not in self._workers:
-                    self._idle.clear()
-                    self._workers[key] = asyncio.create_task(self._work(key), name=f"outbox {key}")
+            planned = plan(action, adapter.capabilities(action.group), self.templates, owner)
+            earlier = done_so_far.setdefault(action.group_key, [])
+            if not is_possible(action, planned):
+                earlier.append(_Step(impossible_here(action)))
+            for item in planned:
+                step = self._step(item, earlier)
+                if not isinstance(item, SendMessage):
+                    earlier.append(step)
+                self._queue(item, ticket, step)
         ticket.settle()
         return ticket.future
+
+    @staticmethod
+    def _step(item: Action, earlier: list[_Step]) -> _Step:
+        if not (isinstance(item, SendMessage) and item.after_done):
+            return _Step()
+        for step in earlier:
+            step.announced = True
+        return _Step(after=tuple(earlier))
+
+    def _queue(self, item: Action, ticket: _Ticket, step: _Step) -> None:
+        key = item.group_key
+        ticket.left += 1
+        self._queues.setdefault(key, deque()).append((item, ticket, step))
+        if key not in self._workers:
+            self._idle.clear()
+            self._workers[key] = asyncio.create_task(self._work(key), name=f"outbox {key}")
 
     async def drain(self) -> None:
         """Wait until every queued action has been delivered or given up on."""
@@ -133,8 +206,14 @@ class Outbox:
         queue = self._queues[key]
         try:
             while queue:
-                action, ticket = queue[0]
-                ticket.ok &= await self._deliver(action)
+                action, ticket, step = queue[0]
+                # The steps before an announcement are settled by now: they were queued ahead of it here.
+                untrue = [s.problem for s in step.after or () if s.problem]
+                if untrue:
+                    self._report_for(action)(not_told(action, untrue))
+                else:
+                    step.problem = await self._deliver(action, step.announced)
+                    ticket.ok &= step.problem is None
                 queue.popleft()
                 ticket.left -= 1
                 ticket.settle()
@@ -182,24 +261,33 @@ class Outbox:
             raise
         return mine
 
-    async def _deliver(self, action: Action) -> bool:
+    def _report_for(self, action: Action) -> Callable[[str], None]:
+        # A report about a failed admin-log message must not go to the admin log again.
+        return lambda text: self.report(text, action.reason != "admin_log")
+
+    async def _deliver(self, action: Action, announced: bool = False) -> str | None:
+        """Deliver ``action``; None when done, else what went wrong, reported here unless ``announced`` (then
+        the announcement it drops reports it, in one line)."""
+        problem = await self._attempt(action)
+        if problem is not None and not announced:
+            self._report_for(action)(problem)
+        return problem
+
+    async def _attempt(self, action: Action) -> str | None:
         limits = self.limits(action.platform)
         adapter = self.adapters[action.platform]
-        # A report about a failed admin-log message must not go to the admin log again.
-        report = lambda text: self.report(text, action.reason != "admin_log")  # noqa: E731
         failures = floods = 0
         while True:
             call = await self._pace(action)
             try:
                 await adapter.perform(action)
-                return True
+                return None
             except FloodError as exc:
                 # The platform asked for a pause: it is not a failure of this action, and the whole
                 # platform waits, so other groups do not keep hitting the same limit.
                 floods += 1
                 if floods > MAX_FLOOD_WAITS:
-                    report(f"gave up after {floods} flood waits: {describe(action)}")
-                    return False
+                    return f"gave up after {floods} flood waits: {describe(action)}"
                 log.warning("%s: flood control, waiting %.1fs", action.group_key, exc.retry_after)
                 resume = asyncio.get_running_loop().time() + exc.retry_after
                 self._next_free[action.platform] = max(self._next_free.get(action.platform, 0.0), resume)
@@ -207,20 +295,17 @@ class Outbox:
                 if isinstance(exc, MaybeDelivered) and isinstance(action, SendMessage):
                     # The message may be in the group already: a second copy is worse than a lost one
                     # the operator is told about. Actions that end in a state are simply taken again.
-                    report(f"not sent again, it may have arrived: {describe(action)}: {exc}")
-                    return True  # counted as out: a scheduled post is not sent again at the next start either
+                    self._report_for(action)(f"not sent again, it may have arrived: {describe(action)}: {exc}")
+                    return None  # counted as out: a scheduled post is not sent again at the next start either
                 failures += 1
                 if not exc.retryable:
-                    report(f"could not deliver {describe(action)}: {exc}")
-                    return False
+                    return f"could not deliver {describe(action)}: {exc}"
                 if failures > limits.max_retries:
-                    report(f"gave up after {failures} attempts: {describe(action)}: {exc}")
-                    return False
+                    return f"gave up after {failures} attempts: {describe(action)}: {exc}"
                 await asyncio.sleep(limits.backoff_seconds * 2 ** (failures - 1))
             except Exception as exc:  # an adapter bug: report it, keep the queue moving
                 log.exception("adapter %s failed", action.platform)
-                report(f"could not deliver {describe(action)}: {exc!r}")
-                return False
+                return f"could not deliver {describe(action)}: {exc!r}"
             finally:
                 if not call.done():
                     call.set_result(asyncio.get_running_loop().time())

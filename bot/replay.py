@@ -2,8 +2,10 @@
 
 The clock jumps from event to event, firing every scheduled job that falls due in between (and up to
 ``--until`` at the end). Actions are written after the outbox's capability planning, one JSON line
-each, so what replay prints is what the event's platform would receive, fallbacks included. A malformed
-line is reported with its line number and skipped.
+each, so what replay prints is what the event's platform would receive, fallbacks included; every action
+the platform can take is taken to succeed, and an announcement (``after_done``) of one it cannot take is
+left out, with the report the live outbox would make. A malformed line is reported with its line number
+and skipped.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from pydantic import ValidationError
 from bot.adapters.base import CAPABILITIES
 from bot.config import QunbotConfig
 from bot.engine import Engine, keep_what_start_up_built
-from bot.model import ENGINE_EFFECTS, PLATFORM_EVENTS, Action, Event, SendMessage, action_record
-from bot.outbox import plan
+from bot.model import PLATFORM_EVENTS, Action, Event, SendMessage, action_record
+from bot.outbox import plan_batch
 from bot.scheduler import VirtualClock
 
 log = logging.getLogger(__name__)
@@ -121,17 +123,16 @@ class ActionWriter:
         self.count = 0
 
     def __call__(self, actions: list[Action], at: datetime) -> None:
-        for action in actions:
-            # Timers and reports are the engine's own effects: printed as they are, never planned.
-            items = (action,) if type(action) in ENGINE_EFFECTS else plan(action, CAPABILITIES[action.platform], self.engine.templates)
-            for item in items:
-                record = action_record(item, at)
-                if isinstance(item, SendMessage):
-                    for attachment in ("image", "file"):  # kept beside --out: a temporary file may be gone later
-                        if record.get(attachment):
-                            record[attachment] = self._keep(record[attachment])
-                self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                self.count += 1
+        # Timers and reports are the engine's own effects: printed as they are, never planned. Every possible
+        # action is taken to succeed, so an announcement is printed unless an action before it was impossible.
+        for item in plan_batch(actions, lambda action: CAPABILITIES[action.platform], self.engine.templates):
+            record = action_record(item, at)
+            if isinstance(item, SendMessage):
+                for attachment in ("image", "file"):  # kept beside --out: a temporary file may be gone later
+                    if record.get(attachment):
+                        record[attachment] = self._keep(record[attachment])
+            self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.count += 1
 
     def _keep(self, path: str) -> str:
         self.images.mkdir(parents=True, exist_ok=True)

@@ -181,7 +181,8 @@ async def reconcile(ctx: Context, now: datetime) -> list:
 
 def mute_all(ctx: Context, on: bool, ends: datetime | None) -> MuteAll:
     """Mute (or unmute) the group, with the announcement for where it is done and the words for where the
-    platform cannot: the outbox picks one from what the bot can do in that group."""
+    platform cannot: the outbox picks one from what the bot can do in that group, and sends the announcement
+    only once the mute-all succeeded (a failed one is reported to the admin log, the group told nothing)."""
     ev = ctx.event
     reason = "window_start" if on else "window_end"
     page = "mute_window/start" if on else "mute_window/end"
@@ -260,7 +261,8 @@ async def show_windows(ctx: Context):
     shown = [{"start": s.astimezone(ctx.tz), "end": e.astimezone(ctx.tz), "now": s <= now} for s, e in spans[:5]]
     adhoc = state["adhoc_until"]  # stored in UTC; shown in the group's time, and only while it lasts
     return [*reports, ctx.reply("mute_window/list", "windows_shown", windows=shown, held=state["held"],
-                                adhoc=adhoc.astimezone(ctx.tz) if adhoc and adhoc > now else None, unknown=sorted(unknown))]
+                                adhoc=adhoc.astimezone(ctx.tz) if adhoc and adhoc > now else None, unknown=sorted(unknown),
+                                can_mute_all=ctx.can("mute_all"))]
 
 
 def _parse_quiet(args: tuple[str, ...]) -> int | str | None:
@@ -299,5 +301,6 @@ async def quiet(ctx: Context):
     timer = ctx.timer(ADHOC_END, until) if until is not None else ctx.cancel_timer(ADHOC_END)
     actions = await reconcile(ctx, now)
     if not any(isinstance(a, MuteAll) for a in actions):
-        actions.append(ctx.reply("mute_window/quiet_noted", "quiet_noted", what=what if isinstance(what, str) else "adhoc"))
+        actions.append(ctx.reply("mute_window/quiet_noted", "quiet_noted", what=what if isinstance(what, str) else "adhoc",
+                                 can_mute_all=ctx.can("mute_all")))
     return [*actions, timer]

@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from bot.adapters.base import CAPABILITIES
 from bot.config import QunbotConfig
 from bot.engine import SHIPPED_RULES, Engine
 from bot.model import PLATFORM_ACTIONS, Action, Event, JoinRequested, MemberJoined, MemberLeft, MessageReceived, Report, SetTimer
-from bot.outbox import plan
+from bot.outbox import plan_batch
 from bot.scheduler import VirtualClock
 from bot.store import Store
 
@@ -78,11 +77,13 @@ class Chat:
         return await self._handle(JoinRequested, when, user=user, name=name or user, id=self._id("r"), answer=answer)
 
     def delivered(self, effects) -> list[Action]:
-        """What this chat's platform would be asked to do for ``effects``: the platform actions through the
-        outbox's plan on the platform's capability table (a mute-all with its announcement after it, or the
-        fallback words instead of it); timers and reports never reach a platform."""
-        able = CAPABILITIES.get(self.platform, frozenset())
-        return [item for action in actions(effects) for item in plan(action, able, self.engine.templates)]
+        """What this chat's platform would be asked to do for ``effects`` where every action it can take
+        succeeds: the platform actions through the outbox's plan on the group's capabilities (the live ones
+        of an adapter in ``engine.adapters``, else the platform's table): a mute-all with its announcement
+        after it, or the fallback words instead of it; an announcement of an impossible action left out.
+        Timers and reports never reach a platform."""
+        able = lambda action: self.engine.capabilities(action.platform, action.group)  # noqa: E731
+        return actions(plan_batch(actions(effects), able, self.engine.templates))
 
     async def advance(self, to: datetime | None = None, by: timedelta | None = None) -> list[Action]:
         """Move the clock to ``to`` (or ``by`` on) and fire every scheduled job and timer due by then, in

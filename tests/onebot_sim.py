@@ -1,8 +1,9 @@
 """A spec-strict OneBot v11 implementation side (botuniverse/onebot-11), written for these tests.
 
 It plays NapCat's part with real side effects: integer ids, ``echo`` on every answer, 1400 for bad
-parameters, 1404 for unknown actions, Bearer auth (401 / 403), the bot's own role honoured, and the
-notices a real implementation posts (a ban produces ``group_ban`` and silences the member, a kick
+parameters, 1404 for unknown actions, Bearer auth (401 / 403), the bot's own role honoured (as a plain
+member it recalls only its own messages, mutes and removes nobody), and the notices a real
+implementation posts (a ban produces ``group_ban`` and silences the member, a kick
 ``group_decrease``, an approval ``group_increase``, a recall ``group_recall``). Faults can be injected:
 ok-but-no-op actions, stale roles, late member info, duplicate events, dropped connections.
 Its CQ-code encoder is its own, independent of the adapter's parser.
@@ -276,7 +277,13 @@ class OneBotSim:
     def _do_delete_msg(self, message_id):
         if not isinstance(message_id, int) or message_id not in self.messages:
             raise ValueError("unknown message_id")
-        msg = self.messages.pop(message_id)
+        msg = self.messages[message_id]
+        # QQ lets a member recall only their own messages; another's needs a higher role than its sender's.
+        members = self.groups[msg["group_id"]]
+        sender = members.get(msg["user_id"])  # None: they left since (a member's rank)
+        if msg["user_id"] != self.self_id and RANK[members[self.self_id].role] <= RANK[sender.role if sender else "member"]:
+            return self._failed(102, "permission denied")
+        del self.messages[message_id]
         self._later({"post_type": "notice", "notice_type": "group_recall", "group_id": msg["group_id"],
                      "user_id": msg["user_id"], "operator_id": self.self_id, "message_id": message_id})
         return self._ok()

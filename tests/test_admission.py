@@ -72,11 +72,12 @@ async def test_three_wrong_answers_remove_and_repeated_failures_block(chat: Chat
         await joined(chat, "u8", inviter="u1")
         for _ in range(2):
             assert reasons(await chat.say("不知道", user="u8"))[-1] == "wrong_answer"
-        assert [a.name for a in await chat.say("还是不知道", user="u8")] == ["delete", "send", "kick", "cancel_timer"]
+        # Removed, then told so (the announcement is sent only once the kick is done).
+        assert [a.name for a in await chat.say("还是不知道", user="u8")] == ["delete", "kick", "send", "cancel_timer"]
     assert await chat.engine.store.run(strikes, "qq:g1", "u8") == 3
     turned_away = await request(chat, "u8", "公众号")
     assert [(a.name, a.approve, a.reason) for a in turned_away] == [("decide_join", False, "blocked")]
-    assert [a.name for a in await joined(chat, "u8", inviter="u1")] == ["send", "kick"]
+    assert [a.name for a in await joined(chat, "u8", inviter="u1")] == ["kick", "send"]
 
 
 async def test_review_holds_requests_for_an_admin(make_engine, rules_dir):
@@ -94,7 +95,7 @@ async def test_review_holds_requests_for_an_admin(make_engine, rules_dir):
     assert reasons(await chat.say("/拒绝 u4", user="boss", role="admin")) == ["not_pending"]
     # A member who joined without a request waits muted, until an admin lets them in.
     waiting = await joined(chat, "u6", inviter="u1")
-    assert [(a.name, a.reason) for a in waiting] == [("send", "awaiting_review"), ("mute", "awaiting_review")]
+    assert [(a.name, a.reason) for a in waiting] == [("mute", "awaiting_review"), ("send", "awaiting_review")]
     assert [a.name for a in await chat.say("hello", user="u6")] == ["delete"]
     let_in = platform(await chat.say("/通过 u6", user="boss", role="admin"))
     assert [(a.name, getattr(a, "seconds", None)) for a in let_in] == [("send", None), ("mute", 0)]
@@ -134,8 +135,8 @@ async def test_a_blocked_newcomer_is_removed_and_nobody_else_greets_or_chases_th
     assert await chat.engine.store.run(strikes, "qq:g1", "u8") == 3
     removed = await joined(chat, "u8", inviter="u1")
     # Only join_threshold speaks: no intro prompt, no nickname check, no welcome queued, no intro case left.
-    assert [(a.plugin, a.name, a.reason) for a in removed] == [("join_threshold", "send", "blocked"),
-                                                                 ("join_threshold", "kick", "blocked")]
+    assert [(a.plugin, a.name, a.reason) for a in removed] == [("join_threshold", "kick", "blocked"),
+                                                                 ("join_threshold", "send", "blocked")]
     assert await chat.engine.store.run(open_cases, ("intro", "welcome")) == []
 
 
@@ -181,11 +182,11 @@ async def test_newcomers_whose_deadlines_fall_in_the_same_second_are_each_remove
     deadline = start + timedelta(minutes=10, seconds=1)
     assert removed(await chat.engine.scheduler.run_due(deadline)) == []
     fired = await chat.engine.scheduler.run_due(deadline + timedelta(seconds=1))
-    assert removed(fired) == [("send", "u7"), ("kick", "u7"), ("send", "u8"), ("kick", "u8")]
+    assert removed(fired) == [("kick", "u7"), ("send", "u7"), ("kick", "u8"), ("send", "u8")]
     later = start + timedelta(minutes=20)
     await join_at(chat.engine, later, "u9")
     assert removed(await chat.engine.scheduler.run_due(later + timedelta(minutes=10) - timedelta(microseconds=1))) == []
-    assert removed(await chat.engine.scheduler.run_due(later + timedelta(minutes=10))) == [("send", "u9"), ("kick", "u9")]
+    assert removed(await chat.engine.scheduler.run_due(later + timedelta(minutes=10))) == [("kick", "u9"), ("send", "u9")]
     assert await chat.engine.store.run(open_cases, ("quiz",)) == []
     assert await chat.engine.store.run(stored_timers) == []
 

@@ -27,7 +27,8 @@ def test_requests_quiz_intro_and_card(tmp_path):
         ("send", "quiz_timeout", None, None), ("send", "quiz_timeout", None, None),  # WeChat: the kick's fallback
     ]
     kick = [r for r in records(result.stdout) if r["reason"] == "quiz_timeout"]
-    assert kick[0]["at"] == kick[1]["at"] == "2026-11-23T10:14:00+08:00" and "没有权限移除" in kick[1]["text"]
+    assert kick[0]["at"] == kick[1]["at"] == "2026-11-23T10:14:00+08:00" and "没有移除成员的权限" in kick[1]["text"]
+    assert "移出本群" not in kick[0]["text"]  # the bot does not own the room: nobody was removed
 
 
 def test_a_restart_in_the_middle_of_a_verification_keeps_its_deadline(tmp_path):
@@ -42,7 +43,7 @@ def test_a_restart_in_the_middle_of_a_verification_keeps_its_deadline(tmp_path):
     two = run_replay(str(write_events(tmp_path / "two.jsonl", second)), "--db", db)
     assert two.returncode == 0, two.stderr
     removed = [(r["at"], r["action"]) for r in records(two.stdout) if r["reason"] == "quiz_timeout"]
-    assert removed == [("2026-11-23T10:10:00+08:00", "send"), ("2026-11-23T10:10:00+08:00", "kick")]
+    assert removed == [("2026-11-23T10:10:00+08:00", "kick"), ("2026-11-23T10:10:00+08:00", "send")]
     # Nobody got through: running the second part again on the same database removes nobody twice.
     again = run_replay(str(write_events(tmp_path / "three.jsonl", second)), "--db", db)
     assert [r for r in records(again.stdout) if r["reason"] == "quiz_timeout"] == []

@@ -72,8 +72,9 @@ async def test_a_member_who_never_introduces_is_reminded_then_removed(make_engin
     fired += await chat.engine.scheduler.run_due(joined_at + timedelta(hours=23, minutes=1))
     assert reasons(mine()) == ["intro_reminder"] * 2
     fired += await chat.engine.scheduler.run_due(joined_at + timedelta(hours=25))
-    assert [(a.name, a.reason) for a in mine()[2:]] == [("send", "intro_overdue_remove"), ("kick", "intro_overdue_remove")]
-    assert "潜水员" in mine()[2].text
+    # Removed, then told so: the announcement goes only once the removal is done.
+    assert [(a.name, a.reason) for a in mine()[2:]] == [("kick", "intro_overdue_remove"), ("send", "intro_overdue_remove")]
+    assert "潜水员" in mine()[3].text and mine()[3].after_done
 
 
 async def test_restrict_at_the_deadline_and_a_late_intro_still_counts(make_engine, rules_dir):
@@ -82,7 +83,7 @@ async def test_restrict_at_the_deadline_and_a_late_intro_still_counts(make_engin
     fired = await chat.engine.scheduler.run_due(chat.now + timedelta(hours=2))
     fired = [a for a in platform(fired) if a.plugin == "self_intro"]
     # The 6-hour reminder cannot come before a 1-hour deadline; the 1-hour one would be at the join itself.
-    assert [(a.name, a.reason) for a in fired] == [("send", "intro_overdue_restrict"), ("mute", "intro_overdue_restrict")]
+    assert [(a.name, a.reason) for a in fired] == [("mute", "intro_overdue_restrict"), ("send", "intro_overdue_restrict")]
     # After the deadline, bare words are chat again (they would set the card); labelled fields still count.
     later = chat.now + timedelta(days=1, hours=2)
     bare = await chat.say("北京 教育 小李", user="u5", name="小李", when=later)
@@ -133,7 +134,7 @@ async def test_members_awaiting_review_are_not_chased_and_their_window_starts_wh
     fired += await chat.engine.scheduler.run_due(let_in_at + timedelta(hours=18, minutes=1))
     assert mine() == [("send", "intro_reminder")]  # the 24 hours run from the approval
     fired += await chat.engine.scheduler.run_due(let_in_at + timedelta(hours=25))
-    assert mine()[-2:] == [("send", "intro_overdue_remove"), ("kick", "intro_overdue_remove")]
+    assert mine()[-2:] == [("kick", "intro_overdue_remove"), ("send", "intro_overdue_remove")]
 
 
 def test_bare_values_must_read_like_an_introduction():

@@ -67,7 +67,7 @@ async def test_ads_in_a_room_the_bot_does_not_own_get_warnings_and_the_owner_is_
         await engine.outbox.drain()
     assert gateway.calls("roomDel") == []
     assert [("请注意群规" in s["text"], s["mentionIdList"]) for s in sent[:2]] == [(True, [MEMBER])] * 2
-    assert sent[2]["mentionIdList"] == [MEMBER, OWNER] and "已提醒群主处理" in sent[2]["text"]
+    assert sent[2]["mentionIdList"] == [MEMBER, OWNER] and "请群主处理" in sent[2]["text"]
     assert sent[2]["text"].startswith(f"@小王{MENTION_END}@群主{MENTION_END}")
     assert MEMBER in gateway.room(FOREIGN)["memberIdList"]
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from bot.bus import Context
-from bot.model import Action, SetCard
+from bot.model import Action, KickMember, MuteMember, SendMessage, SetCard
 from bot.store.admission import Case, case_users, group_cases, get_case, last_prompt, mark_prompt, member_tags, save_case
 
 if TYPE_CHECKING:
@@ -56,6 +56,37 @@ NOBODY: frozenset[str] = frozenset()
 def on_behalf(plugin: str, action: Action) -> Action:
     """An effect of another plugin of the family (its timer, its message), built by this one."""
     return action if action.plugin == plugin else action.model_copy(update={"plugin": plugin})
+
+
+# ----------------------------------------------------------------------------- saying only what happened
+
+
+def announced(actions: list[Action], message: SendMessage) -> list[Action]:
+    """``actions``, then ``message`` announcing them: the outbox sends it only once they all were done (where
+    one fails, the group hears nothing and the admin log is told)."""
+    return [*actions, message.model_copy(update={"after_done": True})]
+
+
+def removal(ctx: Context, users: list[str], template: str, reason: str, **values) -> list[Action]:
+    """Remove ``users`` and tell the group with ``template``, whose ``removed`` says what happened: True,
+    after the removal, where the bot can remove members here; False where it cannot, before the outbox's
+    fallback, which asks the owner to do it."""
+    ev = ctx.event
+    kicks = [KickMember(platform=ev.platform, group=ev.group, user=user, reason=reason) for user in users]
+    if ctx.can("kick"):
+        return announced(kicks, ctx.send(template, reason, mentions=users, removed=True, **values))
+    return [ctx.send(template, reason, mentions=users, removed=False, **values), *kicks]
+
+
+def restriction(ctx: Context, users: list[str], seconds: int, template: str, reason: str, **values) -> list[Action]:
+    """Mute ``users`` for ``seconds`` and tell them with ``template``, whose ``muted`` says what happened: True,
+    after the mute, where the bot can mute here; False where it cannot, and then the message itself asks them
+    to keep quiet (no mute is returned, so the outbox's own warning does not say it a second time)."""
+    ev = ctx.event
+    if ctx.can("mute"):
+        mutes = [MuteMember(platform=ev.platform, group=ev.group, user=user, seconds=seconds, reason=reason) for user in users]
+        return announced(mutes, ctx.send(template, reason, mentions=users, muted=True, **values))
+    return [ctx.send(template, reason, mentions=users, muted=False, **values)]
 
 
 # ----------------------------------------------------------------------------- who waits

@@ -3,7 +3,9 @@
 Join requests (Telegram, QQ) are decided on the applicant's answer: approved, declined with a reason, or
 held for an admin (/通过, /拒绝). A newcomer who did not come through a request we approved (invited,
 or on WeChat, which has no join requests) gets a quiz after joining: a deadline and a number of
-attempts, ending in removal (the outbox's fallback where the bot cannot remove). Every open case is a
+attempts, ending in removal (the outbox's fallback, asking the owner, where the bot cannot remove). What the
+group is told follows what the bot can do in that group (``ctx.can``): a removal or a mute is announced after
+it and only once it is done (``cases.announced``), and the quiz promises only what will happen. Every open case is a
 row, and every quiz deadline a stored timer of its own, so a restart neither forgets a deadline nor lets
 anyone through; failures are counted per user, and after ``block_after`` of them the user is turned away
 at once. A newcomer let in gets the welcome and the introduction window (``cases.let_in``).
@@ -25,7 +27,7 @@ from bot.model import DecideJoin, DeleteMessage, JoinRequested, KickMember, Memb
 from bot.rules import OWNER_ONLY, Patterns, PluginRules
 from bot.store.admission import Case, add_strike, close_case, forget_member, get_case, group_cases, save_case, strikes
 from plugins.admission.cases import (QUIZ_DEADLINE, SELF_INTRO, VERIFYING, WELCOME, CaseKind, Waiting, admitted_effects,
-                                     let_in, show_pending)
+                                     announced, let_in, removal, restriction, show_pending)
 
 QUIZ, REVIEW, REQUEST, PASSED = CaseKind.QUIZ, CaseKind.REVIEW, CaseKind.REQUEST, CaseKind.PASSED
 PASSED_FOR = timedelta(days=1)  # how long an approved request waits for its join event
@@ -166,19 +168,28 @@ async def screen(ctx: Context):
         return await _seen_elsewhere(ctx)
     if outcome == "blocked":
         # Removed at once: no welcome, no intro prompt, no nickname check for someone who is gone.
-        return [ctx.send("join_threshold/blocked", "blocked", mentions=[ev.user], name=name),
-                KickMember(platform=ev.platform, group=ev.group, user=ev.user, reason="blocked"), Stop("blocked")]
+        return [*removal(ctx, [ev.user], "join_threshold/blocked", "blocked", name=name), Stop("blocked")]
     if outcome == QUIZ:
         await ctx.state.add(ctx, ev.user)
         return [ctx.send("join_threshold/quiz", "quiz_started", mentions=[ev.user], name=name,
-                         question=_question(rules, ev.user).ask, minutes=rules.quiz_minutes, attempts=rules.quiz_attempts),
+                         question=_question(rules, ev.user).ask, minutes=rules.quiz_minutes, attempts=rules.quiz_attempts,
+                         **_promises(ctx)),
                 ctx.timer(QUIZ_DEADLINE, deadline, key=ev.user)]
     if outcome == REVIEW:
         await ctx.state.add(ctx, ev.user)
-        mute = [MuteMember(platform=ev.platform, group=ev.group, user=ev.user, seconds=rules.review_mute_minutes * 60,
-                           reason="awaiting_review")] if rules.review_mute_minutes else []
-        return [ctx.send("join_threshold/awaiting_review", "awaiting_review", mentions=[ev.user], name=name), *mute]
+        if rules.review_mute_minutes:
+            return restriction(ctx, [ev.user], rules.review_mute_minutes * 60, "join_threshold/awaiting_review",
+                               "awaiting_review", name=name, **_promises(ctx))
+        return ctx.send("join_threshold/awaiting_review", "awaiting_review", mentions=[ev.user], name=name, muted=False,
+                        **_promises(ctx))
     return None
+
+
+def _promises(ctx: Context) -> dict:
+    """What a newcomer may be told will happen while they are verified, by what the bot can do here: their
+    other messages withdrawn (``withdrawn``), asked to wait (``hold``), removal at the end (``removes``)."""
+    hold = ctx.rules.while_pending == "answer_only"
+    return {"hold": hold, "withdrawn": hold and ctx.can("delete"), "removes": ctx.can("kick")}
 
 
 async def _seen_elsewhere(ctx: Context) -> None:
@@ -204,10 +215,8 @@ async def forget(ctx: Context):
 
 
 def _fail(ctx: Context, user: str, name: str, why: str) -> list:
-    ev = ctx.event
     ctx.state.discard(ctx.group, user)
-    return [ctx.send("join_threshold/failed", why, mentions=[user], name=name, why=why),
-            KickMember(platform=ev.platform, group=ev.group, user=user, reason=why)]
+    return removal(ctx, [user], "join_threshold/failed", why, name=name, why=why)
 
 
 def _fail_in_db(conn, group: str, user: str, at: datetime) -> None:
@@ -298,19 +307,22 @@ async def _decide_case(ctx: Context, approve: bool):
         return ctx.reply("join_threshold/nobody_pending", "not_pending", who=who)
     ev = ctx.event
     ctx.state.discard(ctx.group, found.user)
+    removes = not approve and found.kind != REQUEST and ctx.can("kick")
     done = ctx.reply("join_threshold/decided", "admin_approved" if approve else "admin_declined",
-                     name=found.name, approve=approve, request=found.kind == REQUEST)
+                     name=found.name, approve=approve, request=found.kind == REQUEST, removed=removes)
     if found.kind == REQUEST:
         if approve:
             await ctx.store.run(save_case, Case(ctx.group, found.user, PASSED, found.name, ev.at, ev.at + PASSED_FOR))
         else:
             await ctx.store.run(add_strike, ctx.group, found.user, ev.at)
-        return [DecideJoin(platform=ev.platform, group=ev.group, request=found.request_id, user=found.user, approve=approve,
-                           note=note or ctx.render("join_threshold/note_declined"), reason=done.reason), done]
+        return announced([DecideJoin(platform=ev.platform, group=ev.group, request=found.request_id, user=found.user,
+                                     approve=approve, note=note or ctx.render("join_threshold/note_declined"),
+                                     reason=done.reason)], done)
     cancel = [ctx.cancel_timer(QUIZ_DEADLINE, key=found.user)] if found.kind == QUIZ else []
     if not approve:
         await ctx.store.run(_fail_in_db, ctx.group, found.user, ev.at)
-        return [done, KickMember(platform=ev.platform, group=ev.group, user=found.user, reason="admin_declined"), *cancel]
+        kick = KickMember(platform=ev.platform, group=ev.group, user=found.user, reason="admin_declined")
+        return [*(announced([kick], done) if removes else [done, kick]), *cancel]
     intro = ctx.rules_of(SELF_INTRO)
     admitted = await ctx.store.run(let_in, ctx.group, found.user, found.name, ev.at, ctx.rules_of(WELCOME), intro)
     unmute = [MuteMember(platform=ev.platform, group=ev.group, user=found.user, seconds=0, reason="admin_approved")]

@@ -5,8 +5,9 @@ by position (``上海 电商 小王``). Position alone is weak evidence (``哈�
 it counts only inside the member's window, when every part looks like a value rather than chat, or in an
 explicit ``/自我介绍``; after the deadline only labelled fields are taken. It may arrive in pieces (and
 with a photo where the group asks for one), is confirmed with a reply, and its fields become the member's tags (``/who 上海``, ``/tags``). At the
-deadline the rules' consequence applies: a last reminder, a restriction, or removal — each degraded by
-the outbox where the platform cannot (WeChat: a warning instead of a mute). Each member's next reminder
+deadline the rules' consequence applies: a last reminder, a restriction, or removal — announced after it,
+once done, where the bot can take it in that group, and otherwise said as a request (keep quiet) or left
+to the outbox's fallback (the owner asked to remove). Each member's next reminder
 or deadline is a stored timer of its own. A newcomer join_threshold is verifying owes nothing yet: their
 window opens when they are let in (``cases.let_in``, in join_threshold's transaction).
 """
@@ -22,12 +23,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.bus import Context, Plugin
-from bot.model import KickMember, MemberJoined, MemberLeft, MessageReceived, MuteMember
+from bot.model import MemberJoined, MemberLeft, MessageReceived
 from bot.rules import PluginRules
 from bot.store.admission import (Case, close_case, find_members, forget_member, get_case, group_cases, member_kinds,
                                  member_tags, save_case, save_tags, tag_summary)
 from plugins.admission.cases import (INTRO_DUE, NICKNAME, VERIFYING, CaseKind, Waiting, intro_opened, intro_timer,
-                                     nickname_after_intro, nickname_effect, open_intro, reminder_times, show_pending)
+                                     nickname_after_intro, nickname_effect, open_intro, reminder_times, removal, restriction,
+                                     show_pending)
 
 INTRO = CaseKind.INTRO
 _SPLIT = re.compile(r"[\s,，;；/|｜、]+|(?<=\S)[-－—]+(?=\S)")
@@ -320,19 +322,23 @@ async def chase(ctx: Context):
                                 names=[c.name for c in reminders], hint=rules.hint(),
                                 deadline=min(c.deadline for c in reminders).astimezone(ctx.tz)))
     if overdue:
-        actions.append(ctx.send("self_intro/overdue", f"intro_overdue_{rules.on_deadline}", mentions=[c.user for c in overdue],
-                                names=[c.name for c in overdue], consequence=rules.on_deadline, hint=rules.hint(),
-                                minutes=rules.restrict_minutes))
-    for case in overdue:
-        if rules.on_deadline == "restrict":
-            actions.append(MuteMember(platform=ev.platform, group=ev.group, user=case.user, seconds=rules.restrict_minutes * 60,
-                                      reason="intro_overdue_restrict"))
-        elif rules.on_deadline == "remove":
-            ctx.state.intro.discard(ctx.group, case.user)
-            actions.append(KickMember(platform=ev.platform, group=ev.group, user=case.user, reason="intro_overdue_remove"))
+        actions += _consequence(ctx, rules, overdue)
     actions += [timer for case in again for timer in intro_timer(ctx, rules, case)]
     # Others whose deadline this sweep took: their own timers have nothing left to do.
     return actions + [ctx.cancel_timer(INTRO_DUE, key=c.user) for c in overdue if c.user != ev.key]
+
+
+def _consequence(ctx: Context, rules: SelfIntroRules, overdue: list[Case]) -> list:
+    """The deadline's consequence for ``overdue`` members, and what the group is told of it."""
+    users, reason = [c.user for c in overdue], f"intro_overdue_{rules.on_deadline}"
+    said = dict(names=[c.name for c in overdue], consequence=rules.on_deadline, hint=rules.hint(), minutes=rules.restrict_minutes)
+    if rules.on_deadline == "restrict":
+        return restriction(ctx, users, rules.restrict_minutes * 60, "self_intro/overdue", reason, **said)
+    if rules.on_deadline == "remove":
+        for user in users:
+            ctx.state.intro.discard(ctx.group, user)
+        return removal(ctx, users, "self_intro/overdue", reason, **said)
+    return [ctx.send("self_intro/overdue", reason, mentions=users, **said)]
 
 
 @plugin.command("who", "找人", role="admin")

@@ -5,6 +5,9 @@ Roles in events are "best effort" (spec) and may be stale, so before a mute or k
 ``get_group_member_info(no_cache=true)`` and never punishes an owner, an admin, or anyone the bot does
 not outrank. Actions that should produce a notice (join approved, kick, mute) are watched: an "ok"
 with no notice within ``confirm_seconds`` is reported, since some implementations answer ok and do nothing.
+The bot's own role in each group is learnt at connection (and kept current by ``group_admin`` notices and
+every role check), so that where it is a plain member the capabilities say "send" only and plugins promise
+nothing it cannot do; a group whose role is not known yet is asked about in the background.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from bot.model import (ROLE_RANK, Action, DecideJoin, DeleteMessage, JoinRequest
 
 log = logging.getLogger(__name__)
 
+# What a plain member may do in a QQ group: not recall, mute or remove others, nor set their cards.
+MEMBER_CAPABILITIES = frozenset({"send"})
 # Member info missing this soon after a member's join notice may still come (the implementation lags):
 # only then is it asked for again.
 RECENT_JOIN_SECONDS = 120.0
@@ -79,9 +84,39 @@ class QQAdapter:
         self._joins: Recent = Recent(10_000)  # (group, user) -> loop time of the join notice
         self._tasks: set[asyncio.Task] = set()
         self.changed = asyncio.Condition()  # notified when accounts come and go (tests wait on it)
+        self.bot_roles: dict[str, str] = {}  # group -> the bot's role there, as last learnt
+        self._asking: set[str] = set()  # groups whose bot role is being asked for
 
     def capabilities(self, group: str) -> frozenset[str]:
-        return CAPABILITIES[PLATFORM]
+        role = self.bot_roles.get(group)
+        if role is None and self.connections:
+            self._learn_roles_soon([group])
+        # Unknown yet: the table's; the role check before each mute or kick and the outbox's honest
+        # announcements keep a failure from being told as done.
+        return MEMBER_CAPABILITIES if role == "member" else CAPABILITIES[PLATFORM]
+
+    def _learn_roles_soon(self, groups: list[str]) -> None:
+        groups = [g for g in groups if g not in self._asking]
+        if groups:
+            self._asking.update(groups)
+            task = asyncio.get_running_loop().create_task(self._learn_roles(groups))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _learn_roles(self, groups: list[str]) -> None:
+        """Ask for the bot's own role in ``groups``, one after the other (a background task)."""
+        try:
+            for group in groups:
+                try:
+                    conn = self._connection_for(group)
+                    info = await conn.call("get_group_member_info", group_id=_num(group), user_id=_num(conn.self_id), no_cache=True)
+                except PlatformError as exc:
+                    log.info("QQ: the bot's role in group %s is not known (%s)", group, exc)
+                    continue
+                if isinstance(info, dict) and info:
+                    self.bot_roles[group] = _role(info)
+        finally:
+            self._asking.difference_update(groups)
 
     # ------------------------------------------------------------------ connecting
 
@@ -151,6 +186,7 @@ class QQAdapter:
         for group in groups:
             if isinstance(group, dict) and group.get("group_id") is not None:
                 self.groups.setdefault(str(group["group_id"]), conn.self_id)
+        self._learn_roles_soon([g for g, account in self.groups.items() if account == conn.self_id])
         log.info("%s connected; serves %d groups", conn, sum(1 for a in self.groups.values() if a == conn.self_id))
 
     async def _unregister(self, conn: Connection) -> None:
@@ -249,7 +285,7 @@ class QQAdapter:
         """Refuse (not retryable) to punish an owner or admin, or anyone the bot does not outrank,
         by the implementation's current member info rather than the possibly stale event role."""
         target = _role(await self._member(conn, group, user))
-        mine = _role(await self._member(conn, group, conn.self_id))
+        mine = self.bot_roles[group] = _role(await self._member(conn, group, conn.self_id))
         if ROLE_RANK[target] > 0:
             raise PlatformError(f"refused to {verb} {user} in group {group}: they are {target} there")
         if ROLE_RANK[mine] <= ROLE_RANK[target]:
@@ -291,6 +327,8 @@ class QQAdapter:
             key = (str(raw.get("notice_type")), str(raw.get("group_id")), str(raw.get("user_id")))
             if key[0] == "group_increase":
                 self._joins[key[1:]] = asyncio.get_running_loop().time()
+            if key[0] == "group_admin" and key[2] == str(raw.get("self_id")):  # the bot made or unmade admin
+                self.bot_roles[key[1]] = "admin" if raw.get("sub_type") == "set" else "member"
             future = self._waiting.pop(key, None)
             if future is not None and not future.done():
                 future.set_result(raw)
