@@ -39,9 +39,43 @@ def test_operator_override_wins_over_the_shipped_template(tmp_path):
     assert "已经签过到" in Templates().render("checkin/already", name="小王", result=None)
 
 
-def test_a_broken_override_is_reported_by_check(tmp_path):
-    (tmp_path / "broken.j2").write_text("{% if %}", encoding="utf-8")
-    assert any(line.startswith("templates/broken.j2: ") for line in Templates(tmp_path).check_all())
+def test_a_broken_override_is_reported_by_check_with_its_file_and_line(tmp_path):
+    (tmp_path / "checkin").mkdir()
+    (tmp_path / "checkin" / "top.j2").write_text("排行榜\n{% for r in rows %}\n{{ r.name }\n{% endfor %}", encoding="utf-8")
+    (tmp_path / "filters.j2").write_text("{{ name | no_such_filter }}", encoding="utf-8")
+    problems = Templates(tmp_path).check_all()
+    assert any(line.startswith(f"{tmp_path / 'checkin' / 'top.j2'}: line 3: ") for line in problems), problems
+    assert any(line.startswith(f"{tmp_path / 'filters.j2'}: line 1: ") and "no_such_filter" in line for line in problems), problems
+
+
+def _edit(path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)  # a second later, whatever the file system's resolution
+
+
+def test_a_template_broken_while_running_keeps_its_last_good_version_and_is_reported_once(tmp_path, monkeypatch):
+    import bot.templates
+
+    clock = [1000.0]
+    monkeypatch.setattr(bot.templates.time, "monotonic", lambda: clock[0])
+    told: list[str] = []
+    (tmp_path / "part.j2").write_text("第 {{ n }} 次", encoding="utf-8")
+    (tmp_path / "note.j2").write_text("你好，{% include 'part.j2' %}", encoding="utf-8")
+    templates = Templates(tmp_path, report=told.append)
+    assert templates.check_all() == []
+    assert templates.render("note", n=1) == "你好，第 1 次"
+    _edit(tmp_path / "note.j2", "你好\n{% if n %}{{ n }")
+    _edit(tmp_path / "part.j2", "第 {{ n }} 次{% endfor %}")
+    for n in (2, 3):
+        clock[0] += bot.templates.RECHECK_SECONDS + 1
+        assert templates.render("note", n=n) == f"你好，第 {n} 次"
+    assert len(told) == 2, told  # each broken file once, not at every recheck
+    assert any(f"note.j2: line 2: " in line for line in told) and any("part.j2: line 1: " in line for line in told), told
+    assert all(line.startswith("template refused, last good version stays: ") for line in told)
+    _edit(tmp_path / "note.j2", "再见，{% include 'part.j2' %}")
+    _edit(tmp_path / "part.j2", "第 {{ n }} 回")
+    clock[0] += bot.templates.RECHECK_SECONDS + 1
+    assert templates.render("note", n=4) == "再见，第 4 回"
 
 
 def test_an_edited_template_is_picked_up(tmp_path, monkeypatch):
