@@ -12,6 +12,7 @@ import asyncio
 import gc
 import importlib
 import logging
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from bot.rules import RuleBook, RuleError, RuleFile, fingerprint, load_rule_file
 from bot.scheduler import Scheduler, SystemClock, VirtualClock
 from bot.stats import Stats
 from bot.store import Store
-from bot.store.repos import known_groups, load_settings, remember_group
+from bot.store.repos import groups_first_seen, load_settings, remember_group
 from bot.store.timers import StoredTimer, drop_timer, save_timer
 from bot.templates import Templates
 
@@ -161,6 +162,7 @@ class Engine:
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
         self.deliver = self._to_outbox
         self.known_groups: set[str] = set()
+        self.first_seen: dict[str, datetime] = {}  # group -> when the bot first saw it (no slot before that fires)
         self._zones: dict[str, ZoneInfo] = {}
         self._refused: dict[str, tuple[int, int]] = {}  # rule file -> fingerprint already reported
         self._core_rules = core.rules()
@@ -188,7 +190,8 @@ class Engine:
         for error in engine.load_rules():
             engine.report(f"rules refused: {error}")
         engine.rulebook.replace_owner_layers(await store.run(load_settings))
-        engine.known_groups = set(await store.run(known_groups))
+        engine.first_seen = await store.run(groups_first_seen)
+        engine.known_groups = set(engine.first_seen)
         for group in engine.known_groups:
             engine.scheduler.plan_group(group, catch_up=True)
         await engine.scheduler.resume_unsent()
@@ -285,6 +288,7 @@ class Engine:
 
     async def _learn_group(self, key: str, at) -> None:
         self.known_groups.add(key)
+        self.first_seen.setdefault(key, at)
         await self.store.run(remember_group, key, at)
         self.scheduler.plan_group(key)
 

@@ -138,6 +138,28 @@ async def test_a_post_missed_during_downtime_is_sent_within_grace_else_skipped_a
         await engine.close()
 
 
+async def test_no_catch_up_nor_late_report_for_a_slot_before_the_group_was_first_seen(tmp_path):
+    """A group first seen at 10:00, the bot restarted at 10:05: its 08:00 post was never due there."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "daily_posts.toml").write_text('[posts.morning]\ntime = "08:00"\ntemplate = "daily_posts/morning"\n'
+                                                '[posts.noon]\ntime = "10:03"\ntemplate = "daily_posts/morning"\n', encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    first = await Engine.create(QunbotConfig(), rules_dir, db_url=db, clock=SteppedClock(at("2026-11-23 10:00")))
+    try:
+        await Chat(first).say("大家好", when=at("2026-11-23 10:00"))
+    finally:
+        await first.close()
+    restarted = await Engine.create(QunbotConfig(), rules_dir, db_url=db, clock=SteppedClock(at("2026-11-23 10:05")))
+    try:
+        fired = await restarted.scheduler.run_due(restarted.clock.now())
+        # The 10:03 slot came after the group was seen (and within grace): caught up; 08:00 neither sent nor reported.
+        assert kinds(fired) == ["send"] and reasons(fired) == ["scheduled_post"], fired
+        assert restarted.scheduler.next_due() == at("2026-11-24 08:00")
+    finally:
+        await restarted.close()
+
+
 async def test_unknown_year_falls_back_to_weekdays_and_says_so_once(chat_with):
     rules = '[posts.morning]\ntime = "08:00"\ndays = "workdays"\ntemplate = "daily_posts/morning"\nfestival = "ignore"\n'
     chat = await chat_with(daily_posts=rules, start=at("2031-03-02 00:00"))  # a Sunday

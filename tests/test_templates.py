@@ -101,3 +101,39 @@ def test_jinja_globals_stay_available_on_every_render(tmp_path):
                                        encoding="utf-8")
     templates = Templates(tmp_path)
     assert [templates.render("count", k=k) for k in (3, 4, 5)] == ["3", "6", "10"]
+
+
+def test_no_shipped_line_loses_its_line_break_to_a_closing_tag():
+    """With trim_blocks, a block tag ending a line eats that line's break: ``…积分 10{% endif %}`` followed by
+    ``签到：…`` ran the two lines together (in /me, /tags, /pending, the welcome). A line of text that ends
+    with a tag keeps its break with ``+%}``, or puts the conditional text on lines of its own."""
+    import re
+
+    from bot.templates import SHIPPED_TEMPLATES
+
+    eaten = []
+    for path in sorted(SHIPPED_TEMPLATES.rglob("*.j2")):
+        lines = path.read_text(encoding="utf-8").split("\n")
+        for number, (line, following) in enumerate(zip(lines, lines[1:]), start=1):
+            text = re.sub(r"\{[%#].*?[%#]\}", "", line).strip()
+            if ("{%" in line and re.search(r"[^+-]%\}$", line.rstrip()) and text and following.strip()
+                    and not following.lstrip().startswith("{%-")):
+                eaten.append(f"{path.relative_to(SHIPPED_TEMPLATES)}:{number}: {line}")
+    assert eaten == []
+
+
+def test_lists_of_rows_and_names_read_one_per_line_and_with_the_chinese_comma():
+    from datetime import datetime
+
+    templates, at = Templates(), datetime(2026, 12, 3, 8, 0)
+    pending = templates.render("join_threshold/pending", rows=[
+        dict(name="甲", user="u1", kind="quiz", since=at, deadline=at, attempts=1),
+        dict(name="乙", user="u2", kind="intro", since=at, deadline=None, attempts=0)])
+    assert pending.splitlines()[1:] == ["1. 甲（u1）— 入群答题中，12-03 08:00 起，期限 12-03 08:00，已答错 1 次",
+                                        "2. 乙（u2）— 待自我介绍，12-03 08:00 起"]
+    welcome = templates.render("welcome/welcome", joiners=[dict(name="小王"), dict(name="小李")], more=False, count=2,
+                               member_count=30, rules_text="1. 友善交流", steps={})
+    assert welcome.splitlines()[:3] == ["🎉 欢迎 小王、小李（2 位新朋友）加入本群！现在我们一共有 30 位成员。", "📜 群规：", "1. 友善交流"]
+    quiet = templates.render("mute_window/list", windows=[dict(start=at, end=at, now=True), dict(start=at, end=at, now=False)],
+                             adhoc=None, held=False, unknown=[])
+    assert quiet.splitlines()[1:] == ["1. 12-03 08:00 – 12-03 08:00（进行中）", "2. 12-03 08:00 – 12-03 08:00"]
