@@ -23,6 +23,7 @@ from bot.bus import Context, Plugin
 from bot.grace import too_late
 from bot.rules import ClockTime, PluginRules, RulesFolder, resolve_inside
 from bot.scheduler import at_clock_time
+from bot.store.insights import first_seen
 from bot.store.rotations import take_position
 
 log = logging.getLogger(__name__)
@@ -132,9 +133,12 @@ async def compose(ctx: Context, name: str, post: PostRules, info: almanac.Day, f
     rules: DailyPostsRules = ctx.rules
     stats = ctx.stats
     upcoming = almanac.next_festival(info.day)
+    yesterday = await stats.figures(ctx.group, info.day - timedelta(days=1), rules.top_contributors)
+    # A group first seen today had no "yesterday" here: nothing was counted, which is not "0 messages".
+    seen = await ctx.store.run(first_seen, ctx.group)
+    yesterday["counted"] = seen is None or seen.astimezone(ctx.tz).date() < info.day
     values = dict(
-        post=name, day=info, festival=festival, festival_mode=post.festival, preview=preview,
-        yesterday=await stats.figures(ctx.group, info.day - timedelta(days=1), rules.top_contributors),
+        post=name, day=info, festival=festival, festival_mode=post.festival, preview=preview, yesterday=yesterday,
         today=await stats.figures(ctx.group, info.day, rules.top_contributors),
         item=await next_item(ctx, post.rotation, info.day, advance=not preview, reports=reports) if post.rotation else None,
         next_festival={"name": upcoming[0], "days": upcoming[1]} if upcoming else None,

@@ -81,6 +81,8 @@ async def assess(services, group: str, rules: InsightsRules, today: date) -> Ass
     net = sum(row["joins"] - row["leaves"] for row in series[-14:])
     figures = {"active": week, "messages": [sum(r["messages"] for r in series[-7 * (k + 1):len(series) - 7 * k]) for k in range(3)],
                "age": (today - born).days, "silent": silent, "net_joins": net}
+    # Weeks before the bot joined were not counted (their zeros are not quiet weeks): the template shows these.
+    figures["weeks"] = min(3, figures["age"] // 7 + 1)
     if figures["age"] < rules.introduction_days:
         return Assessment("introduction", ["young"], figures)
     declining = [reason for reason, holds in (

@@ -39,6 +39,16 @@ def test_workday_morning_post_from_sunday_to_tuesday(tmp_path, only_rules):
     assert [e["at"] for e in evenings] == ["2026-11-22T22:00:00+08:00", "2026-11-23T22:00:00+08:00"]
 
 
+async def test_the_morning_after_the_bot_arrived_has_yesterday_but_its_first_morning_does_not(chat_with):
+    chat = await chat_with(daily_posts='[posts.morning]\ntime = "08:00"\ntemplate = "daily_posts/morning"\n',
+                           start=at("2026-11-23 07:00"))
+    await chat.say("早", user="u1", name="小王")
+    first = [a.text for w, a in await chat.timeline(to=at("2026-11-23 09:00")) if a.reason == "scheduled_post"]
+    second = [a.text for w, a in await chat.timeline(to=at("2026-11-24 09:00")) if a.reason == "scheduled_post"]
+    assert len(first) == 1 and "昨日" not in first[0]  # the day before the bot was there: not "0 条消息"
+    assert "昨日群里：1 条消息，1 人发言" in second[0] and "小王（1 条）" in second[0]
+
+
 def test_replay_twice_on_one_database_posts_once(tmp_path, only_rules):
     events = write_events(tmp_path / "ev.jsonl", SUNDAY)
     db, rules = f"sqlite:///{tmp_path / 'kept.sqlite'}", str(only_rules("daily_posts"))

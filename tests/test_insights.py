@@ -171,3 +171,6 @@ async def test_stats_counts_only_the_days_since_the_bot_joined(chat_with):
     [answer] = await chat.say("/统计", user="boss", role="admin", when=at("2026-12-03 20:00"))
     assert answer.text.startswith("📊 近 4 天群数据"), answer.text  # not "近 30 天" of which 26 were never counted
     assert "签到 4 次" in answer.text
+    stage = (await chat.say("/stage", user="boss", role="admin", when=at("2026-12-03 20:01")))[0].text
+    # Weeks before the bot joined are not shown as quiet weeks ("0 → 0 → 5").
+    assert "机器人在本群才 3 天" in stage and "· 至今消息数：6" in stage and "→" not in stage, stage

@@ -95,11 +95,13 @@ def leaderboard(conn: Connection, group: str, since: date | None, limit: int) ->
     """Members ranked by check-in points since ``since`` (all time when None), then by days, then by who got
     there first (the earlier latest check-in), so that equal scores read in the order people checked in."""
     if since is None:
-        reached = (select(func.max(checkins_t.c.at)).where((checkins_t.c.group_key == group)
-                                                            & (checkins_t.c.user_id == members_t.c.user_id))
-                   .scalar_subquery().label("reached"))
+        # The latest check-in is found by its key (the member's last day), not by reading the group's history.
+        latest = (members_t.c.group_key == checkins_t.c.group_key) & (members_t.c.user_id == checkins_t.c.user_id) \
+            & (members_t.c.last_checkin == checkins_t.c.day)
         stmt = (
-            select(members_t.c.user_id, members_t.c.name, members_t.c.checkin_days.label("days"), members_t.c.points, reached)
+            select(members_t.c.user_id, members_t.c.name, members_t.c.checkin_days.label("days"), members_t.c.points,
+                   checkins_t.c.at.label("reached"))
+            .select_from(members_t.outerjoin(checkins_t, latest))
             .where((members_t.c.group_key == group) & (members_t.c.checkin_days > 0))
         )
     else:
