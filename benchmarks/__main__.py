@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-ALL = ("anti_ad", "startup", "memory", "fanout", "nonebot", "replay")
+ALL = ("anti_ad", "startup", "memory", "fanout", "nonebot", "replay", "chart")
 
 
 def main() -> int:
