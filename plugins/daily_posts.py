@@ -14,9 +14,10 @@ import random
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from bot import almanac
 from bot.bus import Context, Plugin
@@ -31,6 +32,13 @@ log = logging.getLogger(__name__)
 _TEMPLATE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")  # a name under templates/, never a path out of it
 
 
+def _template_name(value: str) -> str:
+    if not _TEMPLATE.match(value):
+        raise PydanticCustomError("template_name", 'must name a template under templates/ without its .j2, like '
+                                                   '"daily_posts/morning" (letters, digits, _ and -, parts joined by /)')
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,7 +48,7 @@ class PostRules(_Strict):
     time: ClockTime  # "08:00" in the group's timezone
     days: almanac.Days = "every"
     dates: list[date] = []  # extra dates on which the post also goes out
-    template: str = Field(pattern=_TEMPLATE.pattern, max_length=200)  # under templates/, e.g. "daily_posts/morning"
+    template: Annotated[str, AfterValidator(_template_name)] = Field(max_length=200)  # under templates/, e.g. "daily_posts/morning"
     rotation: str = ""  # the name of a [rotations.<name>] list whose next item the post shows
     festival: Literal["replace", "join", "ignore"] = "replace"  # festival greeting: instead of, inside, or never
 

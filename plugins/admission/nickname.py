@@ -45,7 +45,7 @@ class NicknameRules(PluginRules):
     @classmethod
     def _has_parts(cls, pattern: str, info: ValidationInfo) -> str:
         if not _PLACEHOLDER.search(pattern):
-            raise ValueError("the pattern needs at least one {field}, like {city}-{industry}-{nickname}")
+            raise PydanticCustomError("pattern_no_parts", "the pattern needs at least one {field}, like {city}-{industry}-{nickname}")
         labels = info.data.get("labels")
         unlabelled = [key for key in _PLACEHOLDER.findall(pattern) if labels is not None and key not in labels]
         if unlabelled:  # a typo ({ctiy}), or a part reminders could only name in English
