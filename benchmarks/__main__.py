@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-ALL = ("anti_ad", "red_packet", "startup", "memory", "fanout", "nonebot", "replay")
+ALL = ("anti_ad", "red_packet", "startup", "memory", "fanout", "nonebot", "replay", "chart")
 # The module of a benchmark whose name is not <name>_bench.
 MODULES = {"red_packet": "red_packet_accuracy"}
 

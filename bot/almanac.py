@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 import chinese_calendar
 from lunar_python import Solar
@@ -39,7 +40,8 @@ FESTIVALS = {
 def _known_festivals(value: list[str]) -> list[str]:
     unknown = sorted(set(value) - set(FESTIVALS.values()))
     if unknown:
-        raise ValueError(f"unknown festival {', '.join(unknown)} (known: {', '.join(FESTIVALS.values())})")
+        raise PydanticCustomError("festival_unknown", "unknown festival {unknown} (known: {known})",
+                                  {"unknown": ", ".join(unknown), "known": ", ".join(FESTIVALS.values())})
     return value
 
 

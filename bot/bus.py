@@ -74,6 +74,7 @@ class Plugin:
         self.watches_all_messages = watches_all_messages
         self.handlers: list[Handler] = []
         self.jobs: JobsFactory | None = None
+        self.checks: list[Callable[[Any, Callable[[str], Any]], list[tuple[str, str]]]] = []
 
     def _add(self, fn: HandlerFn, **kw) -> HandlerFn:
         when = kw.get("when")
@@ -106,6 +107,13 @@ class Plugin:
         """Handle this plugin's timer ``name`` (set with ``ctx.timer(name, at, key=…)``) when it falls due."""
         mine = self.name
         return lambda fn: self._add(fn, events=(TimerFired,), when=lambda ev, _r: ev.plugin == mine and ev.timer == name)
+
+    def check(self, fn):
+        """Register a check of this plugin's rules against other plugins' (``qunbot check`` and start-up run
+        it): ``fn(rules, rules_of)`` returns ``(key, problem)`` pairs, where ``rules_of("other")`` is that
+        plugin's rules in the same scope (the top level, or one group's table), None where it is absent or off."""
+        self.checks.append(fn)
+        return fn
 
     @property
     def commands(self) -> list[Command]:

@@ -29,8 +29,26 @@ def _config_or_exit(given: str | None) -> QunbotConfig:
     return config
 
 
+class StartRefused(Exception):
+    """Rule files or templates that do not pass ``qunbot check``: the bot does not start on them."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def problems_in(config: QunbotConfig, rules_dir: Path) -> list[str]:
+    """What ``qunbot check`` finds in the rule files and templates, one ``file: key: problem`` line each."""
+    lines = [str(e) for e in check_rules_dir(rules_dir)]
+    return lines + Templates(Path(config.templates_dir) if config.templates_dir else None).check_all()
+
+
 async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = None) -> None:
-    """Run the adapters until they end (the console at EOF), then deliver what is queued and stop."""
+    """Run the adapters until they end (the console at EOF), then deliver what is queued and stop. Refuses
+    to start (StartRefused) on a rule file or template that does not pass check: started, the bot would run
+    without that plugin, or fail on that sentence, and nobody would be told but the log."""
+    if problems := problems_in(config, rules_dir):
+        raise StartRefused(problems)
     adapters = [build_adapter(name, config) for name in (only or config.adapters)]
     for adapter in adapters:
         # Adapters that can prove their credentials do it first: a wrong token is one line, not a log.
@@ -38,6 +56,9 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
             await connect()
     engine = await Engine.create(config, rules_dir, platforms={a.platform for a in adapters})
     engine.adapters.update({a.platform: a for a in adapters})
+    # Every template compiled once now: the good versions a later broken edit falls back on.
+    for problem in engine.templates.check_all():
+        engine.report(f"template refused: {problem}")
     keep_what_start_up_built()
     background = [asyncio.create_task(coro) for coro in
                   (engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever())]
@@ -82,13 +103,25 @@ def cmd_run(args) -> int:
     except AdapterStartError as exc:
         print(f"qunbot: {redactor.redact(str(exc))}", file=sys.stderr)
         return 1
+    except StartRefused as exc:
+        return _refused(exc)
     return 0
+
+
+def _refused(exc: StartRefused) -> int:
+    for line in exc.problems:
+        print(line, file=sys.stderr)
+    print(f"qunbot: not started: {len(exc.problems)} problem(s) above (the same as `qunbot check` prints)", file=sys.stderr)
+    return 1
 
 
 def cmd_console(args) -> int:
     config = _config_or_exit(args.config)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(config, default_rules_dir(args.rules), only=["console"]))
+    try:
+        asyncio.run(serve(config, default_rules_dir(args.rules), only=["console"]))
+    except StartRefused as exc:
+        return _refused(exc)
     return 0
 
 
@@ -101,9 +134,7 @@ def _quiet_console_logging(adapters: list[str]) -> None:
 def cmd_check(args) -> int:
     path = default_config_path(args.config)
     config, problems = load_config(path)
-    lines = [str(p) for p in problems]
-    lines += [str(e) for e in check_rules_dir(default_rules_dir(args.rules))]
-    lines += Templates(Path(config.templates_dir) if config.templates_dir else None).check_all()
+    lines = [str(p) for p in problems] + problems_in(config, default_rules_dir(args.rules))
     for line in lines:
         print(line)
     if not lines:

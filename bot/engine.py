@@ -12,6 +12,7 @@ import asyncio
 import gc
 import importlib
 import logging
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,11 +22,11 @@ from bot.builtin import core
 from bot.config import QunbotConfig
 from bot.model import ENGINE_EFFECTS, Action, CancelTimer, Event, Report, SendMessage, SetTimer
 from bot.outbox import Outbox
-from bot.rules import RuleBook, RuleError, fingerprint, load_rule_file
+from bot.rules import RuleBook, RuleError, RuleFile, fingerprint, load_rule_file
 from bot.scheduler import Scheduler, SystemClock, VirtualClock
 from bot.stats import Stats
 from bot.store import Store
-from bot.store.repos import known_groups, load_settings, remember_group
+from bot.store.repos import groups_first_seen, load_settings, remember_group
 from bot.store.timers import StoredTimer, drop_timer, save_timer
 from bot.templates import Templates
 
@@ -94,17 +95,46 @@ def rule_files(rules_dir: Path) -> dict[str, Path]:
 
 
 def check_rules_dir(rules_dir: Path) -> list[RuleError]:
-    """Validate every rule file in ``rules_dir`` without running anything (``qunbot check``)."""
+    """Validate every rule file in ``rules_dir`` without running anything (``qunbot check``, and ``qunbot
+    run`` before it starts): each file by its plugin's model, then the plugins' checks across files."""
     if not rules_dir.is_dir():
         return [RuleError(str(rules_dir), "(folder)", "not a folder")]
     errors: list[RuleError] = []
+    loaded: dict[str, tuple[Plugin, RuleFile]] = {}
     for path in rule_files(rules_dir).values():
         try:
             plugin = import_plugin(path.stem)
         except LookupError as exc:
             errors.append(RuleError(path.name, "(file)", str(exc)))
             continue
-        errors += load_rule_file(path, plugin.name, plugin.rules)[1]
+        rule_file, file_errors = load_rule_file(path, plugin.name, plugin.rules)
+        errors += file_errors
+        if rule_file is not None:
+            loaded[plugin.name] = (plugin, rule_file)
+    return errors + check_across(loaded)
+
+
+def check_across(loaded: dict[str, tuple[Plugin, RuleFile]]) -> list[RuleError]:
+    """Each plugin's ``checks`` (see ``Plugin.check``) on the top level of its file and on every group any
+    file names; a group's line only where it differs from the top level's."""
+    book = RuleBook({name: p.rules for name, (p, _) in loaded.items()}, {name: f for name, (_, f) in loaded.items()})
+    groups = sorted({g for _, f in loaded.values() for g in f.groups})
+    errors: list[RuleError] = []
+    for name, (plugin, rule_file) in loaded.items():
+        if not plugin.checks:
+            continue
+        top: set[tuple[str, str]] = set()
+        for group in ["", *groups]:
+            rules = book.effective(name, group)
+            if rules is None:
+                continue
+            rules_of = lambda other, g=group: book.effective(other, g) if other in book.files else None  # noqa: E731
+            for key, problem in (found for check in plugin.checks for found in check(rules, rules_of)):
+                if not group:
+                    top.add((key, problem))
+                elif (key, problem) in top:
+                    continue
+                errors.append(RuleError(rule_file.path.name, f'groups."{group}".{key}' if group else key, problem))
     return errors
 
 
@@ -115,7 +145,7 @@ class Engine:
         self.rules_dir = rules_dir
         self.store = store
         self.clock = clock or SystemClock()
-        self.templates = Templates(Path(config.templates_dir) if config.templates_dir else None)
+        self.templates = Templates(Path(config.templates_dir) if config.templates_dir else None, report=lambda text: self.report(text))
         self.rulebook = RuleBook({}, {})
         self.plugins: dict[str, Plugin] = {}
         self.stats = Stats(store, self.tz_for)
@@ -132,6 +162,7 @@ class Engine:
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
         self.deliver = self._to_outbox
         self.known_groups: set[str] = set()
+        self.first_seen: dict[str, datetime] = {}  # group -> when the bot first saw it (no slot before that fires)
         self._zones: dict[str, ZoneInfo] = {}
         self._refused: dict[str, tuple[int, int]] = {}  # rule file -> fingerprint already reported
         self._core_rules = core.rules()
@@ -159,7 +190,8 @@ class Engine:
         for error in engine.load_rules():
             engine.report(f"rules refused: {error}")
         engine.rulebook.replace_owner_layers(await store.run(load_settings))
-        engine.known_groups = set(await store.run(known_groups))
+        engine.first_seen = await store.run(groups_first_seen)
+        engine.known_groups = set(engine.first_seen)
         for group in engine.known_groups:
             engine.scheduler.plan_group(group, catch_up=True)
         await engine.scheduler.resume_unsent()
@@ -256,6 +288,7 @@ class Engine:
 
     async def _learn_group(self, key: str, at) -> None:
         self.known_groups.add(key)
+        self.first_seen.setdefault(key, at)
         await self.store.run(remember_group, key, at)
         self.scheduler.plan_group(key)
 

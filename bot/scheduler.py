@@ -113,6 +113,11 @@ class Scheduler:
         for job in self._planned.pop(group, ()):
             self._versions[(job, group)] = self._versions.get((job, group), 0) + 1
         since = self.engine.clock.now() - (self.lookback if catch_up else timedelta(0))
+        # Nothing was due in a group before the bot was there: a group first seen at 10:00 and a restart at
+        # 10:30 must not catch up (or report as late) its 08:00 post.
+        first_seen = self.engine.first_seen.get(group)
+        if first_seen is not None and first_seen > since:
+            since = first_seen
         tz = self.engine.tz_for(group)
         planned = self._planned[group] = set()
         for plugin in self.engine.bus.plugins:

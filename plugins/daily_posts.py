@@ -14,20 +14,29 @@ import random
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from bot import almanac
 from bot.bus import Context, Plugin
 from bot.grace import too_late
 from bot.rules import ClockTime, PluginRules, RulesFolder, resolve_inside
 from bot.scheduler import at_clock_time
+from bot.store.insights import first_seen
 from bot.store.rotations import take_position
 
 log = logging.getLogger(__name__)
 
 _TEMPLATE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")  # a name under templates/, never a path out of it
+
+
+def _template_name(value: str) -> str:
+    if not _TEMPLATE.match(value):
+        raise PydanticCustomError("template_name", 'must name a template under templates/ without its .j2, like '
+                                                   '"daily_posts/morning" (letters, digits, _ and -, parts joined by /)')
+    return value
 
 
 class _Strict(BaseModel):
@@ -39,7 +48,7 @@ class PostRules(_Strict):
     time: ClockTime  # "08:00" in the group's timezone
     days: almanac.Days = "every"
     dates: list[date] = []  # extra dates on which the post also goes out
-    template: str = Field(pattern=_TEMPLATE.pattern, max_length=200)  # under templates/, e.g. "daily_posts/morning"
+    template: Annotated[str, AfterValidator(_template_name)] = Field(max_length=200)  # under templates/, e.g. "daily_posts/morning"
     rotation: str = ""  # the name of a [rotations.<name>] list whose next item the post shows
     festival: Literal["replace", "join", "ignore"] = "replace"  # festival greeting: instead of, inside, or never
 
@@ -132,9 +141,12 @@ async def compose(ctx: Context, name: str, post: PostRules, info: almanac.Day, f
     rules: DailyPostsRules = ctx.rules
     stats = ctx.stats
     upcoming = almanac.next_festival(info.day)
+    yesterday = await stats.figures(ctx.group, info.day - timedelta(days=1), rules.top_contributors)
+    # A group first seen today had no "yesterday" here: nothing was counted, which is not "0 messages".
+    seen = await ctx.store.run(first_seen, ctx.group)
+    yesterday["counted"] = seen is None or seen.astimezone(ctx.tz).date() < info.day
     values = dict(
-        post=name, day=info, festival=festival, festival_mode=post.festival, preview=preview,
-        yesterday=await stats.figures(ctx.group, info.day - timedelta(days=1), rules.top_contributors),
+        post=name, day=info, festival=festival, festival_mode=post.festival, preview=preview, yesterday=yesterday,
         today=await stats.figures(ctx.group, info.day, rules.top_contributors),
         item=await next_item(ctx, post.rotation, info.day, advance=not preview, reports=reports) if post.rotation else None,
         next_festival={"name": upcoming[0], "days": upcoming[1]} if upcoming else None,

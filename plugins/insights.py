@@ -59,6 +59,16 @@ def _jobs(rules: InsightsRules, tz) -> dict:
     return jobs
 
 
+# A weekly report needs a week to report on: none until the bot has been in the group this long.
+FIRST_REPORT_AFTER_DAYS = 7
+
+
+async def born_on(services, group: str) -> date | None:
+    """The day (in the group's timezone) the bot first saw the group; None for a group it does not know."""
+    at = await services.store.run(first_seen, group)
+    return at.astimezone(services.tz_for(group)).date() if at else None
+
+
 async def assess(services, group: str, rules: InsightsRules, today: date) -> Assessment:
     """The group's stage from the last three weeks ending ``today``, with the figures that decided it."""
     await services.stats.flush()
@@ -66,11 +76,13 @@ async def assess(services, group: str, rules: InsightsRules, today: date) -> Ass
     week = [await store.run(distinct_speakers, group, today - timedelta(days=7 * k + 6), today - timedelta(days=7 * k))
             for k in range(3)]
     series = await store.run(daily_series, group, today - timedelta(days=20), today)
-    born = await store.run(first_seen, group) or today
+    born = await born_on(services, group) or today
     silent = next((i for i, row in enumerate(reversed(series)) if row["messages"]), len(series))
     net = sum(row["joins"] - row["leaves"] for row in series[-14:])
     figures = {"active": week, "messages": [sum(r["messages"] for r in series[-7 * (k + 1):len(series) - 7 * k]) for k in range(3)],
                "age": (today - born).days, "silent": silent, "net_joins": net}
+    # Weeks before the bot joined were not counted (their zeros are not quiet weeks): the template shows these.
+    figures["weeks"] = min(3, figures["age"] // 7 + 1)
     if figures["age"] < rules.introduction_days:
         return Assessment("introduction", ["young"], figures)
     declining = [reason for reason, holds in (
@@ -89,15 +101,18 @@ def _today(ctx: Context) -> date:
 
 
 async def chart(services, group: str, days: int, today: date, path: Path | None = None) -> tuple[str, list[dict]]:
-    """Draw the group's last ``days`` days into ``path`` (default: a temporary file); return it and the series."""
+    """Draw the group's last ``days`` days into ``path`` (default: a temporary file); return it and the series
+    (the days since the bot joined the group: before that, nothing was counted, which is not zero)."""
     await services.stats.flush()
     series = await services.store.run(daily_series, group, today - timedelta(days=days - 1), today)
+    born = await born_on(services, group)
     if path is None:
         safe = re.sub(r"[^\w.-]", "_", group)
         path = Path(tempfile.gettempdir()) / "qunbot-charts" / f"{safe}-{today.isoformat()}.png"
     title = services.templates.render("insights/chart_title", days=days, today=today)
     # Drawing takes a fifth of a second: off the loop's thread, so the bot keeps answering meanwhile.
-    return str(await asyncio.to_thread(activity_chart, series, title, path)), series
+    image = await asyncio.to_thread(activity_chart, series, title, path, born)
+    return str(image), [row for row in series if born is None or row["day"] >= born]
 
 
 @plugin.schedule(_jobs)
@@ -106,6 +121,8 @@ async def scheduled(ctx: Context):
     today = ctx.event.slot.astimezone(ctx.tz).date()
     verdict = await assess(ctx.services, ctx.group, ctx.rules, today)
     if job == "weekly":
+        if verdict.figures["age"] < FIRST_REPORT_AFTER_DAYS:
+            return None  # a "week" of two days would read as a quiet week
         image, series = await chart(ctx.services, ctx.group, ctx.rules.chart_days, today)
         layers = await _layers(ctx, today)
         top = await ctx.store.run(top_speakers, ctx.group, today - timedelta(days=6), today, 5)
@@ -165,16 +182,24 @@ async def export_members(services, group: str, rules: InsightsRules, today: date
     roster = await services.store.run(member_roster, group, today - timedelta(days=rules.layer_window_days - 1))
     tags = sorted({tag for member in roster for tag in member["tags"]})
     header = services.templates.render("insights/export_header", window=rules.layer_window_days).split(",")
+    labels = _tag_labels(services, group)
     layer_names = dict(zip(("core", "active", "quiet", "dormant"), services.templates.render("insights/layer_names").split(",")))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow([*header, *tags])
+        writer.writerow([*header, *(labels.get(tag, tag) for tag in tags)])
         for m in roster:
             writer.writerow([m["user_id"], m["name"], layer_names[layer_of(m["messages"], rules)], m["messages"],
                              m["last_seen"] or "", m["points"], m["checkin_days"], m["joined_on"] or "",
                              *(m["tags"].get(tag, "") for tag in tags)])
     return len(roster)
+
+
+def _tag_labels(services, group: str) -> dict[str, str]:
+    """How the introduction names its fields in this group (``city`` -> 城市), where self_intro runs."""
+    intro = services.plugins().get("self_intro")
+    rules = services.rules_for(intro, group) if intro is not None else None
+    return {f.key: f.label for f in rules.fields} if rules is not None else {}
 
 
 @plugin.command("export", "导出", role="owner")

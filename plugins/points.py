@@ -4,6 +4,7 @@ packets and anything a plugin awards; titles by points thresholds; /me and /rank
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from bot.bus import Context, Plugin
 from bot.rules import PluginRules
@@ -27,9 +28,9 @@ class PointsRules(PluginRules):
     @classmethod
     def _ascending_from_zero(cls, levels: list[Level]) -> list[Level]:
         if not levels or levels[0].points != 0:
-            raise ValueError("the first level must start at 0 points")
+            raise PydanticCustomError("levels_start", "the first level must start at 0 points")
         if any(b.points <= a.points for a, b in zip(levels, levels[1:])):
-            raise ValueError("levels must be in ascending order of points, without repeats")
+            raise PydanticCustomError("levels_order", "levels must be in ascending order of points, without repeats")
         return levels
 
 

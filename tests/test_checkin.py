@@ -78,6 +78,21 @@ async def test_leaderboard_periods(chat: Chat):
     assert "老张" in total and total.index("小王") < total.index("小李")
 
 
+async def test_equal_scores_rank_by_who_checked_in_first(chat: Chat):
+    # User ids sort the other way round, so that only the check-in times can put them in this order.
+    for minute, (user, name) in enumerate([("u9", "小王"), ("u5", "小李"), ("u1", "小张")]):
+        await chat.say("签到", user=user, name=name, when=at(f"2026-11-23 08:0{minute}"))
+    for period in ("周", "月", "总"):
+        board = texts(await chat.say(f"/top {period}", user="u1"))[0]
+        assert board.splitlines()[1:] == ["1. 小王 — 10 积分，签到 1 天", "2. 小李 — 10 积分，签到 1 天",
+                                          "3. 小张 — 10 积分，签到 1 天"], (period, board)
+    # Over days: equal totals go to whoever reached them first, that is the earlier latest check-in.
+    await chat.say("签到", user="u1", name="小张", when=at("2026-11-24 07:00"))
+    await chat.say("签到", user="u9", name="小王", when=at("2026-11-24 09:00"))
+    board = texts(await chat.say("/top", user="u1"))[0]
+    assert board.splitlines()[1:3] == ["1. 小张 — 20 积分，签到 2 天", "2. 小王 — 20 积分，签到 2 天"], board
+
+
 async def test_empty_leaderboard_invites_the_first(chat: Chat):
     assert "还没有人签到" in texts(await chat.say("/top"))[0]
 

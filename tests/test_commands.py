@@ -89,7 +89,23 @@ async def test_invalid_set_values_are_refused_with_the_reason_in_chinese(chat_wi
         actions = await chat.say(command, role="owner")
         assert reasons(actions) == ["invalid_value"], command
         assert words in actions[0].text and "Input should" not in actions[0].text, (command, actions[0].text)
-    # A plugin's own check has no Chinese words here: its English reason is kept, after a Chinese lead.
+    # The plugins' own checks, in Chinese too.
+    owner = await chat_with("self_intro", "join_threshold", "points", "nickname", "red_packet")
+    said = {
+        '/set nickname pattern "城市"': '格式里至少要有一个 {字段}',
+        "/set nickname pattern {ctiy}-{nickname}": "{ctiy} 不是已命名的部分（labels 里有：city、industry、nickname）",
+        "/set self_intro remind_before_minutes [0, 60]": "每一项都必须大于 0",
+        '/set self_intro fields [{ key = "City", label = "城市" }]': "fields[0].key：应为小写英文名",
+        '/set join_threshold questions [{ ask = "你好？" }]': "questions[0]：每个问题都要有关键词",
+        '/set join_threshold mode "invite_code"': "邀请码模式（invite_code）需要先设置邀请码",
+        '/set points levels [{ points = 5, title = "新人" }]': "第一个等级必须从 0 分开始",
+        '/set red_packet festivals ["圣诞"]': "不认识的节日：圣诞（可用：春节、元宵、",
+    }
+    for command, words in said.items():
+        actions = await owner.say(command, role="owner")
+        assert reasons(actions) == ["invalid_value"], command
+        assert words in actions[0].text and "不符合要求" not in actions[0].text, (command, actions[0].text)
+    # A plugin's own check without Chinese words here keeps its English reason, after a Chinese lead.
     refused = await chat.say('/set anti_ad ladder ["kick", "mute 99999d"]', role="owner")
     assert "不符合要求：step 'mute 99999d': a mute lasts from 1 minute to 30 days" in refused[0].text
     assert chat.engine.rulebook.effective("checkin", "qq:g1").base_points == 10

@@ -39,6 +39,16 @@ def test_workday_morning_post_from_sunday_to_tuesday(tmp_path, only_rules):
     assert [e["at"] for e in evenings] == ["2026-11-22T22:00:00+08:00", "2026-11-23T22:00:00+08:00"]
 
 
+async def test_the_morning_after_the_bot_arrived_has_yesterday_but_its_first_morning_does_not(chat_with):
+    chat = await chat_with(daily_posts='[posts.morning]\ntime = "08:00"\ntemplate = "daily_posts/morning"\n',
+                           start=at("2026-11-23 07:00"))
+    await chat.say("早", user="u1", name="小王")
+    first = [a.text for w, a in await chat.timeline(to=at("2026-11-23 09:00")) if a.reason == "scheduled_post"]
+    second = [a.text for w, a in await chat.timeline(to=at("2026-11-24 09:00")) if a.reason == "scheduled_post"]
+    assert len(first) == 1 and "昨日" not in first[0]  # the day before the bot was there: not "0 条消息"
+    assert "昨日群里：1 条消息，1 人发言" in second[0] and "小王（1 条）" in second[0]
+
+
 def test_replay_twice_on_one_database_posts_once(tmp_path, only_rules):
     events = write_events(tmp_path / "ev.jsonl", SUNDAY)
     db, rules = f"sqlite:///{tmp_path / 'kept.sqlite'}", str(only_rules("daily_posts"))
@@ -136,6 +146,28 @@ async def test_a_post_missed_during_downtime_is_sent_within_grace_else_skipped_a
             assert reports(fired) == ["qq:g1: morning post due at 2026-11-23T08:00:00+08:00 skipped: 40 minutes late (grace 30)"]
     finally:
         await engine.close()
+
+
+async def test_no_catch_up_nor_late_report_for_a_slot_before_the_group_was_first_seen(tmp_path):
+    """A group first seen at 10:00, the bot restarted at 10:05: its 08:00 post was never due there."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "daily_posts.toml").write_text('[posts.morning]\ntime = "08:00"\ntemplate = "daily_posts/morning"\n'
+                                                '[posts.noon]\ntime = "10:03"\ntemplate = "daily_posts/morning"\n', encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    first = await Engine.create(QunbotConfig(), rules_dir, db_url=db, clock=SteppedClock(at("2026-11-23 10:00")))
+    try:
+        await Chat(first).say("大家好", when=at("2026-11-23 10:00"))
+    finally:
+        await first.close()
+    restarted = await Engine.create(QunbotConfig(), rules_dir, db_url=db, clock=SteppedClock(at("2026-11-23 10:05")))
+    try:
+        fired = await restarted.scheduler.run_due(restarted.clock.now())
+        # The 10:03 slot came after the group was seen (and within grace): caught up; 08:00 neither sent nor reported.
+        assert kinds(fired) == ["send"] and reasons(fired) == ["scheduled_post"], fired
+        assert restarted.scheduler.next_due() == at("2026-11-24 08:00")
+    finally:
+        await restarted.close()
 
 
 async def test_unknown_year_falls_back_to_weekdays_and_says_so_once(chat_with):

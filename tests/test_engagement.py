@@ -83,6 +83,8 @@ async def test_me_after_a_week_of_checkins_and_a_game(chat_with):
     me = texts(await chat.say("/me", user="u1", name="小王"))[0]
     assert "积分 95" in me and "Lv2「活跃成员」" in me and "再得 105 分升级为「资深成员」" in me
     assert "累计 7 天，连续 7 天" in me
+    assert me.splitlines()[1:3] == ["等级：Lv2「活跃成员」，积分 95（再得 105 分升级为「资深成员」）",
+                                    "签到：累计 7 天，连续 7 天（最长 7 天）"]  # one fact a line
     assert await chat.engine.store.run(recompute_totals, "qq:g1") == {"u1": 95}
     board = texts(await chat.say("/积分榜", user="u2"))[0]
     assert "1. 小王「活跃成员」— 95 分" in board

@@ -128,7 +128,9 @@ async def test_export_members_writes_the_groups_roster_as_csv_for_owners_only(ch
     by_id = {row["成员ID"]: row for row in rows}
     assert "stranger" not in by_id and {"u1", "u2", "boss", "adm"} <= set(by_id)
     assert by_id["u2"]["昵称"] == "老张" and by_id["u2"]["近30天消息"] == "4" and by_id["u2"]["分层"] == "潜水"
-    assert by_id["u1"]["city"] == "上海" and by_id["u1"]["industry"] == "电商" and by_id["u1"]["入群日期"] == "2026-11-23"
+    # The introduction's fields under the names the group's introduction gives them.
+    assert by_id["u1"]["城市"] == "上海" and by_id["u1"]["行业"] == "电商" and by_id["u1"]["入群日期"] == "2026-11-23"
+    assert not any(key.isascii() for key in rows[0])
     assert f"{len(rows)} 位成员" in answer.text
 
 
@@ -146,7 +148,10 @@ def test_replay_keeps_an_exported_file_beside_its_output(tmp_path, only_rules):
 
 async def test_the_weekly_report_names_the_weeks_top_speakers_and_newcomers_owing_an_introduction(chat_with):
     # The newcomers owing an introduction are self_intro's open cases (after join_threshold's quiz).
-    chat = await chat_with("insights", "join_threshold", "self_intro", start=at("2026-11-24 10:00"))  # a Tuesday
+    chat = await chat_with("insights", "join_threshold", "self_intro", start=at("2026-11-17 10:00"))  # a Tuesday
+    await chat.say("大家好", user="first", name="群主助理")  # the bot first sees the group
+    # Six days later: not a week to report on yet.
+    assert [r for r in reasons(await chat.advance(to=at("2026-11-24 10:00"))) if r.startswith("weekly")] == []
     for n in range(4):
         await chat.say(f"话题{n}", user="talker", name="话痨")
     await chat.say("在", user="quiet", name="小透明")
@@ -157,3 +162,15 @@ async def test_the_weekly_report_names_the_weeks_top_speakers_and_newcomers_owin
     assert when == at("2026-11-30 09:00")  # the next Monday
     assert "本周发言最多：话痨（4 条）、" in report.text and "小透明（1 条）" in report.text
     assert "还没自我介绍的新人 1 位：新朋友" in report.text and report.image.endswith(".png")
+
+
+async def test_stats_counts_only_the_days_since_the_bot_joined(chat_with):
+    chat = await chat_with("insights", "checkin", start=at("2026-11-30 10:00"))
+    for day in ("2026-11-30 10:00", "2026-12-01 09:00", "2026-12-02 09:00", "2026-12-03 09:00"):
+        await chat.say("签到", user="u1", when=at(day))
+    [answer] = await chat.say("/统计", user="boss", role="admin", when=at("2026-12-03 20:00"))
+    assert answer.text.startswith("📊 近 4 天群数据"), answer.text  # not "近 30 天" of which 26 were never counted
+    assert "签到 4 次" in answer.text
+    stage = (await chat.say("/stage", user="boss", role="admin", when=at("2026-12-03 20:01")))[0].text
+    # Weeks before the bot joined are not shown as quiet weeks ("0 → 0 → 5").
+    assert "机器人在本群才 3 天" in stage and "· 至今消息数：6" in stage and "→" not in stage, stage

@@ -60,8 +60,8 @@ def test_three_days_of_checkins(tmp_path):
     assert "连续签到 3 天" in out[6]["text"] and "累计 30 积分" in out[6]["text"]
     assert "连续签到 1 天" in out[7]["text"]  # 小李 skipped the 24th
     board = out[8]["text"].splitlines()
-    # Ties in points and days are broken by user id, so the order is stable.
-    assert board[1:] == ["1. 小王 — 30 积分，签到 3 天", "2. 小李 — 20 积分，签到 2 天", "3. 夜猫 — 20 积分，签到 2 天"]
+    # Ties in points and days go to who got there first: 夜猫's second check-in (the 24th, 00:01) came before 小李's.
+    assert board[1:] == ["1. 小王 — 30 积分，签到 3 天", "2. 夜猫 — 20 积分，签到 2 天", "3. 小李 — 20 积分，签到 2 天"]
 
 
 def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path, only_rules):

@@ -1,5 +1,6 @@
 """Rule files: validation with file and key named, group overrides, the owner layer, reload."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,14 @@ from bot.rules import RuleValueError
 from tests.conftest import ROOT, Chat, reasons, texts
 
 
+def qunbot(command: str, *args: str, cwd: Path = ROOT, **kw) -> subprocess.CompletedProcess:
+    # PYTHONPATH: this checkout's code, from whatever folder the command runs in.
+    return subprocess.run([sys.executable, "-m", "bot.cli", command, *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, **kw)
+
+
 def run_check(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", "check", *args], capture_output=True, text=True, cwd=cwd)
+    return qunbot("check", *args, cwd=cwd)
 
 
 def test_shipped_rules_and_templates_pass_check():
@@ -194,3 +201,55 @@ def test_one_patterns_type_for_answer_and_ad_regular_expressions(rules_dir: Path
     lines = run_check("--rules", str(rules_dir)).stdout.splitlines()
     assert any(line.startswith("join_threshold.toml: questions[0].patterns: ") and "does not compile" in line for line in lines), lines
     assert any(line.startswith("anti_ad.toml: lists.spam.patterns: ") and "does not compile" in line for line in lines), lines
+
+
+def test_run_refuses_to_start_on_what_check_refuses_and_says_the_same_lines(rules_dir: Path, tmp_path: Path):
+    (rules_dir / "checkin.toml").write_text('base_pionts = 5\n[groups."qq:1"]\nleaderboard_size = "many"\n', encoding="utf-8")
+    (rules_dir / "nickname.toml").write_text('pattern = "{city}-{company}"\nlabels = { city = "城市", company = "公司" }\n',
+                                             encoding="utf-8")
+    overrides = tmp_path / "my_templates"
+    (overrides / "checkin").mkdir(parents=True)
+    (overrides / "checkin" / "top.j2").write_text("排行\n{% for r in rows %}{{ r.name }}\n", encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(f'templates_dir = "{overrides.as_posix()}"\ndatabase_url = "sqlite:///{(tmp_path / "q.sqlite").as_posix()}"\n',
+                      encoding="utf-8")
+    checked = run_check("--rules", str(rules_dir), "--config", str(config), cwd=tmp_path)
+    expected = checked.stdout.splitlines()
+    assert checked.returncode == 1 and len(expected) == 4, "\n".join(expected)
+    assert any(line.startswith(f"{overrides / 'checkin' / 'top.j2'}: line 2: ") for line in expected), expected
+    assert any(line.startswith("nickname.toml: pattern: {company} is not a field of the introduction") for line in expected)
+    for command in ("run", "console"):
+        started = qunbot(command, "--rules", str(rules_dir), "--config", str(config), cwd=tmp_path, input="签到\n", timeout=120)
+        assert started.returncode == 1, started.stderr
+        assert started.stderr.splitlines()[:-1] == expected
+        assert "not started" in started.stderr.splitlines()[-1] and started.stdout == ""
+        assert not (tmp_path / "q.sqlite").exists()  # nothing opened, nothing served
+
+
+def test_check_knows_the_nickname_parts_the_introduction_fills(rules_dir: Path):
+    (rules_dir / "nickname.toml").write_text('pattern = "{ctiy}-{nickname}"\n', encoding="utf-8")
+    lines = run_check("--rules", str(rules_dir)).stdout.splitlines()
+    assert lines[0].startswith("nickname.toml: pattern: {ctiy} is not one of the labelled parts (city, industry, nickname)"), lines
+    (rules_dir / "nickname.toml").write_text(
+        'pattern = "{city}-{source}-{nickname}"\nlabels = { city = "城市", source = "来源", nickname = "称呼" }\n'
+        '[groups."qq:1"]\npattern = "{company}-{nickname}"\nlabels = { company = "公司" }\n', encoding="utf-8")
+    with (rules_dir / "self_intro.toml").open("a", encoding="utf-8") as out:
+        out.write('[groups."qq:2"]\nfields = [{ key = "city", label = "城市" }, { key = "nickname", label = "称呼" }]\n')
+    result = run_check("--rules", str(rules_dir))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        'nickname.toml: groups."qq:1".pattern: {company} is not a field of the introduction (self_intro.toml fields: '
+        'city, industry, nickname, source), so no member\'s introduction can fill it',
+        'nickname.toml: groups."qq:2".pattern: {source} is not a field of the introduction (self_intro.toml fields: '
+        'city, nickname), so no member\'s introduction can fill it']
+    (rules_dir / "self_intro.toml").unlink()  # without introductions, the labels alone say what a part is
+    assert run_check("--rules", str(rules_dir)).returncode == 0
+
+
+async def test_a_nickname_part_without_a_label_is_refused_on_reload(rules_dir: Path, make_engine):
+    path = rules_dir / "nickname.toml"
+    engine = await make_engine(rules_dir)
+    path.write_text('pattern = "{city}-{nickanme}"\n', encoding="utf-8")
+    errors = [str(e) for e in engine.load_rules()]
+    assert errors and errors[0].startswith("nickname.toml: pattern: {nickanme} is not one of the labelled parts"), errors
+    assert engine.rulebook.effective("nickname", "qq:g1").pattern == "{city}-{industry}-{nickname}"

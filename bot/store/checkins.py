@@ -92,20 +92,28 @@ def todays_checkin(conn: Connection, group: str, user: str, day: date) -> Checki
 
 
 def leaderboard(conn: Connection, group: str, since: date | None, limit: int) -> list[dict]:
-    """Members ranked by check-in points since ``since`` (all time when None), then by days."""
+    """Members ranked by check-in points since ``since`` (all time when None), then by days, then by who got
+    there first (the earlier latest check-in), so that equal scores read in the order people checked in."""
     if since is None:
+        # The latest check-in is found by its key (the member's last day), not by reading the group's history.
+        latest = (members_t.c.group_key == checkins_t.c.group_key) & (members_t.c.user_id == checkins_t.c.user_id) \
+            & (members_t.c.last_checkin == checkins_t.c.day)
         stmt = (
-            select(members_t.c.user_id, members_t.c.name, members_t.c.checkin_days.label("days"), members_t.c.points)
+            select(members_t.c.user_id, members_t.c.name, members_t.c.checkin_days.label("days"), members_t.c.points,
+                   checkins_t.c.at.label("reached"))
+            .select_from(members_t.outerjoin(checkins_t, latest))
             .where((members_t.c.group_key == group) & (members_t.c.checkin_days > 0))
         )
     else:
         days = func.count().label("days")
         points = func.sum(checkins_t.c.points).label("points")
         stmt = (
-            select(checkins_t.c.user_id, func.max(members_t.c.name).label("name"), days, points)
+            select(checkins_t.c.user_id, func.max(members_t.c.name).label("name"), days, points,
+                   func.max(checkins_t.c.at).label("reached"))
             .join(members_t, (members_t.c.group_key == checkins_t.c.group_key) & (members_t.c.user_id == checkins_t.c.user_id))
             .where((checkins_t.c.group_key == group) & (checkins_t.c.day >= since))
             .group_by(checkins_t.c.user_id)
         )
-    stmt = stmt.order_by(stmt.selected_columns.points.desc(), stmt.selected_columns.days.desc(), stmt.selected_columns.user_id).limit(limit)
+    columns = stmt.selected_columns
+    stmt = stmt.order_by(columns.points.desc(), columns.days.desc(), columns.reached, columns.user_id).limit(limit)
     return [dict(row._mapping) for row in conn.execute(stmt)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -50,9 +50,9 @@ def member_activity(conn: Connection, group: str, since: date) -> list[dict]:
              "messages": int(counts.get(r.user_id, 0)), "points": points.get(r.user_id, 0)} for r in rows]
 
 
-def first_seen(conn: Connection, group: str) -> date | None:
-    at = conn.execute(select(groups_t.c.first_seen).where(groups_t.c.group_key == group)).scalar_one_or_none()
-    return at.date() if at else None
+def first_seen(conn: Connection, group: str) -> datetime | None:
+    """When the bot first saw the group (UTC), None for a group it does not know."""
+    return conn.execute(select(groups_t.c.first_seen).where(groups_t.c.group_key == group)).scalar_one_or_none()
 
 
 def member_roster(conn: Connection, group: str, since: date) -> list[dict]:

@@ -45,6 +45,11 @@ def known_groups(conn: Connection) -> list[str]:
     return list(conn.scalars(select(groups_t.c.group_key).order_by(groups_t.c.group_key)))
 
 
+def groups_first_seen(conn: Connection) -> dict[str, datetime]:
+    """Every known group and when the bot first saw it."""
+    return {key: at for key, at in conn.execute(select(groups_t.c.group_key, groups_t.c.first_seen))}
+
+
 _BUMP_COUNTER = Sql("INSERT INTO daily_counters (group_key, day, counter, n) VALUES (:group_key, :day, :counter, 1)"
                     " ON CONFLICT (group_key, day, counter) DO UPDATE SET n = daily_counters.n + 1 RETURNING n")
 

@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from bot import safe_regex
 from bot.bus import Context, Plugin, Stop
@@ -47,7 +48,7 @@ class Question(BaseModel):
     @model_validator(mode="after")
     def _answerable(self):
         if not any(k.strip() for k in self.keywords) and not self.patterns:
-            raise ValueError("a question needs keywords or patterns, or nobody can answer it")
+            raise PydanticCustomError("question_unanswerable", "a question needs keywords or patterns, or nobody can answer it")
         return self
 
     @cached_property
@@ -76,9 +77,9 @@ class JoinThresholdRules(PluginRules):
     @model_validator(mode="after")
     def _usable(self):
         if self.mode == "answer" and not self.questions:
-            raise ValueError('mode "answer" needs at least one question')
+            raise PydanticCustomError("answer_needs_question", 'mode "answer" needs at least one question')
         if self.mode == "invite_code" and not any(c.strip() for c in self.invite_codes):
-            raise ValueError('mode "invite_code" needs invite_codes')
+            raise PydanticCustomError("invite_needs_codes", 'mode "invite_code" needs invite_codes')
         return self
 
     @cached_property

@@ -14,7 +14,8 @@ import re
 import unicodedata
 from functools import cached_property
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from bot import safe_regex
 from bot.bus import Context, Plugin
@@ -29,8 +30,9 @@ MEMBERS_KEPT = 5000  # per group: members whose last looked-at name is cached (a
 
 
 class NicknameRules(PluginRules):
+    # How {keys} read in reminders; before the pattern, whose check reads it.
+    labels: dict[str, str] = {"city": "城市", "industry": "行业", "nickname": "称呼"}
     pattern: str = Field("{city}-{industry}-{nickname}", max_length=100)
-    labels: dict[str, str] = {"city": "城市", "industry": "行业", "nickname": "称呼"}  # how {keys} read in reminders
     separators: str = Field("-_|/·", min_length=1)  # any of these may stand where the pattern has one
     max_part_length: int = Field(20, ge=1, le=60)
     set_card: bool = True  # fill the name from the member's introduction (QQ sets the card itself)
@@ -41,9 +43,15 @@ class NicknameRules(PluginRules):
 
     @field_validator("pattern")
     @classmethod
-    def _has_parts(cls, pattern: str) -> str:
+    def _has_parts(cls, pattern: str, info: ValidationInfo) -> str:
         if not _PLACEHOLDER.search(pattern):
-            raise ValueError("the pattern needs at least one {field}, like {city}-{industry}-{nickname}")
+            raise PydanticCustomError("pattern_no_parts", "the pattern needs at least one {field}, like {city}-{industry}-{nickname}")
+        labels = info.data.get("labels")
+        unlabelled = [key for key in _PLACEHOLDER.findall(pattern) if labels is not None and key not in labels]
+        if unlabelled:  # a typo ({ctiy}), or a part reminders could only name in English
+            raise PydanticCustomError(
+                "placeholder_unlabelled", "{{tag}} is not one of the labelled parts ({known}): fix the name, or add "
+                "labels.{tag} = \"…\" (how reminders name it)", {"tag": unlabelled[0], "known": ", ".join(labels)})
         return pattern
 
     @model_validator(mode="after")
@@ -104,6 +112,18 @@ class Looked:
 
 
 plugin = Plugin("nickname", NicknameRules, priority=40, state=Looked)
+
+
+@plugin.check
+def fields_known(rules: NicknameRules, rules_of) -> list[tuple[str, str]]:
+    """Every {part} of the pattern is a field of the introduction, which is what fills it (the tags)."""
+    intro = rules_of("self_intro")
+    if intro is None:
+        return []
+    keys = [f.key for f in intro.fields]
+    return [("pattern", f"{{{key}}} is not a field of the introduction (self_intro.toml fields: {', '.join(keys)}), "
+                        "so no member's introduction can fill it")
+            for key in dict.fromkeys(_PLACEHOLDER.findall(rules.pattern)) if key not in keys]
 
 
 async def _watched(ctx: Context) -> set[str]:

@@ -18,9 +18,10 @@ import re
 import unicodedata
 from datetime import datetime
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from bot.bus import Context, Plugin
 from bot.model import MemberJoined, MemberLeft, MessageReceived
@@ -43,9 +44,16 @@ _CHATTER = frozenset("""哈 哈哈 哈哈哈 呵呵 嘿嘿 嗯 嗯嗯 哦 噢 �
 _PARTICLE_END = ("吗", "呢", "吧", "啊", "呀", "啦", "嘛", "哈")
 
 
+def _tag_key(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,49}", value):
+        raise PydanticCustomError("tag_key", "must be a lower-case name like city or job_title (a letter, then letters, "
+                                              "digits or _, at most 50)")
+    return value
+
+
 class IntroField(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")  # the tag it becomes
+    key: Annotated[str, AfterValidator(_tag_key)]  # the tag it becomes
     label: str = Field(min_length=1, max_length=20)
     aliases: list[str] = []  # other labels people write for it
     required: bool = True
@@ -72,15 +80,15 @@ class SelfIntroRules(PluginRules):
     @classmethod
     def _positive(cls, values: list[int]) -> list[int]:
         if any(v <= 0 for v in values):
-            raise ValueError("reminders are minutes before the deadline, so each must be > 0")
+            raise PydanticCustomError("reminder_not_before", "reminders are minutes before the deadline, so each must be > 0")
         return sorted(set(values), reverse=True)
 
     @model_validator(mode="after")
     def _asks_something(self):
         if not self.fields and not self.photo:
-            raise ValueError("an introduction needs fields or a photo")
+            raise PydanticCustomError("intro_empty", "an introduction needs fields or a photo")
         if len({f.key for f in self.fields}) != len(self.fields):
-            raise ValueError("field keys must differ")
+            raise PydanticCustomError("field_keys_repeat", "field keys must differ")
         return self
 
     def hint(self) -> str:
