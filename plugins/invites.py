@@ -50,7 +50,7 @@ async def joined(ctx: Context):
         return record_invite(conn, ctx.group, ev.user, ev.user_name or ev.user, inviter, ev.at)
 
     if not await ctx.store.run(note):
-        return ctx.cancel_timer(QUALIFY, key=ev.user) if inviter is None else None
+        return None  # came by themselves (their leave cancelled any check), or credited before
     return ctx.timer(QUALIFY, ev.at + timedelta(days=rules.stay_days), key=ev.user)
 
 

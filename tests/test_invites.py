@@ -16,7 +16,7 @@ INTRO = "城市：上海 行业：电商 称呼：小新"
 
 
 async def test_credit_after_the_stay_and_the_introduction_once(chat_with):
-    chat = await chat_with("invites", "self_intro", "points")
+    chat = await chat_with("self_intro", "points", invites="")  # the defaults, switched on (shipped off)
     await chat.say("大家好", user="boss", name="老王")
     joined = await chat.join("n1", name="新人一", inviter="boss")
     assert [t.due for t in timers(joined) if t.timer == "qualify"] == [at("2026-11-30 09:00") + timedelta(seconds=2)]
@@ -44,14 +44,14 @@ async def test_credit_after_the_stay_and_the_introduction_once(chat_with):
 
 
 async def test_without_self_intro_staying_is_enough(chat_with):
-    chat = await chat_with("invites", invites="points = 5\n")
+    chat = await chat_with(invites="points = 5\n")
     await chat.join("n1", inviter="boss")
     fired = await chat.advance(by=timedelta(days=7, seconds=1))
     assert reasons(fired) == ["invitee_qualified", "invitee_qualified"]
 
 
 async def test_an_introduction_that_never_comes_earns_nothing(chat_with):
-    chat = await chat_with("invites", "self_intro", invites="wait_days = 9\n")
+    chat = await chat_with("self_intro", invites="wait_days = 9\n")
     await chat.join("n1", inviter="boss")
     fired = await chat.advance(by=timedelta(days=12))
     assert "invitee_qualified" not in reasons(fired)
@@ -59,7 +59,7 @@ async def test_an_introduction_that_never_comes_earns_nothing(chat_with):
 
 
 async def test_a_join_without_an_inviter_and_self_invites_count_for_nobody(chat_with):
-    chat = await chat_with("invites")
+    chat = await chat_with(invites="")
     assert not timers(await chat.join("n1"))
     assert not timers(await chat.join("n2", inviter="n2"))
     assert "还没有邀请记录" in texts(await chat.say("/邀请榜"))[0]

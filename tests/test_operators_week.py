@@ -68,6 +68,8 @@ def rules_folder(tmp_path):
     folder.mkdir()
     for name in ("auto_reply", "lottery", "invites", "self_intro", "checkin", "points"):
         shutil.copy(SHIPPED_RULES / f"{name}.toml", folder)
+    invites = folder / "invites.toml"  # shipped off
+    invites.write_text(invites.read_text(encoding="utf-8").replace("enabled = false", "enabled = true"), encoding="utf-8")
     (folder / "quiz.toml").write_text(QUIZ, encoding="utf-8")
     (folder / "inactive.toml").write_text(CLEANUP, encoding="utf-8")
     return folder
