@@ -31,9 +31,10 @@ from bot.store.profiles import claim_prompt
 from bot.store.replies import add_entry, chat_entries, drop_entry
 
 Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-# How long a group's chat entries are trusted before they are read again: another process sharing the
-# database may have added one (this process's own changes show at once).
-CHAT_ENTRIES_TTL = timedelta(seconds=60)
+# How long a group's chat entries are trusted before they are read again. Every process that receives a
+# group's /词条 command drops its copy at once; this is the backstop for one that did not (a replica that
+# took the group over later).
+CHAT_ENTRIES_TTL = timedelta(minutes=10)
 _ADD = re.compile(r"^\S+\s+\S+\s+(?:(包含|精确|contains|exact)\s+)?(\S+)\s+(.+)$", re.DOTALL)
 _MATCH_WORDS = {"包含": "contains", "contains": "contains", "精确": "exact", "exact": "exact", None: "exact"}
 _SUBCOMMANDS = {"添加": "add", "add": "add", "删除": "delete", "del": "delete", "delete": "delete",
@@ -125,14 +126,20 @@ class AutoReplyRules(PluginRules):
 
 
 class ChatBooks:
-    """Each group's chat entries as this process read them (see ``CHAT_ENTRIES_TTL``)."""
+    """Each group's chat entries as this process read them (see ``CHAT_ENTRIES_TTL``), and the entry the
+    filter found for the message at hand (so that the handler does not match it again)."""
 
     def __init__(self) -> None:
         self.by_group: dict[str, Book] = {}
+        self.found: tuple[MessageReceived, Answer] | None = None
+
+    def fresh(self, group: str, at: datetime) -> Book | None:
+        book = self.by_group.get(group)
+        return book if book is not None and book.loaded_at is not None and at - book.loaded_at <= CHAT_ENTRIES_TTL else None
 
     async def of(self, ctx: Context) -> Book:
-        book = self.by_group.get(ctx.group)
-        if book is None or book.loaded_at is None or ctx.event.at - book.loaded_at > CHAT_ENTRIES_TTL:
+        book = self.fresh(ctx.group, ctx.event.at)
+        if book is None:
             rows = await ctx.store.run(chat_entries, ctx.group)
             book = self.by_group[ctx.group] = _chat_book(rows, ctx.event.at)
         return book
@@ -150,11 +157,20 @@ def _chat_book(rows: list[dict], at: datetime) -> Book:
 plugin = Plugin("auto_reply", AutoReplyRules, priority=400, state=ChatBooks)
 
 
-def _may_answer(event: MessageReceived, rules: AutoReplyRules, _state, _group) -> bool:
+def _may_answer(event: MessageReceived, rules: AutoReplyRules, state: ChatBooks, group: str) -> bool:
+    """A message some entry answers (matched here, without a coroutine: most messages match nothing), or
+    one of a group whose chat entries are not read yet."""
     text = event.text
     if not text or text[0] in "/／":
         return False
-    return not rules.ignored or (event.user not in rules.ignored and f"{event.platform}:{event.user}" not in rules.ignored)
+    if rules.ignored and (event.user in rules.ignored or f"{event.platform}:{event.user}" in rules.ignored):
+        return False
+    book = state.fresh(group, event.at)
+    if book is None:
+        return True
+    found = choose(rules.book, book, text)
+    state.found = (event, found) if found is not None else None
+    return found is not None
 
 
 def choose(file_book: Book, chat_book: Book, text: str) -> Answer | None:
@@ -174,7 +190,8 @@ async def answer(ctx: Context):
     rules: AutoReplyRules = ctx.rules
     if ctx.is_keyword(ev.text):
         return None  # 签到 and the like belong to their plugins
-    found = choose(rules.book, await ctx.state.of(ctx), ev.text)
+    held = ctx.state.found
+    found = held[1] if held is not None and held[0] is ev else choose(rules.book, await ctx.state.of(ctx), ev.text)
     if found is None:
         return None
     cooldown = rules.cooldown_seconds if found.cooldown is None else found.cooldown

@@ -27,9 +27,10 @@ from bot.store.points import standing
 from bot.store.presence import note_join, presence
 
 DRAW = "draw"
-# How long a group's open lottery (its keyword) is trusted before it is read again: another process
-# sharing the database may have started or ended one (this process's own changes show at once).
-KEYWORD_TTL = timedelta(seconds=60)
+# How long a group's open lottery (its keyword) is trusted before it is read again. Every process that
+# receives a group's /抽奖 command learns of it at once; this is the backstop for one that did not (a
+# replica that took the group over later), and for a draw another process made.
+KEYWORD_TTL = timedelta(minutes=10)
 # Up to this many entrants, the draw announcement lists their ids (beyond, /抽奖 名单 does).
 LISTED_IDS = 50
 
@@ -164,16 +165,19 @@ async def _start(ctx: Context):
     seed = new_seed()
 
     def begin(conn):
+        first = _first(ctx, conn)
         running = open_lottery(conn, ctx.group, lock=True)
-        if running:
-            return running, False
+        if running or not first:
+            return running, "running" if first else "seen"
         values = dict(group_key=ctx.group, prize=prize, winners=count, keyword=keyword, deadline=deadline, seed=seed,
                       commitment=commitment(seed), started_by=ev.user, started_at=ev.at)
-        return {**values, "id": start_lottery(conn, **values)}, True
+        return {**values, "id": start_lottery(conn, **values)}, "started"
 
-    lot, started = await ctx.store.run(begin)
-    ctx.state.by_group[ctx.group] = (lot["keyword"], ev.at)
-    if not started:
+    lot, outcome = await ctx.store.run(begin)
+    ctx.state.by_group[ctx.group] = (lot["keyword"] if lot else None, ev.at)
+    if outcome == "seen":
+        return None  # another process sharing the database answered this very command
+    if outcome == "running":
         return ctx.reply("lottery/running", "lottery_running", lot=lot, deadline=lot["deadline"].astimezone(ctx.tz))
     return [ctx.send("lottery/started", "lottery_started", lot=lot, deadline=deadline.astimezone(ctx.tz), rules=rules),
             ctx.timer(DRAW, deadline, key=str(lot["id"]))]
@@ -193,6 +197,11 @@ async def join_by_keyword(ctx: Context):
         if lot is None or ev.text.strip() != lot["keyword"]:
             return None
     return await _enter(ctx, by_keyword=True)
+
+
+def _first(ctx: Context, conn) -> bool:
+    """Whether this process is the first to handle this message (two processes in one group both get it)."""
+    return not ctx.event.id or ctx.first_to_see(conn, f"msg.{ctx.event.id}")
 
 
 def _ineligible(conn, rules: LotteryRules, lot: dict, group: str, user: str, at: datetime) -> str | None:
@@ -217,6 +226,8 @@ async def _enter(ctx: Context, by_keyword: bool):
     ev = ctx.event
 
     def take(conn):
+        if not _first(ctx, conn):
+            return None, "seen", 0
         lot = open_lottery(conn, ctx.group, lock=True)
         if lot is None or lot["deadline"] <= ev.at:
             return lot, "closed", 0
@@ -227,8 +238,10 @@ async def _enter(ctx: Context, by_keyword: bool):
         return lot, "entered" if added else "already", entry_count(conn, lot["id"])
 
     lot, outcome, count = await ctx.store.run(take)
-    if by_keyword and (outcome == "already" or not rules.confirm_entries):
-        return None  # a keyword said twice, or a busy group that asked for quiet
+    if outcome == "closed" and by_keyword:
+        ctx.state.by_group[ctx.group] = (None, ev.at)  # drawn by another process meanwhile
+    if outcome == "seen" or (by_keyword and (outcome in ("already", "closed") or not rules.confirm_entries)):
+        return None  # another process answered; a keyword said twice or too late; a group that asked for quiet
     if lot is None:
         return ctx.reply("lottery/none", "no_lottery", admin=False)
     return ctx.reply("lottery/entry", f"entry_{outcome}", outcome=outcome, lot=lot, count=count, rules=rules)
@@ -262,7 +275,14 @@ async def on_deadline(ctx: Context):
 
 
 async def _draw_now(ctx: Context):
-    lot = await ctx.store.run(open_lottery, ctx.group)
+    def look(conn):
+        first = _first(ctx, conn)
+        return (open_lottery(conn, ctx.group) if first else None), first
+
+    lot, first = await ctx.store.run(look)
+    if not first:
+        ctx.state.by_group[ctx.group] = (None, ctx.event.at)
+        return None
     if lot is None:
         return ctx.reply("lottery/none", "no_lottery", admin=True)
     drawn = await _draw(ctx, lot["id"], ctx.event.at)
@@ -271,13 +291,17 @@ async def _draw_now(ctx: Context):
 
 async def _cancel(ctx: Context):
     def cancel(conn):
+        if not _first(ctx, conn):
+            return None, False
         lot = open_lottery(conn, ctx.group, lock=True)
         if lot is not None:
             close_lottery(conn, lot["id"], "cancelled", [], ctx.event.at)
-        return lot
+        return lot, True
 
-    lot = await ctx.store.run(cancel)
+    lot, first = await ctx.store.run(cancel)
     ctx.state.by_group[ctx.group] = (None, ctx.event.at)
+    if not first:
+        return None
     if lot is None:
         return ctx.reply("lottery/none", "no_lottery", admin=True)
     return [ctx.send("lottery/cancelled", "lottery_cancelled", lot=lot), ctx.cancel_timer(DRAW, key=str(lot["id"]))]

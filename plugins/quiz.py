@@ -154,6 +154,8 @@ async def start(ctx: Context):
     chosen = rng.sample(pool, min(max(1, min(count, 20)), len(pool)))
 
     def begin(conn):
+        if ev.id and not ctx.first_to_see(conn, f"msg.{ev.id}"):
+            return None, False  # another process sharing the database started it from this very message
         running = load_game(conn, ctx.group, GAME)
         if running:
             return running, False
@@ -164,6 +166,8 @@ async def start(ctx: Context):
 
     game, started = await ctx.store.run(begin)
     ctx.state.playing[ctx.group] = True
+    if game is None:
+        return reports
     if not started:
         return [ctx.reply("quiz/running", "quiz_running"), *reports]
     opening = ctx.send("quiz/started", "quiz_started", total=len(chosen), kind=kind, seconds=rules.seconds_per_question,

@@ -117,3 +117,18 @@ def test_deadlines(text, expected):
 @pytest.mark.parametrize("text", ["25:00", "02-30T10:00", "soon", ""])
 def test_deadlines_not_understood(text):
     assert parse_deadline(text, at("2026-11-23 09:00"), BEIJING) is None
+
+
+async def test_two_processes_receiving_the_same_messages_answer_once(make_engine, only_rules, tmp_path):
+    from bot.model import MessageReceived
+
+    rules, db = only_rules("lottery"), f"sqlite:///{tmp_path / 'both.sqlite'}"
+    engines = [await make_engine(rules, db_url=db), await make_engine(rules, db_url=db)]
+    said = []
+    for i, (user, text, role) in enumerate((("boss", "/抽奖 红包 1 1h", "admin"), ("u1", "参与抽奖", "member"),
+                                            ("u1", "/参与抽奖", "member"), ("boss", "/抽奖 取消", "admin"))):
+        event = MessageReceived(at=at("2026-11-23 09:00") + timedelta(seconds=i), group="g1", user=user, role=role,
+                                id=f"m{i}", text=text)
+        said += [reasons(await engine.handle(event)) for engine in engines]
+    assert said == [["lottery_started", "draw"], [], ["entry_entered"], [], ["entry_already"], [],
+                    ["lottery_cancelled", "draw"], []]
