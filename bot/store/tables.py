@@ -312,3 +312,89 @@ class Timer(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     due: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+
+
+# ----------------------------------------------------------------------------- the operators' everyday tools
+# (auto_reply, lottery, invites, inactive: migration 0011_activities; quiz keeps its round in game_state)
+
+
+class ReplyEntry(Base):
+    """A keyword answer an admin added from the chat (``/词条 添加``); the rule file's entries are not rows."""
+
+    __tablename__ = "reply_entries"
+    __table_args__ = (Index("ux_reply_entries_trigger", "group_key", "match", "trigger", unique=True),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_key: Mapped[str] = mapped_column(String(200))
+    match: Mapped[str] = mapped_column(String(10))  # "exact" | "contains"
+    trigger: Mapped[str] = mapped_column(String(200))  # as folded for matching (bot.adscan.fold)
+    answer: Mapped[str] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Lottery(Base):
+    """One lottery (抽奖): the commitment is published at the start, the seed at the draw."""
+
+    __tablename__ = "lotteries"
+    __table_args__ = (Index("ix_lotteries_group", "group_key", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_key: Mapped[str] = mapped_column(String(200))
+    prize: Mapped[str] = mapped_column(String(200))
+    winners: Mapped[int] = mapped_column(Integer)  # how many
+    keyword: Mapped[str] = mapped_column(String(100))
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime())
+    seed: Mapped[str] = mapped_column(String(64))  # secret until the draw
+    commitment: Mapped[str] = mapped_column(String(64))  # sha256(seed), published at the start
+    status: Mapped[str] = mapped_column(String(10))  # "open" | "drawn" | "cancelled"
+    started_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    drawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    result: Mapped[str] = mapped_column(Text, default="[]")  # JSON: the winners' ids, in draw order
+
+
+class LotteryEntry(Base):
+    """A member taking part in a lottery; the key makes a second entry impossible."""
+
+    __tablename__ = "lottery_entries"
+    lottery_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MemberPresence(Base):
+    """What the bot saw of a member's membership: the last join and leave, who invited them, and a role
+    above member once seen (owners and admins are never counted as sleeping members)."""
+
+    __tablename__ = "member_presence"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    joined_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    role: Mapped[str] = mapped_column(String(20), default="member")
+
+
+class Invite(Base):
+    """Who brought a member into a group (one row per invitee: a re-join never credits twice)."""
+
+    __tablename__ = "invites"
+    __table_args__ = (Index("ix_invites_inviter", "group_key", "inviter"),)
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    invitee: Mapped[str] = mapped_column(String(200), primary_key=True)
+    inviter: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    credited_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class InactiveWarning(Base):
+    """A sleeping member warned by a clean-up (``/清理潜水``): removed at the deadline unless spared."""
+
+    __tablename__ = "inactive_warnings"
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    warned_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime())
+    spared_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -88,7 +88,10 @@ def to_event(raw: dict) -> Event | None:
         if str(raw.get("user_id")) == str(raw.get("self_id")):
             return None  # the bot itself joined or was removed: nothing for plugins to greet
         kind = MemberJoined if raw["notice_type"] == "group_increase" else MemberLeft
-        extra = {"inviter": str(raw["operator_id"])} if kind is MemberJoined and raw.get("operator_id") else {}
+        # group_increase's operator is the inviter only for sub_type "invite"; for "approve" it is the admin
+        # (or the bot) who let the member in, who brought nobody.
+        invited = kind is MemberJoined and raw.get("sub_type") == "invite" and raw.get("operator_id")
+        extra = {"inviter": str(raw["operator_id"])} if invited and str(raw["operator_id"]) != str(raw.get("user_id")) else {}
         return kind(at=_time(raw), platform=PLATFORM, group=_id(raw, "group_id"), user=_id(raw, "user_id"), **extra)
     if post == "notice" and raw.get("notice_type") == "group_card":
         # A group-card change (an extension NapCat, Lagrange and go-cqhttp send); an empty card means the

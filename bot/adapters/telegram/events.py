@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from telegram import Chat, ChatMember, Message, MessageEntity, Update
+from telegram import Chat, ChatMember, ChatMemberUpdated, Message, MessageEntity, Update
 
 from bot.adapters.telegram.roles import Roles
 from bot.lru import Recent
@@ -132,8 +132,10 @@ class Translator:
         was_in, is_in = present(old), present(new)
         if was_in == is_in or not self.memory.first_report(str(chat.id), str(who.id), is_in):
             return []
-        kind = MemberJoined if is_in else MemberLeft
-        return [kind(at=change.date, platform=PLATFORM, group=str(chat.id), user=str(who.id), name=who.full_name)]
+        if not is_in:
+            return [MemberLeft(at=change.date, platform=PLATFORM, group=str(chat.id), user=str(who.id), name=who.full_name)]
+        return [MemberJoined(at=change.date, platform=PLATFORM, group=str(chat.id), user=str(who.id), name=who.full_name,
+                             inviter=inviter_of(change, self.bot_id))]
 
     def _join_request(self, update: Update) -> list[Event]:
         request = update.chat_join_request
@@ -144,6 +146,20 @@ class Translator:
         # Telegram has no request id: a request is answered by (chat, user), so the user id names it.
         return [JoinRequested(at=request.date, platform=PLATFORM, group=str(request.chat.id), user=str(who.id),
                               name=who.full_name, id=str(who.id), answer=request.bio or "")]
+
+
+def inviter_of(change: ChatMemberUpdated, bot_id: int | None) -> str | None:
+    """Who brought the member in: the creator of the (non-primary) invite link they came by, or whoever
+    added them; None when they came by themselves, by the group's primary link, or were let in on a join
+    request (the admin who approved it invited nobody)."""
+    who, link = change.new_chat_member.user, change.invite_link
+    if link is not None:
+        creator = link.creator
+        return str(creator.id) if creator and not link.is_primary and creator.id not in (who.id, bot_id) else None
+    adder = change.from_user
+    if change.via_join_request or adder is None or adder.is_bot or adder.id == who.id:
+        return None
+    return str(adder.id)
 
 
 def present(member: ChatMember) -> bool:
