@@ -134,6 +134,9 @@ class SendMessage(Action):
     reply_to: str | None = None
     image: str | None = None  # a picture to show with the text (a chart)
     file: str | None = None  # a document to attach (a CSV export); adapters that cannot attach report it
+    # An announcement of what the actions before it in the same batch did ("已删除", "禁言 30 分钟"): true only
+    # once they are done, so the outbox sends it after them and only if they succeeded.
+    after_done: bool = False
 
 
 class DeleteMessage(Action):
@@ -213,7 +216,8 @@ def action_record(action: Action, at: datetime) -> dict:
     """The replay output line for an action: ``at`` and ``action`` first, then its fields."""
     fields = action.model_dump(mode="json", exclude_none=True)
     record: dict = {"at": at.isoformat(), "action": action.name}
-    record.update((k, v) for k, v in fields.items() if k not in ("plugin", "reason"))
+    # ``after_done`` tells the outbox when to send, not the platform what it receives: not part of a line.
+    record.update((k, v) for k, v in fields.items() if k not in ("plugin", "reason", "after_done"))
     record["plugin"] = fields["plugin"]
     record["reason"] = fields["reason"]
     return record
