@@ -35,7 +35,7 @@ _CN_DIGITS = str.maketrans("一二三四五六七八九壹贰叁肆伍陆柒捌�
 _WECHAT = re.compile(r"(?:加[微薇威][信芯心]?|(?:[薇威徽维微围魏]|wei|v)(?:信|芯|心|x)|(?:加|\+|＋)v|vx|wx|weixin|wechat|绿泡泡|卫星)+")
 # "+v", a lone "v:" introducing an id ("v：abc123"), and a lone v before an id behind a symbol or a space
 # ("V❤ xiao6648"), are WeChat cues.
-_PLUS_V = re.compile(r"[+＋]\s*v|(?<![a-z0-9])v\s*[:：]|(?<![a-z0-9])v(?=[^\w\u4e00-\u9fff]{1,3}[a-z0-9]{5})")
+_PLUS_V = re.compile(r"[+＋]\s*v|(?<![a-z0-9])v\s*[:：]|(?<![a-z0-9])v(?=[^\w\u4e00-\u9fff]{1,3}[a-z0-9][a-z0-9_-]{4})")
 _QQ = re.compile(r"扣扣|抠抠|口口|企鹅号?|qq|q号|球球|扣号")
 # 群 spelt by sound or split in two (裙, 峮, 君羊, qun): only the group-number detector reads it.
 _GROUP = re.compile(r"君羊|[裙峮]|qun")
@@ -57,7 +57,10 @@ _LANDLINE = re.compile(r"(?<!\d)(0(?:10|2\d|[3-9]\d\d)[2-8]\d{6,7})(?!\d)")
 _HOTLINE = re.compile(r"(?<!\d)([48]00\d{7})(?!\d)")
 _GROUP_NO = re.compile(r"群号?[号码是为:]{0,3}(\d{5,11})(?!\d)")
 _TLD = r"(?:com|cn|net|org|top|xyz|vip|cc|me|io|info|site|club|shop|link|ly|tk|app|pro|biz|co|tv|icu|fun|online|live|ren|wang|work|buzz|pw|ink)"
-_URL = re.compile(rf"(?:https?://|www\.)[^\s\u4e00-\u9fff，。！？]+|(?<![\w@.])(?:[a-z0-9-]+\.)+{_TLD}(?:/[^\s\u4e00-\u9fff，。！？]*)?(?![a-z0-9])")
+# Short-link services whose top-level domain is in no list above (is.gd, suo.im): links without a scheme too.
+_SHORT = r"(?:is\.gd|suo\.im|bit\.ly|t\.cn|url\.cn|dwz\.cn)/[a-z0-9]+"
+_URL = re.compile(rf"(?:https?://|www\.)[^\s\u4e00-\u9fff，。！？]+|(?<![\w@.])(?:[a-z0-9-]+\.)+{_TLD}(?:/[^\s\u4e00-\u9fff，。！？]*)?(?![a-z0-9])"
+                  rf"|(?<![\w@.]){_SHORT}")
 # A domain whose dot is spelt out or full stopped to escape link filters: "vip306点live", "abc。top".
 _DOTTED = re.compile(rf"(?<![a-z0-9.])([a-z0-9-]{{2,30}}\s*(?:点|。|\s\.\s)\s*{_TLD})(?![a-z0-9])")
 # A shopping app's password (口令): ￥AbC123xyz9￥, what 助力 and coupon messages carry instead of a link.

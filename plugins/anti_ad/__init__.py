@@ -12,6 +12,7 @@ counters are whole).
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -173,13 +174,16 @@ def assess(rules: AntiAdRules, plan: Plan, kept: GroupMemory, text: str, newcome
     scorer. (Not a coroutine: a coroutine's frame costs more than most of this.) The verdict's ``text``
     is the compact form, which flood control reuses."""
     verdict = plan.scanner.scan(text)
+    if verdict.score > 0 and _QUOTE_MARKS.search(text):
+        verdict = unquoted(plan, verdict, text)
     indexes = kept.samples
     if indexes["notad"].match(verdict.text):
         return Judgement(verdict)  # an admin said a message like this is fine
     member, threshold = rules.threshold, rules.newcomer_threshold if newcomer else rules.threshold
-    # The scorer is asked only where the rules' signals leave it open: some signal fired, and its word
-    # (-2 … +2) could still carry the score across the threshold either way.
-    learned = rules.scorer.enabled and verdict.signals and threshold - 2 <= verdict.score <= member + 1
+    # The scorer is asked only where the rules' signals leave it open: some signal fired (or the group's
+    # admins taught it: what they teach is what the rules miss), and its word (-2 … +2) could still carry
+    # the score across the threshold either way.
+    learned = rules.scorer.enabled and (verdict.signals or kept.taught) and threshold - 2 <= verdict.score <= member + 1
     features = adlearn.features_of(verdict) if learned else None
     near = indexes["ad"].match(verdict.text)
     if near is not None:
@@ -192,6 +196,22 @@ def assess(rules: AntiAdRules, plan: Plan, kept: GroupMemory, text: str, newcome
         return Judgement(verdict)
     decided = verdict.signals[-1].detector if by_rules < threshold else verdict.top.detector
     return Judgement(verdict, decided, newcomer and verdict.score < member)
+
+
+# A member who quotes an ad to warn about it or complain: “…”, "…", 「…」, 『…』 (not 【…】, which ads use
+# for their own headlines).
+_QUOTE_MARKS = re.compile(r"[“”「」『』\"]")
+_QUOTED = re.compile(r"“[^”]*”|「[^」]*」|『[^』]*』|\"[^\"]*\"")
+
+
+def unquoted(plan: Plan, verdict: Verdict, text: str) -> Verdict:
+    """The verdict on what the member says around a quotation, where that talks about it (a signal that
+    takes away: 举报, 骗子, 别信 …): what they quote is not their ad. Otherwise ``verdict`` as it was."""
+    outside = _QUOTED.sub("，", text)
+    if outside == text:
+        return verdict
+    around = plan.scanner.scan(outside)
+    return around if any(s.weight < 0 for s in around.signals) else verdict
 
 
 def score_with_model(scorer: ScorerRules, plan: Plan, kept: GroupMemory, verdict: Verdict, features: list[str]) -> None:
