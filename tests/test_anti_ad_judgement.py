@@ -120,6 +120,7 @@ async def test_where_nothing_can_be_deleted_or_muted_the_words_ask_and_the_admin
     first = await chat.say(SPLIT_AD, user="u7")
     assert kinds(first) == ["send", "report"]  # no deletion asked of a platform that cannot
     assert "请尽快撤回" in first[0].text and "已删除" not in first[0].text and not first[0].after_done
+    assert "再犯将通知管理员处理" in first[0].text  # no punishment is promised where none can follow
     assert "not possible in this group, for an admin to do: delete message m1" in reports(first)[0]
     second = await chat.say("薇信：xiaomei8866 日賺300元", user="u7")
     assert kinds(second) == ["send", "report"]

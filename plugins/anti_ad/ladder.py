@@ -88,7 +88,8 @@ def carry_out(ctx: Context, offence: Offence, step: str, count: int, plugin_name
     elif wants_delete:
         undone.append(f"delete message {offence.message}")
     words = dict(detector=offence.detector, flood=offence.flood, count=count, newcomer=offence.newcomer, weak=offence.weak,
-                 deleted=deleted, ask_recall=wants_delete and not deleted, minutes=0, pause_minutes=0)
+                 deleted=deleted, ask_recall=wants_delete and not deleted, minutes=0, pause_minutes=0,
+                 can_punish=ctx.can("mute") or ctx.can("kick"))  # what "再犯…" may promise
     template, done = "anti_ad/warned", deleted
     if step == "kick":
         if ctx.can("kick"):
