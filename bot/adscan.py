@@ -29,26 +29,43 @@ _LOOKALIKES = {
 }
 # Chinese numerals spelled out to hide a number ("一三八…"); folded only in the contact view.
 _CN_DIGITS = str.maketrans("一二三四五六七八九壹贰叁肆伍陆柒捌玖幺两", "12345678912345678912")
-# Disguises of WeChat and QQ, after folding and removing separators.
+# Disguises of WeChat and QQ, after folding and removing separators: look-alike and same-sound characters
+# (薇信, 威芯, 魏信, v信, wei信), abbreviations (vx, wx), slang (绿泡泡, 卫星 for 微信).
 # Repeated cues collapse into one: "+v：wx886688" is 加v then wx, one WeChat id after one cue.
-_WECHAT = re.compile(r"(?:(?:[薇威徽维微围]|wei)(?:信|芯|心|x)|加[微薇]|(?:加|\+|＋)v|vx|wx|weixin|wechat|v信)+")
-# "+v", and a lone "v:" introducing an id ("v：abc123"), are WeChat cues.
-_PLUS_V = re.compile(r"[+＋]\s*v|(?<![a-z0-9])v\s*[:：]")
+_WECHAT = re.compile(r"(?:加[微薇威][信芯心]?|(?:[薇威徽维微围魏]|wei|v)(?:信|芯|心|x)|(?:加|\+|＋)v|vx|wx|weixin|wechat|绿泡泡|卫星)+")
+# "+v", a lone "v:" introducing an id ("v：abc123"), and a lone v before an id behind a symbol or a space
+# ("V❤ xiao6648"), are WeChat cues.
+_PLUS_V = re.compile(r"[+＋]\s*v|(?<![a-z0-9])v\s*[:：]|(?<![a-z0-9])v(?=[^\w\u4e00-\u9fff]{1,3}[a-z0-9][a-z0-9_-]{4})")
 _QQ = re.compile(r"扣扣|抠抠|口口|企鹅号?|qq|q号|球球|扣号")
+# 群 spelt by sound or split in two (裙, 峮, 君羊, qun): only the group-number detector reads it.
+_GROUP = re.compile(r"君羊|[裙峮]|qun")
 # A character every _WECHAT disguise contains: without one the (slower) substitution is skipped.
-_WECHAT_CUE = re.compile(r"[薇威徽维微围加vw]")
-# … and the first characters of every _QQ disguise besides.
-_DISGUISE_CUE = re.compile(r"[薇威徽维微围加vw扣抠口企q球]")
+_WECHAT_CUE = re.compile(r"[薇威徽维微围魏加vw绿卫]")
+# … and the first characters of every _QQ and _GROUP disguise besides.
+_DISGUISE_CUE = re.compile(r"[薇威徽维微围魏加vw绿卫扣抠口企q球君裙峮]")
 # Kept in the compact view: letters, digits, CJK ideographs. Everything else (spaces, emoji,
 # punctuation, zero-width characters) is a possible separator inside a disguised id.
 _SEPARATORS = re.compile(r"[^0-9a-z\u4e00-\u9fff]+")
 _FILLER = r"[信号码是为账户加搜私聊找我们的id]{0,4}"
-# A WeChat id: 6-20 letters, digits (and _ or -, gone in the compact view), starting with a letter.
-_WECHAT_ID = re.compile(rf"微信{_FILLER}([a-z][a-z0-9]{{5,19}}|1[3-9]\d{{9}}|\d{{6,12}})(?![a-z0-9])")
-_QQ_ID = re.compile(rf"qq{_FILLER}(\d{{5,11}})(?!\d)")
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+# A WeChat id: 6-20 letters, digits (and _ or -, gone in the compact view), starting with a letter; or a
+# number. After 微信, or after a lone 薇/威/微 (the rest of the cue hidden behind a heart: "薇❤xiao6648").
+_WECHAT_ID = re.compile(rf"(?:微信|[薇威微](?=[:：]?[a-z0-9])){_FILLER}([a-z][a-z0-9]{{5,19}}|1[3-9]\d{{9}}|\d{{6,12}})(?![a-z0-9])")
+_QQ_ID = re.compile(rf"(?:qq|(?<![a-z])q|扣(?=\d)){_FILLER}(\d{{5,11}})(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(?:86)?(1[3-9]\d{9})(?!\d)")
+# Landlines with their area code (010, 02x, 0xxx; local numbers start with 2-8), and 400/800 numbers.
+_LANDLINE = re.compile(r"(?<!\d)(0(?:10|2\d|[3-9]\d\d)[2-8]\d{6,7})(?!\d)")
+_HOTLINE = re.compile(r"(?<!\d)([48]00\d{7})(?!\d)")
 _GROUP_NO = re.compile(r"群号?[号码是为:]{0,3}(\d{5,11})(?!\d)")
-_URL = re.compile(r"(?:https?://|www\.)[^\s\u4e00-\u9fff，。！？]+|(?<![\w@.])(?:[a-z0-9-]+\.)+(?:com|cn|net|org|top|xyz|vip|cc|me|io|info|site|club|shop|link|ly|tk|app|pro|biz|co|tv|icu|fun|online|live)(?:/[^\s\u4e00-\u9fff，。！？]*)?(?![a-z0-9])")
+_TLD = r"(?:com|cn|net|org|top|xyz|vip|cc|me|io|info|site|club|shop|link|ly|tk|app|pro|biz|co|tv|icu|fun|online|live|ren|wang|work|buzz|pw|ink)"
+# Short-link services whose top-level domain is in no list above (is.gd, suo.im): links without a scheme too.
+_SHORT = r"(?:is\.gd|suo\.im|bit\.ly|t\.cn|url\.cn|dwz\.cn)/[a-z0-9]+"
+_URL = re.compile(rf"(?:https?://|www\.)[^\s\u4e00-\u9fff，。！？]+|(?<![\w@.])(?:[a-z0-9-]+\.)+{_TLD}(?:/[^\s\u4e00-\u9fff，。！？]*)?(?![a-z0-9])"
+                  rf"|(?<![\w@.]){_SHORT}")
+# A domain whose dot is spelt out or full stopped to escape link filters: "vip306点live", "abc。top".
+_DOTTED = re.compile(rf"(?<![a-z0-9.])([a-z0-9-]{{2,30}}\s*(?:点|。|\s\.\s)\s*{_TLD})(?![a-z0-9])")
+# A shopping app's password (口令): ￥AbC123xyz9￥, what 助力 and coupon messages carry instead of a link.
+_SHOP_CODE = re.compile(r"([¥￥€₤$¢])[a-z0-9]{8,12}\1")
+_SHOP_MARK = re.compile(r"[¥￥€₤$¢]")
 # Characters NFKC leaves alone: ASCII, CJK ideographs, common CJK and general punctuation.
 _NEEDS_NFKC = re.compile(r"[^\x00-\x7f\u4e00-\u9fff\u3001-\u3011\u2010-\u2027\uff01\uff08\uff09\uff0c\uff1a\uff1b\uff1f]")
 # A run that could be a contact (digits or Chinese numerals, or a WeChat id); without one, no contact detector can fire.
@@ -56,6 +73,8 @@ _NUMBER_RUN = re.compile(r"[0-9一二三四五六七八九壹贰叁肆伍陆柒�
 # One character class covering both of _NUMBER_RUN's: no run of five of these, no contact (0.9 µs, not 2.2).
 _NUMBER_RUN_HINT = re.compile(r"[0-9a-z一二三四五六七八九壹贰叁肆伍陆柒捌玖幺两]{5,}")
 _IP_HOST = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+# Addresses of one's own network (code and configuration talk): never an ad.
+_PRIVATE_HOST = re.compile(r"^(?:127\.|10\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.)|^localhost$")
 _ID_RUNS = re.compile(r"[a-z0-9]+")
 
 
@@ -98,13 +117,13 @@ def fold(text: str) -> str:
 
 
 def compact(folded: str) -> str:
-    """The folded text without separators, WeChat/QQ disguises spelled the one way (微信, qq)."""
+    """The folded text without separators, WeChat/QQ/group disguises spelled the one way (微信, qq, 群)."""
     text = _PLUS_V.sub("加v", folded) if "v" in folded else folded  # both of its forms have a v
     text = _SEPARATORS.sub("", text)
     if _DISGUISE_CUE.search(text):  # most messages have none, and skip both (slower) substitutions
         if _WECHAT_CUE.search(text):
             text = _WECHAT.sub("微信", text)
-        text = _QQ.sub("qq", text)
+        text = _GROUP.sub("群", _QQ.sub("qq", text))
     return text
 
 
@@ -150,11 +169,18 @@ class Weights:
     invite: int = 2
     suspicious_link: int = 2
     other_link: int = 1
+    shop_code: int = 1
 
 
 SUSPICIOUS_HOSTS = ("t.cn", "url.cn", "dwz.cn", "bit.ly", "tinyurl.com", "suo.im", "is.gd", "w.url.cn", "s.click.taobao.com")
 INVITE_HOSTS = ("qm.qq.com", "jq.qq.com", "t.me/joinchat", "t.me/+", "weixin.qq.com/g/", "chat.whatsapp.com")
-SUSPICIOUS_TLDS = ("top", "xyz", "vip", "tk", "icu", "fun", "site", "club", "shop", "link", "live", "online")
+SUSPICIOUS_TLDS = ("top", "xyz", "vip", "tk", "icu", "fun", "site", "club", "shop", "link", "live", "online", "cc", "ren",
+                   "wang", "work", "buzz", "pw", "ink")
+# A host that names a brand, a bank or a government service it does not belong to (jd977.com, hb-qq.net,
+# etc-gov.cn), or the bait itself (fuli888, free-gift): a phishing or lure domain, wherever it is registered.
+_DRESSED_HOST = re.compile(r"(?:^|[.-])(?:qq|jd|tb|taobao|tmall|wx|weixin|wechat|alipay|zfb|icbc|ccb|boc|etc|yibao|12306"
+                           r"|10086|apple|icloud|pdd|meituan|douyin|kuaidi|ems|gov|hb|hongbao|fuli|gift|free|bonus|lucky"
+                           r"|prize|bet)(?:\d*|[-.][^.]*)\.[a-z]+$")
 
 
 def _bare(url: str) -> str:
@@ -180,6 +206,10 @@ def _domain_in(host: str, domains: frozenset[str]) -> bool:
 
 _SUSPICIOUS_HOSTS = frozenset(SUSPICIOUS_HOSTS)
 _SUSPICIOUS_TLDS = frozenset(SUSPICIOUS_TLDS)
+
+
+# The shapes of a phone number, the first that matches naming the detector: mobile, landline, 400/800.
+_PHONES = (("phone", _PHONE), ("landline", _LANDLINE), ("hotline", _HOTLINE))
 
 
 class Scanner:
@@ -252,6 +282,10 @@ class Scanner:
         # detector starts with a quick test that says "nothing here" for most messages.
         signals = self.contacts(compacted) + self.links(folded) + self.keywords(compacted)
         signals += self.pattern_hits(compacted)
+        if _SHOP_MARK.search(folded):
+            code = _SHOP_CODE.search(folded)
+            if code:
+                signals.append(Signal("shop_code", code.group(0), self.weights.shop_code))
         score = sum(s.weight for s in signals) if signals else 0
         return Verdict(score, signals, compacted, None if linked else compacted)
 
@@ -264,13 +298,19 @@ class Scanner:
         out = [Signal("contact_id", m.group(0), w.contact) for m in _WECHAT_ID.finditer(digits)][:1]
         out += [Signal("qq_number", m.group(0), w.contact) for m in _QQ_ID.finditer(digits)][:1]
         if not out:  # a number already counted as someone's WeChat or QQ is not counted twice
-            out += [Signal("phone", m.group(1), w.phone) for m in _PHONE.finditer(digits)][:1]
+            for name, pattern in _PHONES:
+                found = pattern.search(digits)
+                if found:
+                    out.append(Signal(name, found.group(1), w.phone))
+                    break
         out += [Signal("invite", m.group(0), w.invite) for m in _GROUP_NO.finditer(digits)][:1]
         return out
 
     def links(self, folded: str) -> list[Signal]:
         out: list[Signal] = []
-        if "." not in folded:  # every form of link has a dot
+        if "点" in folded or "。" in folded or " . " in folded:  # a dot spelt out or spaced: a host hiding from filters
+            out += [Signal("link", m.group(1), self.weights.suspicious_link) for m in _DOTTED.finditer(folded)][:1]
+        if "." not in folded:  # every other form of link has a dot
             return out
         for m in _URL.finditer(folded):
             url = m.group(0).rstrip(".,;)」』】")
@@ -278,10 +318,10 @@ class Scanner:
             host = bare.split("/", 1)[0].split(":", 1)[0]
             if bare.startswith(INVITE_HOSTS):
                 out.append(Signal("invite", url, self.weights.invite))
-            elif _domain_in(host, self._allowed):
+            elif _domain_in(host, self._allowed) or _PRIVATE_HOST.match(host):
                 continue
             elif (_IP_HOST.match(host) or _domain_in(host, _SUSPICIOUS_HOSTS)
-                  or host.rsplit(".", 1)[-1] in _SUSPICIOUS_TLDS):
+                  or host.rsplit(".", 1)[-1] in _SUSPICIOUS_TLDS or _DRESSED_HOST.search(host)):
                 out.append(Signal("link", url, self.weights.suspicious_link))
             else:
                 out.append(Signal("link", url, self.weights.other_link))

@@ -2,6 +2,7 @@
 on every message (the oracle below), on the sample corpus, on random texts and on messages made to hit each
 shortcut; and /ad finds the recent messages that a sweep at every message would keep."""
 
+import json
 import random
 import re
 import unicodedata
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.adscan import (_IP_HOST, _NEEDS_NFKC, _PLUS_V, _QQ, _SEPARATORS, _URL, _WECHAT, INVITE_HOSTS, SUSPICIOUS_HOSTS, SUSPICIOUS_TLDS,
+from bot.adscan import (_DOTTED, _DRESSED_HOST, _GROUP, _IP_HOST, _NEEDS_NFKC, _PLUS_V, _PRIVATE_HOST, _QQ, _SEPARATORS, _SHOP_CODE, _URL,
+                        _WECHAT, INVITE_HOSTS, SUSPICIOUS_HOSTS, SUSPICIOUS_TLDS,
                         ListSpec, Scanner, Signal, _domain_in, _fold_table, compact, fold)
 from benchmarks.anti_ad_bench import shipped_scanner
 from bot.bus import Stop
@@ -29,7 +31,7 @@ EXTRA = [
 
 
 def oracle_compact(folded: str) -> str:
-    return _QQ.sub("qq", _WECHAT.sub("微信", _SEPARATORS.sub("", _PLUS_V.sub("加v", folded))))
+    return _GROUP.sub("群", _QQ.sub("qq", _WECHAT.sub("微信", _SEPARATORS.sub("", _PLUS_V.sub("加v", folded)))))
 
 
 def oracle_fold(text: str) -> str:
@@ -44,6 +46,7 @@ def oracle_domain_in(host: str, domains) -> bool:
 
 def oracle_links(scanner: Scanner, folded: str) -> list[Signal]:
     out, w = [], scanner.weights
+    out += [Signal("link", m.group(1), w.suspicious_link) for m in _DOTTED.finditer(folded)][:1]
     if "." not in folded:  # as links has it ("https://host" without a dot is not looked at)
         return out
     for m in _URL.finditer(folded):
@@ -52,9 +55,10 @@ def oracle_links(scanner: Scanner, folded: str) -> list[Signal]:
         host = bare.split("/", 1)[0].split(":", 1)[0]
         if any(bare.startswith(h) for h in INVITE_HOSTS):
             out.append(Signal("invite", url, w.invite))
-        elif oracle_domain_in(host, scanner.allow_domains):
+        elif oracle_domain_in(host, scanner.allow_domains) or _PRIVATE_HOST.match(host):
             continue
-        elif _IP_HOST.match(host) or oracle_domain_in(host, SUSPICIOUS_HOSTS) or host.rsplit(".", 1)[-1] in SUSPICIOUS_TLDS:
+        elif (_IP_HOST.match(host) or oracle_domain_in(host, SUSPICIOUS_HOSTS) or host.rsplit(".", 1)[-1] in SUSPICIOUS_TLDS
+              or _DRESSED_HOST.search(host)):
             out.append(Signal("link", url, w.suspicious_link))
         else:
             out.append(Signal("link", url, w.other_link))
@@ -79,6 +83,9 @@ def oracle_scan(scanner: Scanner, text: str) -> tuple:
                 named.add(m.lastgroup)
                 name, weight = scanner._pattern_lists[m.lastgroup]
                 signals.append(Signal(name, m.group(), weight))
+    code = _SHOP_CODE.search(folded)
+    if code:
+        signals.append(Signal("shop_code", code.group(0), scanner.weights.shop_code))
     return sum(s.weight for s in signals), signals, compacted, None if linked else compacted
 
 
@@ -86,7 +93,8 @@ def corpus() -> list[str]:
     data = Path(__file__).parent / "data"
     lines = [line for name in ("anti_ad_ads.txt", "anti_ad_ordinary.txt")
              for line in (data / name).read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
-    return lines + EXTRA
+    labelled = [json.loads(line)["text"] for line in (data / "ads_corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    return lines + labelled + EXTRA
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +114,7 @@ def random_texts(count: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     folded_away = sorted(_fold_table())
     pieces = ["大家好", "收到", "微信", "薇信", "加v", "扣扣", "刷单", "日赚500", "http://", "https://", "www.", ".com", ".top",
+              "点top", "。cc", "君羊", "裙", "绿泡泡", "v❤", "￥", "¥ab12cd34ef¥", "jd977.cc", "192.168.1.1", "0755-", "400",
               "t.cn/", "qm.qq.com/", "zhihu.com", "a.zhihu.com", "45.12.8.9", "/", ":", ".", " ", "，", "👍", "①", "Ａ",
               "ｗｘ", "\u200b", "abc123", "13800138000", "𠀀"]
     texts = []

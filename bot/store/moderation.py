@@ -27,7 +27,11 @@ _ADD_OFFENCE = Sql("INSERT INTO mod_offences (group_key, user_id, message_id, de
                    " VALUES (:group_key, :user_id, :message_id, :detector, :at) ON CONFLICT DO NOTHING"
                    " RETURNING 1 + (SELECT count(*) FROM mod_offences AS earlier"
                    " WHERE earlier.group_key = :group_key AND earlier.user_id = :user_id AND earlier.at >= :since"
-                   " AND earlier.id <> mod_offences.id)")
+                   " AND earlier.id <> mod_offences.id"
+                   " AND CASE WHEN earlier.detector IN ('flood', 'repeat') THEN 1 ELSE 0 END = :flood)")
+# Floods and ads climb ladders of their own: a flood never counts toward the ad ladder, nor an ad toward the
+# flood one. (The detectors of flood control are "flood" and "repeat".)
+FLOOD_DETECTORS = ("flood", "repeat")
 _LOG_COLUMNS = tuple(c.name for c in log_t.columns if c.name != "id")
 _LOG_KEYS = frozenset(_LOG_COLUMNS)
 _INSERT_LOG = Sql(f"INSERT INTO mod_log ({', '.join(_LOG_COLUMNS)})"
@@ -35,10 +39,11 @@ _INSERT_LOG = Sql(f"INSERT INTO mod_log ({', '.join(_LOG_COLUMNS)})"
 
 
 def add_offence(conn: Connection, group: str, user: str, message: str, detector: str, at: datetime, since: datetime) -> int | None:
-    """Record an offence and return how many the member has since ``since`` (this one included: ``since``
-    is not after ``at``); None when this message's offence is recorded already (another process sharing
+    """Record an offence and return how many the member has of its kind (floods, or the rest) since
+    ``since`` (this one included: ``since`` is not after ``at``); None when this message's offence is recorded already (another process sharing
     the database saw it)."""
-    row = {"group_key": group, "user_id": user, "message_id": message, "detector": detector, "at": utc(at), "since": utc(since)}
+    row = {"group_key": group, "user_id": user, "message_id": message, "detector": detector, "at": utc(at), "since": utc(since),
+           "flood": int(detector in FLOOD_DETECTORS)}
     added = _ADD_OFFENCE.first(conn, row)
     return None if added is None else added[0]
 
