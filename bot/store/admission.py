@@ -86,10 +86,12 @@ def group_cases(conn: Connection, group: str, kinds: Iterable[str], lock: bool =
     return [_case(r) for r in conn.execute(stmt.with_for_update() if lock else stmt)]
 
 
-def case_users(conn: Connection, group: str, kinds: Iterable[str]) -> set[str]:
-    """Who has an open case of these kinds in ``group``."""
-    stmt = select(cases_t.c.user_id).where((cases_t.c.group_key == group) & cases_t.c.kind.in_(list(kinds)))
-    return set(conn.scalars(stmt))
+def case_users(conn: Connection, kinds: Iterable[str]) -> dict[str, set[str]]:
+    """Who has an open case of these kinds, per group (groups where nobody has one are left out)."""
+    found: dict[str, set[str]] = {}
+    for group, user in conn.execute(select(cases_t.c.group_key, cases_t.c.user_id).where(cases_t.c.kind.in_(list(kinds)))):
+        found.setdefault(group, set()).add(user)
+    return found
 
 
 def member_kinds(conn: Connection, group: str, user: str, kinds: Iterable[str]) -> set[str]:

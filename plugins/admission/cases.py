@@ -93,26 +93,25 @@ def restriction(ctx: Context, users: list[str], seconds: int, template: str, rea
 
 
 class Waiting:
-    """Members per group with an open case of ``kinds``, as this process knows them. A group not looked at
-    since the process started is read from the database by the first event that needs it (so nothing is
-    rebuilt at start); groups where nobody waits share one empty set."""
+    """Members per group with an open case of ``kinds``, as this process knows them. Read from the database
+    by the first event that needs it, for every group in one query (so nothing is rebuilt at start, and a
+    bot in many groups does not pay one query per group); kept up to date by this process from then on."""
 
     def __init__(self, kinds: tuple[CaseKind, ...]):
         self.kinds = kinds
-        self.by_group: dict[str, Set[str]] = {}
+        self.by_group: dict[str, Set[str]] | None = None  # None: not read yet
 
     def may_hold(self, group: str, user: str) -> bool:
         """For a bus filter: False only when this process knows ``user`` has no such case here."""
-        found = self.by_group.get(group)
-        return found is None or user in found
+        by_group = self.by_group
+        return by_group is None or user in by_group.get(group, NOBODY)
 
     async def of(self, ctx: Context) -> Set[str]:
-        found = self.by_group.get(ctx.group)
-        if found is None:
-            users = await ctx.store.run(case_users, ctx.group, self.kinds)
-            # setdefault: another event of the group may have read it while this one waited
-            found = self.by_group.setdefault(ctx.group, users or NOBODY)
-        return found
+        if self.by_group is None:
+            everyone = await ctx.store.run(case_users, self.kinds)
+            if self.by_group is None:  # another event may have read it while this one waited
+                self.by_group = everyone
+        return self.by_group.get(ctx.group, NOBODY)
 
     async def holds(self, ctx: Context, user: str) -> bool:
         return user in await self.of(ctx)
@@ -124,8 +123,8 @@ class Waiting:
         found.add(user)
 
     def discard(self, group: str, user: str) -> None:
-        found = self.by_group.get(group)
-        if isinstance(found, set):  # a group not read yet is read when needed, without them
+        found = self.by_group.get(group) if self.by_group is not None else None
+        if isinstance(found, set):  # not read yet: read when needed, without them
             found.discard(user)
 
 
