@@ -194,12 +194,7 @@ async def answer(ctx: Context):
         game["names"][ev.user] = name
         if rules.points:
             award(conn, ctx.group, ev.user, name, rules.points, plugin.name, "quiz_answer", ev.at)
-        game["current"] += 1
-        game["asked_at"] = ev.at.isoformat()
-        if game["current"] >= len(game["questions"]):
-            end_game(conn, ctx.group, GAME)
-        else:
-            save_game(conn, ctx.group, GAME, game, ev.at)
+        _move_on(conn, ctx.group, game, ev.at)
         return game, question, name
 
     game, solved, name = await ctx.store.run(judge)
@@ -212,6 +207,16 @@ async def answer(ctx: Context):
     return [right, *_ask(ctx, game, ev.at)]
 
 
+def _move_on(conn, group: str, game: dict, at: datetime) -> None:
+    """The next question is asked from ``at``; after the last one the game ends."""
+    game["current"] += 1
+    game["asked_at"] = at.isoformat()
+    if game["current"] >= len(game["questions"]):
+        end_game(conn, group, GAME)
+    else:
+        save_game(conn, group, GAME, game, at)
+
+
 @plugin.timer(LIMIT)
 async def time_up(ctx: Context):
     """Nobody got the question in time: the answer is shown, then the next question or the scoreboard."""
@@ -222,12 +227,7 @@ async def time_up(ctx: Context):
         if game is None or game["current"] != ev.payload.get("index"):
             return None, None  # answered meanwhile; the next question has its own timer
         question = game["questions"][game["current"]]
-        game["current"] += 1
-        game["asked_at"] = ev.due.isoformat()
-        if game["current"] >= len(game["questions"]):
-            end_game(conn, ctx.group, GAME)
-        else:
-            save_game(conn, ctx.group, GAME, game, ev.due)
+        _move_on(conn, ctx.group, game, ev.due)
         return game, question
 
     game, missed = await ctx.store.run(expire)
