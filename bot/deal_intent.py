@@ -84,9 +84,17 @@ def normalize(text: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def _first_chars(words: tuple[str, ...]) -> re.Pattern:
+def _first_chars(words: tuple[str, ...]) -> tuple[re.Pattern, bool]:
+    """A search for any first character of ``words``, and whether it may run on the text before
+    ``normalize``: NFKC leaves unified ideographs as they are (only compatibility ideographs, looked for
+    apart, become them), so where every first character is one, raw text without them has none after."""
     # Every counted deal ("又出一单") holds 单.
-    return re.compile("[" + "".join(re.escape(c) for c in sorted({"单"} | {w[0] for w in words})) + "]")
+    firsts = {"单"} | {w[0] for w in words}
+    pattern = re.compile("[" + "".join(re.escape(c) for c in sorted(firsts)) + "]")
+    return pattern, all("\u4e00" <= c <= "\u9fff" for c in firsts)
+
+
+_COMPATIBILITY_IDEOGRAPHS = re.compile("[\uf900-\ufaff\U0002f800-\U0002fa1f]")
 
 
 @lru_cache(maxsize=64)
@@ -97,9 +105,12 @@ def _normalized(words: tuple[str, ...]) -> tuple[str, ...]:
 def announces_deal(text: str, words: tuple[str, ...] | list[str]) -> bool:
     """Whether ``text`` announces the sender's own deal, told by one of ``words``."""
     words = _normalized(tuple(words))
+    first, raw_safe = _first_chars(words)
+    # Most chat holds no deal word's first character: one search answers it, on the raw text where it can.
+    if raw_safe and not first.search(text) and not _COMPATIBILITY_IDEOGRAPHS.search(text):
+        return False
     text = normalize(text)
-    # Most chat holds no deal word's first character: one search answers it.
-    if not _first_chars(words).search(text):
+    if not first.search(text):
         return False
     return _classify(text, words).deal
 

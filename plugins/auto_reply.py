@@ -28,7 +28,7 @@ from bot.model import MessageReceived, SendMessage
 from bot.rules import Patterns, PluginRules, RulesFolder, resolve_inside
 from bot.safe_regex import compile as compile_pattern
 from bot.store.profiles import claim_prompt
-from bot.store.replies import add_entry, chat_entries, drop_entry
+from bot.store.replies import add_entry, all_chat_entries, chat_entries, drop_entry
 
 Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # How long a group's chat entries are trusted before they are read again. Every process that receives a
@@ -86,7 +86,6 @@ class Book:
     exact: dict[str, Answer] = field(default_factory=dict)
     contains: list[tuple[str, Answer]] = field(default_factory=list)
     patterns: list[tuple[object, Answer]] = field(default_factory=list)
-    loaded_at: datetime | None = None
 
     def add(self, answer: Answer, exact=(), contains=(), patterns=()) -> None:
         for word in exact:
@@ -126,32 +125,47 @@ class AutoReplyRules(PluginRules):
 
 
 class ChatBooks:
-    """Each group's chat entries as this process read them (see ``CHAT_ENTRIES_TTL``), and the entry the
-    filter found for the message at hand (so that the handler does not match it again)."""
+    """The groups' chat entries as this process read them — every group's in one query (``read_at``), again
+    after ``CHAT_ENTRIES_TTL`` (another process may have changed them); a group whose entries this process
+    changed is read alone (``changed``) — and the entry the filter found for the message at hand (so that
+    the handler does not match it again)."""
 
     def __init__(self) -> None:
         self.by_group: dict[str, Book] = {}
+        self.read_at: datetime | None = None
+        self.changed: set[str] = set()
         self.found: tuple[MessageReceived, Answer] | None = None
 
     def fresh(self, group: str, at: datetime) -> Book | None:
-        book = self.by_group.get(group)
-        return book if book is not None and book.loaded_at is not None and at - book.loaded_at <= CHAT_ENTRIES_TTL else None
+        if self.read_at is None or at - self.read_at > CHAT_ENTRIES_TTL or group in self.changed:
+            return None
+        return self.by_group.get(group, NO_ENTRIES)
 
     async def of(self, ctx: Context) -> Book:
         book = self.fresh(ctx.group, ctx.event.at)
-        if book is None:
-            rows = await ctx.store.run(chat_entries, ctx.group)
-            book = self.by_group[ctx.group] = _chat_book(rows, ctx.event.at)
-        return book
+        if book is not None:
+            return book
+        at = ctx.event.at
+        if ctx.group in self.changed and self.read_at is not None and at - self.read_at <= CHAT_ENTRIES_TTL:
+            self.by_group[ctx.group] = _chat_book(await ctx.store.run(chat_entries, ctx.group))
+            self.changed.discard(ctx.group)
+        else:
+            rows = await ctx.store.run(all_chat_entries)
+            self.by_group = {group: _chat_book(entries) for group, entries in rows.items()}
+            self.read_at, self.changed = at, set()
+        return self.by_group.get(ctx.group, NO_ENTRIES)
 
 
-def _chat_book(rows: list[dict], at: datetime) -> Book:
-    book = Book(loaded_at=at)
+def _chat_book(rows: list[dict]) -> Book:
+    book = Book()
     for row in rows:
         answer = Answer(f"chat:{row['id']}", row["trigger"], row["answer"], False)
         book.add(answer, exact=[row["trigger"]] if row["match"] == "exact" else (),
                  contains=[row["trigger"]] if row["match"] == "contains" else ())
     return book
+
+
+NO_ENTRIES = Book()  # the book of every group without chat entries; never added to
 
 
 plugin = Plugin("auto_reply", AutoReplyRules, priority=400, state=ChatBooks)
@@ -269,7 +283,7 @@ async def _add(ctx: Context):
         return ctx.reply("auto_reply/too_long", "usage")
     ev = ctx.event
     outcome = await ctx.store.run(add_entry, ctx.group, match, trigger, text, ev.user, ev.at, ctx.rules.max_chat_entries)
-    ctx.state.by_group.pop(ctx.group, None)
+    ctx.state.changed.add(ctx.group)
     if outcome == "full":
         return ctx.reply("auto_reply/full", "entries_full", limit=ctx.rules.max_chat_entries)
     return ctx.reply("auto_reply/added", f"entry_{outcome}", trigger=trigger, match=match, replaced=outcome == "replaced")
@@ -280,7 +294,7 @@ async def _delete(ctx: Context):
         return ctx.reply("auto_reply/usage", "usage")
     trigger = fold(ctx.call.args[1])
     gone = await ctx.store.run(drop_entry, ctx.group, trigger)
-    ctx.state.by_group.pop(ctx.group, None)
+    ctx.state.changed.add(ctx.group)
     if gone:
         return ctx.reply("auto_reply/deleted", "entry_deleted", trigger=trigger)
     in_file = [name for name, e in ctx.rules.entries.items()

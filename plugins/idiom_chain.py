@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field
 
 from bot.bus import Context, Plugin
+from bot.games import RunningGames
 from bot.idioms import book
 from bot.model import MessageReceived
 from bot.rules import PluginRules
@@ -35,12 +36,11 @@ class IdiomChainRules(PluginRules):
     opening_min_followers: int = Field(5, ge=1, le=500)  # the bot opens with an idiom this easy to follow
 
 
-class IdiomState:
-    """Which groups play now, as far as this process knows: group -> True while a game runs, False when
-    none does; a group not in it (after a start) is looked up by its first answer-shaped message."""
+class IdiomState(RunningGames):
+    """Which groups play now (bot.games.RunningGames)."""
 
     def __init__(self) -> None:
-        self.playing: dict[str, bool] = {}
+        super().__init__(GAME)
 
 
 plugin = Plugin("idiom_chain", IdiomChainRules, priority=120, state=IdiomState)
@@ -49,7 +49,7 @@ plugin = Plugin("idiom_chain", IdiomChainRules, priority=120, state=IdiomState)
 def _is_answer_shaped(event, _rules, state: IdiomState, group: str) -> bool:
     """Four CJK characters in a group where a game runs (or may run: not looked up yet)."""
     text = event.text
-    if len(text) < 4 or state.playing.get(group) is False:  # stripping only shortens the text
+    if len(text) < 4 or not state.may_play(group):  # stripping only shortens the text
         return False
     return _ANSWER_SHAPE.fullmatch(text.strip()) is not None
 
@@ -110,6 +110,10 @@ async def start(ctx: Context):
 async def answer(ctx: Context):
     rules: IdiomChainRules = ctx.rules
     ev = ctx.event
+    if not ctx.state.read:
+        await ctx.state.read_all(ctx.store)
+        if not ctx.state.may_play(ctx.group):
+            return None
     text = ev.text.strip()
     by_sound = rules.match == "sound"
 

@@ -35,12 +35,17 @@ class InactiveRules(PluginRules):
 
 
 class Warned:
-    """Members with a clean-up warning pending, per group, as this process knows them (read lazily), and
-    the owners and admins already noted (so that each is written once per process)."""
+    """Members with a clean-up warning pending, per group, as this process knows them (read for every group
+    in one query by the first message that needs it; None until then), and the owners and admins already
+    noted (so that each is written once per process)."""
 
     def __init__(self) -> None:
-        self.by_group: dict[str, set[str]] = {}
+        self.by_group: dict[str, set[str]] | None = None
         self.ranked: set[tuple[str, str]] = set()
+
+    def set(self, group: str, users: set[str]) -> None:
+        if self.by_group is not None:  # else read with the rest, from the database, when first needed
+            self.by_group[group] = users
 
 
 plugin = Plugin("inactive", InactiveRules, priority=60, state=Warned)
@@ -90,21 +95,25 @@ async def left(ctx: Context):
         drop_warnings(conn, ctx.group, ev.user)
 
     await ctx.store.run(gone)
-    ctx.state.by_group.get(ctx.group, set()).discard(ev.user)
+    if ctx.state.by_group is not None:
+        ctx.state.by_group.get(ctx.group, set()).discard(ev.user)
 
 
 def _concerns(event: MessageReceived, _rules, state: Warned, group: str) -> bool:
-    """A warned member (or a group not read yet) speaking, or an owner or admin not noted yet."""
-    warned = state.by_group.get(group)
-    return warned is None or event.user in warned or (event.role != "member" and (group, event.user) not in state.ranked)
+    """A warned member (or anyone, before the warnings are read) speaking, or an owner or admin not noted yet."""
+    by_group = state.by_group
+    return (by_group is None or event.user in by_group.get(group, ())
+            or (event.role != "member" and (group, event.user) not in state.ranked))
 
 
 @plugin.on(MessageReceived, when=_concerns)
 async def spoke(ctx: Context):
     ev = ctx.event
-    warned = ctx.state.by_group.get(ctx.group)
-    if warned is None:
-        warned = ctx.state.by_group[ctx.group] = await ctx.store.run(warned_users, ctx.group)
+    if ctx.state.by_group is None:
+        everyone = await ctx.store.run(warned_users)
+        if ctx.state.by_group is None:  # another message may have read them while this one waited
+            ctx.state.by_group = everyone
+    warned = ctx.state.by_group.get(ctx.group, set())
     if ctx.role != "member" and (ctx.group, ev.user) not in ctx.state.ranked:
         await ctx.store.run(note_role, ctx.group, ev.user, ev.user_name, ctx.role)
         ctx.state.ranked.add((ctx.group, ev.user))
@@ -133,7 +142,7 @@ async def cleanup(ctx: Context):
     first = ctx.call.args[0].lower() if ctx.call.args else ""
     if first in ("取消", "cancel"):
         gone = await ctx.store.run(drop_warnings, ctx.group)
-        ctx.state.by_group[ctx.group] = set()
+        ctx.state.set(ctx.group, set())
         return [ctx.reply("inactive/cancelled", "cleanup_cancelled", count=gone), ctx.cancel_timer(CLEANUP)]
     dry = first in ("预览", "dry", "preview")
     if not dry and not rules.cleanup:
@@ -148,7 +157,7 @@ async def cleanup(ctx: Context):
         return ctx.reply("inactive/preview", "cleanup_preview" if dry else "cleanup_nobody", dry=dry, **values)
     deadline = ctx.event.at + timedelta(hours=rules.warn_hours)
     await ctx.store.run(save_warnings, ctx.group, found, ctx.event.at, deadline)
-    ctx.state.by_group[ctx.group] = {m["user_id"] for m in found}
+    ctx.state.set(ctx.group, {m["user_id"] for m in found})
     return [ctx.send("inactive/warning", "cleanup_warned", mentions=[m["user_id"] for m in found],
                      deadline=deadline.astimezone(ctx.tz), **values),
             ctx.timer(CLEANUP, deadline),
@@ -178,7 +187,7 @@ def _due(conn, group: str, rules: InactiveRules, platform: str, tz):
 async def deadline_passed(ctx: Context):
     ev = ctx.event
     removed, spared = await ctx.store.run(_due, ctx.group, ctx.rules, ev.platform, ctx.tz)
-    ctx.state.by_group[ctx.group] = set()
+    ctx.state.set(ctx.group, set())
     if not removed and not spared:
         return None
     can_kick = ctx.can("kick")

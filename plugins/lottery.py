@@ -22,7 +22,7 @@ from bot.bus import Context, Plugin
 from bot.model import MemberJoined, MessageReceived
 from bot.rules import PluginRules
 from bot.store.lottery import (close_lottery, enter, entrants, entry_count, get_lottery, last_lottery, muted_until,
-                               open_lottery, start_lottery)
+                               open_keywords, open_lottery, start_lottery)
 from bot.store.points import standing
 from bot.store.presence import note_join, presence
 
@@ -67,17 +67,22 @@ class LotteryRules(PluginRules):
 
 
 class Keywords:
-    """Each group's open lottery keyword as this process knows it: group -> (keyword or None, read at)."""
+    """Each group's open lottery keyword as this process knows it. Every group's is read in one query
+    (``read_at``) by a message that needs it, again after ``KEYWORD_TTL`` (another process may have started
+    or drawn one); what this process did itself since is in ``by_group``: group -> (keyword or None, when)."""
 
     def __init__(self) -> None:
         self.by_group: dict[str, tuple[str | None, datetime]] = {}
+        self.open: dict[str, str] = {}
+        self.read_at: datetime | None = None
 
     def known(self, group: str, at: datetime) -> str | None | bool:
         """The keyword, None when no lottery is open, False when it must be read (again)."""
+        read_fresh = self.read_at is not None and at - self.read_at <= KEYWORD_TTL
         found = self.by_group.get(group)
-        if found is None or at - found[1] > KEYWORD_TTL:
-            return False
-        return found[0]
+        if found is not None and at - found[1] <= KEYWORD_TTL and (not read_fresh or found[1] >= self.read_at):
+            return found[0]
+        return self.open.get(group) if read_fresh else False
 
 
 plugin = Plugin("lottery", LotteryRules, priority=110, state=Keywords)
@@ -192,9 +197,8 @@ async def join_by_command(ctx: Context):
 async def join_by_keyword(ctx: Context):
     ev = ctx.event
     if ctx.state.known(ctx.group, ev.at) is False:
-        lot = await ctx.store.run(open_lottery, ctx.group)
-        ctx.state.by_group[ctx.group] = (lot["keyword"] if lot else None, ev.at)
-        if lot is None or ev.text.strip() != lot["keyword"]:
+        ctx.state.open, ctx.state.read_at = await ctx.store.run(open_keywords), ev.at
+        if ev.text.strip() != ctx.state.known(ctx.group, ev.at):
             return None
     return await _enter(ctx, by_keyword=True)
 

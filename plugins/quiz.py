@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.adscan import fold
 from bot.bus import Context, Plugin
+from bot.games import RunningGames
 from bot.model import MessageReceived
 from bot.rules import PluginRules, RulesFolder, resolve_inside
 from bot.store.games import end_game, load_game, save_game
@@ -56,12 +57,12 @@ class QuizRules(PluginRules):
     points: int = Field(10, ge=0, le=1000)  # for each first right answer
 
 
-class QuizState:
-    """Which groups play now, as far as this process knows (see idiom_chain's IdiomState), and the bank
-    files as last read: path -> (mtime, size, questions)."""
+class QuizState(RunningGames):
+    """Which groups play now (bot.games.RunningGames), and the bank files as last read: path -> (mtime,
+    size, questions)."""
 
     def __init__(self) -> None:
-        self.playing: dict[str, bool] = {}
+        super().__init__(GAME)
         self.files: dict[Path, tuple[int, int, list[Question]]] = {}
 
 
@@ -114,7 +115,7 @@ def bank(ctx: Context) -> tuple[list[Question], list[str]]:
 
 def _playing(event: MessageReceived, _rules, state: QuizState, group: str) -> bool:
     text = event.text
-    return bool(text) and state.playing.get(group) is not False and text[0] not in "/／" and len(text) <= 60
+    return bool(text) and state.may_play(group) and text[0] not in "/／" and len(text) <= 60
 
 
 def _board(game: dict) -> list[dict]:
@@ -179,6 +180,10 @@ async def start(ctx: Context):
 async def answer(ctx: Context):
     rules: QuizRules = ctx.rules
     ev = ctx.event
+    if not ctx.state.read:
+        await ctx.state.read_all(ctx.store)
+        if not ctx.state.may_play(ctx.group):
+            return None
 
     def judge(conn):
         game = load_game(conn, ctx.group, GAME)

@@ -59,10 +59,13 @@ def warnings(conn: Connection, group: str, lock: bool = False) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(query.with_for_update() if lock else query)]
 
 
-def warned_users(conn: Connection, group: str) -> set[str]:
-    """Members warned and not spared yet."""
+def warned_users(conn: Connection) -> dict[str, set[str]]:
+    """Members warned and not spared yet, per group."""
     c = warnings_t.c
-    return set(conn.scalars(select(c.user_id).where((c.group_key == group) & c.spared_at.is_(None))))
+    found: dict[str, set[str]] = {}
+    for group, user in conn.execute(select(c.group_key, c.user_id).where(c.spared_at.is_(None))):
+        found.setdefault(group, set()).add(user)
+    return found
 
 
 def spare(conn: Connection, group: str, user: str, at: datetime) -> bool:

@@ -30,6 +30,12 @@ def open_lottery(conn: Connection, group: str, lock: bool = False) -> dict | Non
     return _row(row) if row else None
 
 
+def open_keywords(conn: Connection) -> dict[str, str]:
+    """Every group's open lottery keyword."""
+    c = lotteries_t.c
+    return dict(conn.execute(select(c.group_key, c.keyword).where(c.status == "open").order_by(c.id)).all())
+
+
 def get_lottery(conn: Connection, lottery: int, lock: bool = False) -> dict | None:
     query = select(lotteries_t).where(lotteries_t.c.id == lottery)
     row = conn.execute(query.with_for_update() if lock else query).first()

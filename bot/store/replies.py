@@ -20,6 +20,16 @@ def chat_entries(conn: Connection, group: str) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
+def all_chat_entries(conn: Connection) -> dict[str, list[dict]]:
+    """Every group's chat entries (groups without any left out), oldest first."""
+    c = entries_t.c
+    found: dict[str, list[dict]] = {}
+    for row in conn.execute(select(c.group_key, c.id, c.match, c.trigger, c.answer, c.added_by).order_by(c.id)):
+        entry = dict(row._mapping)
+        found.setdefault(entry.pop("group_key"), []).append(entry)
+    return found
+
+
 def add_entry(conn: Connection, group: str, match: str, trigger: str, answer: str, by: str, at: datetime,
               limit: int) -> str:
     """Add (or replace the answer of) a chat entry: ``"added"``, ``"replaced"`` or ``"full"`` (``limit`` reached)."""
