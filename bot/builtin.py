@@ -38,8 +38,9 @@ async def show_help(ctx: Context):
 
 
 def _summary(ctx: Context, plugin: str, command: str) -> str:
+    """A command's /help line; ``can`` lets it say only what the bot can do in this group."""
     name = f"{plugin}/help_{command}"
-    return ctx.render(name) if ctx.services.templates.exists(name) else ""
+    return ctx.render(name, can=ctx.can) if ctx.services.templates.exists(name) else ""
 
 
 @core.command("config", "配置", role="admin")

@@ -1,4 +1,5 @@
-"""Groups where the bot sees only the messages addressed to it (WeCom): plugins whose work is watching
+"""What the bot offers depends on what it can do in the group: where it sees only messages addressed to it
+(WeCom), plugins that watch every message are off; /help lines promise only what it can do there."""
 every message are off there instead of pretending to watch."""
 
 from __future__ import annotations
@@ -22,3 +23,21 @@ async def test_help_does_not_offer_what_cannot_work_there(make_engine):
     [wecom_help] = texts(await Chat(engine, platform="wecom", group="g1").say("/help", **admin))
     assert "/notad" in qq_help and "/notad" not in wecom_help
     assert "/top" in wecom_help  # what works there is still offered
+
+
+async def test_help_lines_promise_only_what_the_bot_can_do_in_the_group(make_engine):
+    engine = await make_engine()
+
+    class MemberOnly:  # the bot is a plain member: it can only speak
+        platform = "qq"
+
+        def capabilities(self, group):
+            return frozenset({"send"})
+
+    owner = dict(user="boss", role="owner")
+    [admin_help] = texts(await Chat(engine, platform="telegram", group="g1").say("/help", **owner))
+    engine.adapters["qq"] = MemberOnly()
+    [member_help] = texts(await Chat(engine, platform="qq", group="g1").say("/help", **owner))
+    mark_ad = [line for line in member_help.splitlines() if "标记为广告" in line]
+    assert "（并移出）" in admin_help and "（删除、处罚并学习）" in admin_help
+    assert "（并移出）" not in member_help and mark_ad and "删除" not in mark_ad[0]
