@@ -1,6 +1,5 @@
 """What the bot offers depends on what it can do in the group: where it sees only messages addressed to it
 (WeCom), plugins that watch every message are off; /help lines promise only what it can do there."""
-every message are off there instead of pretending to watch."""
 
 from __future__ import annotations
 
