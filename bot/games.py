@@ -19,9 +19,10 @@ class RunningGames:
         known = self.playing.get(group)
         return known is True or (known is None and not self.read)
 
-    async def read_all(self, store) -> None:
-        """Learn every group's running game, once per process."""
+    async def may_play_now(self, store, group: str) -> bool:
+        """``may_play``, once every group's running game is read (once per process)."""
         if not self.read:
-            for group in await store.run(running_games, self.game):
-                self.playing.setdefault(group, True)
+            for running in await store.run(running_games, self.game):
+                self.playing.setdefault(running, True)
             self.read = True
+        return self.may_play(group)

@@ -110,10 +110,8 @@ async def start(ctx: Context):
 async def answer(ctx: Context):
     rules: IdiomChainRules = ctx.rules
     ev = ctx.event
-    if not ctx.state.read:
-        await ctx.state.read_all(ctx.store)
-        if not ctx.state.may_play(ctx.group):
-            return None
+    if not await ctx.state.may_play_now(ctx.store, ctx.group):
+        return None
     text = ev.text.strip()
     by_sound = rules.match == "sound"
 

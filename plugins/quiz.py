@@ -180,10 +180,8 @@ async def start(ctx: Context):
 async def answer(ctx: Context):
     rules: QuizRules = ctx.rules
     ev = ctx.event
-    if not ctx.state.read:
-        await ctx.state.read_all(ctx.store)
-        if not ctx.state.may_play(ctx.group):
-            return None
+    if not await ctx.state.may_play_now(ctx.store, ctx.group):
+        return None
 
     def judge(conn):
         game = load_game(conn, ctx.group, GAME)
