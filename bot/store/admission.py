@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select
 
 from bot.store.repos import dialect_insert, utc
 from bot.store.sql import Sql
@@ -107,10 +107,6 @@ def open_cases(conn: Connection, kinds: Iterable[str]) -> list[Case]:
     return [_case(r) for r in conn.execute(stmt.order_by(cases_t.c.group_key, cases_t.c.started_at))]
 
 
-def set_deadline(conn: Connection, group: str, user: str, kind: str, deadline: datetime | None) -> None:
-    conn.execute(update(cases_t).where(_where(group, user, kind)).values(deadline=utc(deadline) if deadline else None))
-
-
 # ----------------------------------------------------------------------------- failed attempts
 
 
@@ -125,10 +121,6 @@ def add_strike(conn: Connection, group: str, user: str, at: datetime) -> int:
 def strikes(conn: Connection, group: str, user: str) -> int:
     where = (strikes_t.c.group_key == group) & (strikes_t.c.user_id == user)
     return conn.execute(select(strikes_t.c.failures).where(where)).scalar_one_or_none() or 0
-
-
-def clear_strikes(conn: Connection, group: str, user: str) -> None:
-    conn.execute(delete(strikes_t).where((strikes_t.c.group_key == group) & (strikes_t.c.user_id == user)))
 
 
 # ----------------------------------------------------------------------------- tags

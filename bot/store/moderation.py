@@ -128,13 +128,3 @@ def save_window_state(conn: Connection, state: dict, at: datetime) -> None:
     values["changed_at"] = utc(at)
     stmt = dialect_insert(conn, windows_t).values(group_key=state["group_key"], **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=["group_key"], set_=values))
-
-
-def adhoc_windows(conn: Connection) -> dict[str, datetime]:
-    """Every group's pending ad-hoc /quiet end (to re-arm timers after a restart)."""
-    rows = conn.execute(select(windows_t.c.group_key, windows_t.c.adhoc_until).where(windows_t.c.adhoc_until.is_not(None)))
-    return {r.group_key: r.adhoc_until for r in rows}
-
-
-def clear_adhoc(conn: Connection, group: str) -> None:
-    conn.execute(update(windows_t).where(windows_t.c.group_key == group).values(adhoc_until=None))
