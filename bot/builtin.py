@@ -1,4 +1,4 @@
-"""The core commands every group has, whatever rule files exist: /help, /config, /set, /unset."""
+"""The core commands every group has, whatever rule files exist: /help, /config, /set, /unset, /sets."""
 
 from __future__ import annotations
 
@@ -71,6 +71,15 @@ def _show(value: Any) -> str:
         return toml_value(value)
     except TypeError:  # None, say: nothing a rules model holds today
         return str(value)
+
+
+@core.command("sets", "群组集合", role="admin")
+async def show_sets(ctx: Context):
+    """The group sets of rules/sets.toml: this group's first, then the others (names only)."""
+    sets = ctx.services.group_sets().sets
+    ours = [{"name": name, "groups": groups} for name, groups in sets.items() if ctx.group in groups]
+    others = [name for name, groups in sets.items() if ctx.group not in groups]
+    return ctx.reply("core/sets", "sets_shown", ours=ours, others=others, group=ctx.group)
 
 
 @core.command("set", "设置", role="admin")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
 
 from bot.commands import Command, CommandCall, effective_role, parse_command, permits
+from bot.group_sets import GroupSets
 from bot.model import Action, CancelTimer, Event, MessageReceived, Report, ScheduleFired, SendMessage, SetTimer, TimerFired
 from bot.rules import PluginRules
 
@@ -138,6 +139,7 @@ class Services:
     plugins: Callable[[], dict[str, "Plugin"]]  # the plugins included now, by name
     state_of: Callable[["Plugin"], Any]
     bot_admins: frozenset[str] = frozenset()
+    group_sets: Callable[[], GroupSets] = GroupSets  # the group sets in force now (rules/sets.toml)
     # platform -> the bot's own username, where the adapter learnt it (Telegram's getMe): "/cmd@name" is ours
     bot_usernames: dict[str, str] = field(default_factory=dict)
     rulebook: Any = None  # the core plugin's /config and /set read and change it

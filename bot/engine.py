@@ -20,6 +20,7 @@ from bot.adapters.base import CAPABILITIES, Adapter
 from bot.bus import Bus, Plugin, Services
 from bot.builtin import core
 from bot.config import QunbotConfig
+from bot.group_sets import SETS_FILE, GroupSets, load_group_sets
 from bot.model import ENGINE_EFFECTS, Action, CancelTimer, Event, Report, SendMessage, SetTimer
 from bot.outbox import Outbox
 from bot.rules import RuleBook, RuleError, RuleFile, fingerprint, load_rule_file
@@ -91,7 +92,7 @@ def rule_files(rules_dir: Path) -> dict[str, Path]:
     (``.#checkin.toml``) are not rule files."""
     if not rules_dir.is_dir():
         return {}
-    return {p.stem: p for p in sorted(rules_dir.glob("*.toml")) if not p.name.startswith(".")}
+    return {p.stem: p for p in sorted(rules_dir.glob("*.toml")) if not p.name.startswith(".") and p.name != SETS_FILE}
 
 
 def check_rules_dir(rules_dir: Path) -> list[RuleError]:
@@ -99,7 +100,7 @@ def check_rules_dir(rules_dir: Path) -> list[RuleError]:
     run`` before it starts): each file by its plugin's model, then the plugins' checks across files."""
     if not rules_dir.is_dir():
         return [RuleError(str(rules_dir), "(folder)", "not a folder")]
-    errors: list[RuleError] = []
+    sets, errors = load_group_sets(rules_dir)
     loaded: dict[str, tuple[Plugin, RuleFile]] = {}
     for path in rule_files(rules_dir).values():
         try:
@@ -111,14 +112,26 @@ def check_rules_dir(rules_dir: Path) -> list[RuleError]:
         errors += file_errors
         if rule_file is not None:
             loaded[plugin.name] = (plugin, rule_file)
-    return errors + check_across(loaded)
+            errors += unknown_sets(rule_file, sets)
+    return errors + check_across(loaded, sets or GroupSets())
 
 
-def check_across(loaded: dict[str, tuple[Plugin, RuleFile]]) -> list[RuleError]:
+def unknown_sets(rule_file: RuleFile, sets: GroupSets | None) -> list[RuleError]:
+    """A ``[sets."<name>"]`` table for a set sets.toml does not define (nothing to say while it is broken)."""
+    if sets is None:
+        return []
+    known = ", ".join(sets.sets) or "none"
+    return [RuleError(rule_file.path.name, f'sets."{name}"', f"unknown group set (sets.toml defines: {known})")
+            for name in rule_file.sets if name not in sets.sets]
+
+
+def check_across(loaded: dict[str, tuple[Plugin, RuleFile]], sets: GroupSets) -> list[RuleError]:
     """Each plugin's ``checks`` (see ``Plugin.check``) on the top level of its file and on every group any
-    file names; a group's line only where it differs from the top level's."""
-    book = RuleBook({name: p.rules for name, (p, _) in loaded.items()}, {name: f for name, (_, f) in loaded.items()})
-    groups = sorted({g for _, f in loaded.values() for g in f.groups})
+    file names, itself or through a set; a group's line only where it differs from the top level's."""
+    book = RuleBook({name: p.rules for name, (p, _) in loaded.items()}, {name: f for name, (_, f) in loaded.items()},
+                    sets_of=sets.of)
+    groups = sorted({g for _, f in loaded.values() for g in f.groups}
+                    | {g for _, f in loaded.values() for name in f.sets for g in sets.sets.get(name, ())})
     errors: list[RuleError] = []
     for name, (plugin, rule_file) in loaded.items():
         if not plugin.checks:
@@ -153,7 +166,8 @@ class Engine:
             store=store, templates=self.templates, clock=self.clock, stats=self.stats, rules_dir=rules_dir,
             tz_for=self.tz_for, rules_for=self.rules_for, generation=lambda: self.rulebook.generation,
             plugins=lambda: self.plugins, state_of=self.state_of, bot_admins=frozenset(config.bot_admins),
-            bot_usernames=dict(config.bot_usernames), rulebook=self.rulebook, capabilities=self.capabilities)
+            bot_usernames=dict(config.bot_usernames), rulebook=self.rulebook, capabilities=self.capabilities,
+            group_sets=lambda: self.group_sets)
         self.bus = Bus(self.services)
         self.bus.rebuild([core])
         self.scheduler = Scheduler(self)
@@ -165,6 +179,7 @@ class Engine:
         self.first_seen: dict[str, datetime] = {}  # group -> when the bot first saw it (no slot before that fires)
         self._zones: dict[str, ZoneInfo] = {}
         self._refused: dict[str, tuple[int, int]] = {}  # rule file -> fingerprint already reported
+        self.group_sets = GroupSets()
         self._core_rules = core.rules()
         self._states: dict[str, object] = {}
         self._flushing: asyncio.Task | None = None
@@ -202,7 +217,7 @@ class Engine:
 
     def load_rules(self) -> list[RuleError]:
         """Load new and changed rule files, drop removed ones; a refused file keeps its last good version."""
-        errors: list[RuleError] = []
+        errors = self._load_group_sets()
         present = rule_files(self.rules_dir)
         changed = False
         for name in set(self.plugins) - set(present):
@@ -231,14 +246,34 @@ class Engine:
                 self._refused[name] = stamp
                 continue
             self._refused.pop(name, None)
+            for problem in unknown_sets(rule_file, self.group_sets):
+                log.warning("%s: ignored until sets.toml defines it", problem)
             self.rulebook.replace_file(rule_file, plugin.rules)
             self.plugins[name] = plugin
             changed = True
-        if changed:
+        if changed or self.rulebook.sets_of != self.group_sets.of:
+            self.rulebook.replace_sets(self.group_sets.of)
             self.bus.rebuild([core, *self.plugins.values()])
             for group in self.known_groups:
                 self.scheduler.plan_group(group)
         return errors
+
+    def _load_group_sets(self) -> list[RuleError]:
+        """Take sets.toml when it changed; a broken one is refused (once) and the last good sets stay."""
+        path = self.rules_dir / SETS_FILE
+        try:
+            stamp = fingerprint(path) if path.exists() else (0, 0)
+        except OSError:
+            stamp = (0, 0)
+        if stamp in (self.group_sets.fingerprint, self._refused.get(SETS_FILE)):
+            return []
+        sets, errors = load_group_sets(self.rules_dir)
+        if sets is None:
+            self._refused[SETS_FILE] = stamp
+            return errors
+        self._refused.pop(SETS_FILE, None)
+        self.group_sets = sets
+        return []
 
     def rules_for(self, plugin: Plugin, group: str):
         """The plugin's effective rules in ``group``; None where it is off there: by its rules, or because

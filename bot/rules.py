@@ -26,9 +26,6 @@ from bot import safe_regex
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("default", "file", "group", "owner")
-
-
 def _user_ref(value: str) -> str:
     platform, _, user = value.partition(":")
     if not (platform.strip() and user.strip()):
@@ -175,6 +172,7 @@ class RuleFile:
     top: dict[str, Any]
     groups: dict[str, dict[str, Any]]
     fingerprint: tuple[int, int] = (0, 0)
+    sets: dict[str, dict[str, Any]] = field(default_factory=dict)  # group set name -> its override
 
 
 def fingerprint(path: Path) -> tuple[int, int]:
@@ -272,29 +270,35 @@ def load_rule_file(path: Path, plugin: str, model: type[PluginRules]) -> tuple[R
     except (OSError, UnicodeDecodeError) as exc:
         return None, [RuleError(name, "(file)", str(exc))]
     groups = data.pop("groups", {})
+    sets = data.pop("sets", {})
     errors: list[RuleError] = []
     try:
         model.model_validate(data)
     except ValidationError as exc:
         errors += validation_errors(exc, model, name)
-    if not isinstance(groups, dict):
-        return None, errors + [RuleError(name, "groups", "must be a table of group tables")]
-    for key, over in groups.items():
-        prefix = f'groups."{key}".'
-        if ":" not in key:
-            errors.append(RuleError(name, f'groups."{key}"', 'group key must be "<platform>:<group id>"'))
-            continue
-        if not isinstance(over, dict):
-            errors.append(RuleError(name, f'groups."{key}"', "must be a table"))
-            continue
-        try:
-            model.model_validate(deep_merge(data, over))
-        except ValidationError as exc:
-            # Report only what the override itself got wrong; top-level errors are already listed.
-            errors += [e for e in validation_errors(exc, model, name, prefix) if _top_key(e.path[len(prefix):]) in over]
+    for table, overrides in (("groups", groups), ("sets", sets)):
+        if not isinstance(overrides, dict):
+            return None, errors + [RuleError(name, table, f"must be a table of {table[:-1]} tables")]
+        for key, over in overrides.items():
+            errors += _override_errors(name, model, data, table, key, over)
     if errors:
         return None, errors
-    return RuleFile(plugin, path, data, groups, stamp), []
+    return RuleFile(plugin, path, data, groups, stamp, sets), []
+
+
+def _override_errors(file: str, model: type[PluginRules], top: dict, table: str, key: str, over: Any) -> list[RuleError]:
+    """What one ``[groups."<platform>:<id>"]`` or ``[sets."<name>"]`` table gets wrong."""
+    prefix = f'{table}."{key}".'
+    if table == "groups" and ":" not in key:
+        return [RuleError(file, f'{table}."{key}"', 'group key must be "<platform>:<group id>"')]
+    if not isinstance(over, dict):
+        return [RuleError(file, f'{table}."{key}"', "must be a table")]
+    try:
+        model.model_validate(deep_merge(top, over))
+    except ValidationError as exc:
+        # Report only what the override itself got wrong; top-level errors are already listed.
+        return [e for e in validation_errors(exc, model, file, prefix) if _top_key(e.path[len(prefix):]) in over]
+    return []
 
 
 # Rule book generations, unique across rule books so that a cache keyed by one never mistakes another's.
@@ -308,6 +312,8 @@ class RuleBook:
     models: dict[str, type[PluginRules]]
     files: dict[str, RuleFile]
     owner: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # group -> the names of the group sets it belongs to, in sets.toml's order (their overrides apply in it)
+    sets_of: Callable[[str], tuple[str, ...]] = lambda _group: ()
     _cache: dict[tuple[str, str], PluginRules | None] = field(default_factory=dict)
     # Changes whenever any plugin's rules may have changed: what ``effective`` returned before may be stale
     # (the bus keeps its per-group plans until then).
@@ -321,7 +327,7 @@ class RuleBook:
         except KeyError:
             pass
         owner = self._owner_in_force(plugin, group)
-        if not owner and group not in self.files[plugin].groups:
+        if not owner and not self._layers_of(plugin, group):
             # Most groups run on the file's top level: they share one (frozen) model, rather than a copy
             # each (the anti-ad lists alone are ~36 kB a group, 360 MB for 10,000 groups).
             shared = (plugin, "")
@@ -353,9 +359,19 @@ class RuleBook:
                 return {}
         return owner
 
-    def _merged(self, plugin: str, group: str, owner: dict[str, Any]) -> dict:
+    def _layers_of(self, plugin: str, group: str) -> list[dict[str, Any]]:
+        """The file's tables that override its top level for ``group``: its sets' (in order), then its own."""
         file = self.files[plugin]
-        return deep_merge(deep_merge(file.top, file.groups.get(group, {})), owner)
+        layers = [file.sets[name] for name in self.sets_of(group) if name in file.sets] if file.sets else []
+        if group in file.groups:
+            layers.append(file.groups[group])
+        return layers
+
+    def _merged(self, plugin: str, group: str, owner: dict[str, Any]) -> dict:
+        merged = self.files[plugin].top
+        for layer in (*self._layers_of(plugin, group), owner):
+            merged = deep_merge(merged, layer)
+        return merged
 
     def check_owner_value(self, plugin: str, group: str, key: str, value: Any) -> dict[str, Any]:
         """The owner layer as it would be with ``key = value``; raises RuleValueError if the model refuses."""
@@ -392,6 +408,10 @@ class RuleBook:
             self.owner = owner
             self._changed()
 
+    def replace_sets(self, sets_of: Callable[[str], tuple[str, ...]]) -> None:
+        self.sets_of = sets_of
+        self._changed()
+
     def replace_file(self, rule_file: RuleFile, model: type[PluginRules]) -> None:
         self.files[rule_file.plugin] = rule_file
         self.models[rule_file.plugin] = model
@@ -415,11 +435,12 @@ class RuleBook:
         file = self.files[plugin]
         owner = self._owner_in_force(plugin, group)
         rules = self.models[plugin].model_validate(self._merged(plugin, group, owner))
-        layers = (file.top, file.groups.get(group, {}), owner)
+        sets = [file.sets[name] for name in self.sets_of(group) if name in file.sets]
+        layers = [("file", file.top), *(("set", s) for s in sets), ("group", file.groups.get(group, {})), ("owner", owner)]
         rows = []
         for key in self.models[plugin].model_fields:
             source = "default"
-            for name, layer in zip(SOURCES[1:], layers):
+            for name, layer in layers:
                 if key in layer:
                     source = name
             rows.append((key, getattr(rules, key), source))
