@@ -159,7 +159,12 @@ def cmd_replay(args) -> int:
         except ValueError as exc:
             print(f"--db: {exc}", file=sys.stderr)
             return 1
-    asyncio.run(replay(events, default_rules_dir(args.rules), config, args.db, until, out))
+    rules_dir = default_rules_dir(args.rules)
+    # A replay tries rules before they are deployed: one that ran without the plugin whose file is broken
+    # would print a plausible, wrong answer. The same refusal as `qunbot run`.
+    if problems := problems_in(config, rules_dir):
+        return _refused(StartRefused(problems))
+    asyncio.run(replay(events, rules_dir, config, args.db, until, out))
     return 0
 
 

@@ -96,6 +96,15 @@ def test_custom_rules_folder(tmp_path):
     assert "获得 3 积分" in records(result.stdout)[0]["text"]
 
 
+def test_a_rule_file_check_refuses_stops_the_replay_with_check_s_lines(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "checkin.toml").write_text("base_points = 3\nbase_pionts = 4\n", encoding="utf-8")
+    result = run_replay(str(write_events(tmp_path / "ev.jsonl", THREE_DAYS[:1])), "--rules", str(rules))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0].startswith("checkin.toml: base_pionts: unknown key")
+
+
 async def test_until_fires_the_jobs_due_after_the_last_event(tmp_path, extra_plugin, capsys):
     rules = install_tick(tmp_path, extra_plugin, "hour = 8\n")
     events = write_events(tmp_path / "ev.jsonl", [THREE_DAYS[3]])  # 23:59 on the 23rd
