@@ -75,7 +75,7 @@ class Plugin:
         self.watches_all_messages = watches_all_messages
         self.handlers: list[Handler] = []
         self.jobs: JobsFactory | None = None
-        self.checks: list[Callable[[Any, Callable[[str], Any]], list[tuple[str, str]]]] = []
+        self.checks: list[Callable[[Any, Callable[[str], Any], Path], list[tuple[str, str]]]] = []
 
     def _add(self, fn: HandlerFn, **kw) -> HandlerFn:
         when = kw.get("when")
@@ -111,8 +111,9 @@ class Plugin:
 
     def check(self, fn):
         """Register a check of this plugin's rules against other plugins' (``qunbot check`` and start-up run
-        it): ``fn(rules, rules_of)`` returns ``(key, problem)`` pairs, where ``rules_of("other")`` is that
-        plugin's rules in the same scope (the top level, or one group's table), None where it is absent or off."""
+        it): ``fn(rules, rules_of, rules_dir)`` returns ``(key, problem)`` pairs, where ``rules_of("other")`` is
+        that plugin's rules in the same scope (the top level, or one group's table), None where it is absent or
+        off, and ``rules_dir`` the folder of the rule files (for the files they name)."""
         self.checks.append(fn)
         return fn
 

@@ -113,7 +113,7 @@ def check_rules_dir(rules_dir: Path) -> list[RuleError]:
         if rule_file is not None:
             loaded[plugin.name] = (plugin, rule_file)
             errors += unknown_sets(rule_file, sets)
-    return errors + check_across(loaded, sets or GroupSets())
+    return errors + check_across(loaded, sets or GroupSets(), rules_dir)
 
 
 def unknown_sets(rule_file: RuleFile, sets: GroupSets | None) -> list[RuleError]:
@@ -125,7 +125,7 @@ def unknown_sets(rule_file: RuleFile, sets: GroupSets | None) -> list[RuleError]
             for name in rule_file.sets if name not in sets.sets]
 
 
-def check_across(loaded: dict[str, tuple[Plugin, RuleFile]], sets: GroupSets) -> list[RuleError]:
+def check_across(loaded: dict[str, tuple[Plugin, RuleFile]], sets: GroupSets, rules_dir: Path) -> list[RuleError]:
     """Each plugin's ``checks`` (see ``Plugin.check``) on the top level of its file and on every group any
     file names, itself or through a set; a group's line only where it differs from the top level's."""
     book = RuleBook({name: p.rules for name, (p, _) in loaded.items()}, {name: f for name, (_, f) in loaded.items()},
@@ -142,7 +142,7 @@ def check_across(loaded: dict[str, tuple[Plugin, RuleFile]], sets: GroupSets) ->
             if rules is None:
                 continue
             rules_of = lambda other, g=group: book.effective(other, g) if other in book.files else None  # noqa: E731
-            for key, problem in (found for check in plugin.checks for found in check(rules, rules_of)):
+            for key, problem in (found for check in plugin.checks for found in check(rules, rules_of, rules_dir)):
                 if not group:
                     top.add((key, problem))
                 elif (key, problem) in top:

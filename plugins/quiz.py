@@ -24,7 +24,7 @@ from bot.adscan import fold
 from bot.bus import Context, Plugin
 from bot.games import RunningGames
 from bot.model import MessageReceived
-from bot.rules import PluginRules, RulesFolder, resolve_inside
+from bot.rules import PluginRules, RulesFolder, resolve_inside, validation_errors
 from bot.store.games import end_game, load_game, save_game
 from bot.store.points import award
 
@@ -82,21 +82,47 @@ def is_right(text: str, answers: list[str]) -> bool:
     return False
 
 
+def read_bank(path: Path) -> list[Question]:
+    """One bank file's questions; ValueError says what is wrong with it (file and key)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"no bank file at {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"bank file {path}: {str(exc).splitlines()[0]}") from None
+    try:
+        return Bank.model_validate(data).questions
+    except ValidationError as exc:
+        raise ValueError("; ".join(str(e) for e in validation_errors(exc, Bank, str(path)))) from None
+
+
 def _bank_file(state: QuizState, path: Path) -> tuple[list[Question], str | None]:
-    """The questions of one bank file (read again only when it changed), and a problem to report."""
+    """The questions of one bank file (read again only when it changed), and a problem to report: a broken
+    file keeps its last good questions, as a broken rule file does."""
+    cached = state.files.get(path)
     try:
         st = path.stat()
-    except OSError:
-        return [], f"no bank file at {path}"
-    cached = state.files.get(path)
-    if cached and cached[:2] == (st.st_mtime_ns, st.st_size):
-        return cached[2], None
-    try:
-        questions = Bank.model_validate(tomllib.loads(path.read_text(encoding="utf-8"))).questions
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValidationError) as exc:
-        return [], f"bank file {path} refused: {str(exc).splitlines()[0]}"
+        if cached and cached[:2] == (st.st_mtime_ns, st.st_size):
+            return cached[2], None
+        questions = read_bank(path)
+    except (OSError, ValueError) as exc:
+        problem = f"no bank file at {path}" if isinstance(exc, FileNotFoundError) else str(exc)
+        kept = cached[2] if cached else []
+        return kept, problem + ("; its last good questions stay" if kept else "")
     state.files[path] = (st.st_mtime_ns, st.st_size, questions)
     return questions, None
+
+
+@plugin.check
+def banks_readable(rules: QuizRules, _rules_of, rules_dir: Path) -> list[tuple[str, str]]:
+    """Every bank file named exists inside the rules folder and holds valid questions."""
+    problems = []
+    for name in rules.banks:
+        try:
+            read_bank(resolve_inside(rules_dir, name))
+        except ValueError as exc:
+            problems.append(("banks", str(exc)))
+    return problems
 
 
 def bank(ctx: Context) -> tuple[list[Question], list[str]]:

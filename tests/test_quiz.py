@@ -95,7 +95,35 @@ async def test_a_broken_bank_file_is_reported_and_the_rest_is_used(chat_with):
     opened = await chat.say("/竞猜")
     assert "quiz_question" in reasons(opened)
     problems = [a.text for a in opened if a.name == "report"]
-    assert len(problems) == 2 and "bad.toml refused" in problems[0] and "no bank file" in problems[1]
+    assert len(problems) == 2 and "bad.toml: questions[0].answers: Field required" in problems[0]
+    assert "no bank file" in problems[1]
+
+
+async def test_a_bank_file_broken_by_an_edit_keeps_its_last_good_questions(chat_with):
+    chat = await chat_with("quiz", quiz=ONE_BANK.split("[[questions]]")[0].replace("banks = []", 'banks = ["quiz/b.toml"]'))
+    folder = chat.engine.services.rules_dir / "quiz"
+    folder.mkdir()
+    (folder / "b.toml").write_text('[[questions]]\nask = "千里相逢"\nanswers = ["重"]\n', encoding="utf-8")
+    assert "千里相逢" in texts(await chat.say("/竞猜"))[1]
+    await chat.say("/结束竞猜")
+    (folder / "b.toml").write_text('[[questions]]\nask = "千里相逢"\nanswers = "重"\n', encoding="utf-8")
+    opened = await chat.say("/竞猜")
+    assert "千里相逢" in texts(opened)[1]
+    assert [a.text for a in opened if a.name == "report"] == [
+        f"quiz qq:g1: {folder / 'b.toml'}: questions[0].answers: Input should be a valid list (got '重'); its last good "
+        "questions stay"]
+
+
+def test_check_names_broken_and_missing_bank_files(only_rules):
+    from bot.engine import check_rules_dir
+
+    rules = only_rules(quiz=ONE_BANK.replace("banks = []", 'banks = ["quiz/bad.toml", "quiz/missing.toml"]'))
+    (rules / "quiz").mkdir()
+    (rules / "quiz" / "bad.toml").write_text('[[questions]]\nask = "x"\nanswers = []\n', encoding="utf-8")
+    assert [str(e) for e in check_rules_dir(rules)] == [
+        f"quiz.toml: banks: {rules / 'quiz' / 'bad.toml'}: questions[0].answers: List should have at least 1 item "
+        "after validation, not 0 (got [])",
+        f"quiz.toml: banks: no bank file at {rules / 'quiz' / 'missing.toml'}"]
 
 
 async def test_a_round_survives_a_restart(make_engine, only_rules, tmp_path):

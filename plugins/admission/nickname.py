@@ -115,7 +115,7 @@ plugin = Plugin("nickname", NicknameRules, priority=40, state=Looked)
 
 
 @plugin.check
-def fields_known(rules: NicknameRules, rules_of) -> list[tuple[str, str]]:
+def fields_known(rules: NicknameRules, rules_of, _rules_dir) -> list[tuple[str, str]]:
     """Every {part} of the pattern is a field of the introduction, which is what fills it (the tags)."""
     intro = rules_of("self_intro")
     if intro is None:
