@@ -195,7 +195,9 @@ def assess(rules: AntiAdRules, plan: Plan, kept: GroupMemory, text: str, newcome
     if verdict.score < threshold:
         return Judgement(verdict)
     decided = verdict.signals[-1].detector if by_rules < threshold else verdict.top.detector
-    return Judgement(verdict, decided, newcomer and verdict.score < member)
+    # A newcomer is punished only where a member would be, and on what the rules themselves find: the
+    # scorer's guess may get a newcomer's message deleted with the friendly word, never muted.
+    return Judgement(verdict, decided, newcomer and min(by_rules, verdict.score) < member)
 
 
 # A member who quotes an ad to warn about it or complain: “…”, "…", 「…」, 『…』 (not 【…】, which ads use

@@ -82,7 +82,7 @@ class ScorerRules(_Strict):
 
     enabled: bool = True
     sure_above: float = Field(0.95, gt=0.5, lt=1.0)  # at or above: adds 2
-    ad_above: float = Field(0.8, gt=0.5, lt=1.0)  # at or above: adds 1
+    ad_above: float = Field(0.9, gt=0.5, lt=1.0)  # at or above: adds 1
     ok_below: float = Field(0.4, gt=0.0, lt=0.5)  # at or below: takes 1 off
     sure_ok_below: float = Field(0.2, gt=0.0, lt=0.5)  # at or below: takes 2 off
     sample_weight: float = Field(20, ge=0, le=1000)  # each /ad or /notad of the group counts as this many corpus examples
