@@ -24,7 +24,7 @@ from typing import Annotated
 from pydantic import Field
 
 from bot.bus import Context, Plugin, Stop
-from bot.group_sets import load_group_sets
+from bot.group_sets import GroupSets, load_group_sets
 from bot.guards import FILE_ONLY, OWNER_ONLY
 from bot.model import DecideJoin, JoinRequested, KickMember, MemberJoined
 from bot.rules import PluginRules
@@ -43,12 +43,15 @@ class BansRules(PluginRules):
 plugin = Plugin("bans", BansRules, priority=5)
 
 
-def sharing_groups(ctx: Context, rules: BansRules, group: str | None = None) -> tuple[str, ...]:
-    """``group`` (the event's by default) and every group of the sets it shares, on the same platform."""
-    group = group or ctx.group
-    sets = ctx.services.group_sets()
+def sharing_groups(ctx: Context, rules: BansRules) -> tuple[str, ...]:
+    """The event's group and every group of the sets it shares, on the same platform."""
+    return shared_with(ctx.services.group_sets(), rules.share, ctx.group)
+
+
+def shared_with(sets: GroupSets, share: list[str], group: str) -> tuple[str, ...]:
+    """``group`` and every group of the sets of ``share`` it belongs to, on the same platform."""
     platform = group.partition(":")[0]
-    shared = (g for name in rules.share if name in sets.sets and group in sets.sets[name] for g in sets.sets[name])
+    shared = (g for name in share if group in sets.sets.get(name, ()) for g in sets.sets[name])
     return (group, *dict.fromkeys(g for g in shared if g != group and g.partition(":")[0] == platform))
 
 

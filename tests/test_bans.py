@@ -130,3 +130,40 @@ def test_check_names_a_shared_set_that_does_not_exist(only_rules):
     rules = only_rules("anti_ad", bans='share = ["没有这个集合"]\n', sets=SETS)
     problems = [str(p) for p in check_rules_dir(rules)]
     assert any("bans.toml: share:" in p and "没有这个集合" in p for p in problems), problems
+
+
+def test_operators_exchange_lists_with_the_command_line(tmp_path: Path, only_rules):
+    from bot.cli import main
+
+    rules = only_rules("anti_ad", bans=SHARED, sets=SETS)
+    config = tmp_path / "config.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "bot.sqlite"}"\n', encoding="utf-8")
+    listed = tmp_path / "list.csv"
+    listed.write_text("平台,用户ID,昵称,拉黑的群,来源,原因,操作人,时间\n"
+                      "qq,spam1,广告号,qq:other,command,发广告,admin,2026-11-30T10:00:00+08:00\n", encoding="utf-8")
+    common = ["--config", str(config), "--rules", str(rules)]
+    assert main(["bans", "import", str(listed), "--group", "qq:g1", *common]) == 0
+    out = tmp_path / "out.csv"
+    assert main(["bans", "export", "--group", "qq:g2", "--out", str(out), *common]) == 0  # g2 shares g1's bans
+    assert "spam1,广告号,qq:g1,import,发广告（导入自 qq:other）" in out.read_text(encoding="utf-8-sig")
+    telegram = tmp_path / "tg.csv"
+    telegram.write_text(listed.read_text(encoding="utf-8").replace("\nqq,", "\ntelegram,"), encoding="utf-8")
+    assert main(["bans", "import", str(telegram), "--group", "qq:g1", *common]) == 1
+
+
+async def test_the_ban_store_keeps_one_standing_ban_per_group_and_the_lifted_history(store):
+    from datetime import datetime, timezone
+
+    from bot.store.bans import add_ban, lift_bans, standing_ban, standing_bans
+
+    at = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+    assert await store.run(add_ban, "qq", "u1", "甲", "qq:g1", "command", "骂人", "boss", at)
+    assert not await store.run(add_ban, "qq", "u1", "甲", "qq:g1", "ad", "again", "boss", at)  # one standing ban
+    assert await store.run(add_ban, "qq", "u1", "甲", "qq:g2", "ad", "contact_id", "anti_ad", at)
+    found = await store.run(standing_ban, "qq", "u1", ("qq:g2", "qq:g1"))
+    assert found["origin_group"] == "qq:g1" and found["reason"] == "骂人" and found["at"] == at
+    assert await store.run(standing_ban, "telegram", "u1", ("qq:g1",)) is None
+    assert await store.run(lift_bans, "qq", "u1", ("qq:g1", "qq:g2"), "boss", at, "ad") == ["qq:g2"]
+    assert await store.run(lift_bans, "qq", "u1", ("qq:g1", "qq:g2"), "boss", at) == ["qq:g1"]
+    assert await store.run(standing_bans, ("qq:g1", "qq:g2")) == []
+    assert await store.run(add_ban, "qq", "u1", "甲", "qq:g1", "command", "又来了", "boss", at)  # banned anew after a lift
