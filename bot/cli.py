@@ -234,6 +234,40 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_bans(args) -> int:
+    """Exchange ban lists: export a group's standing bans (with those of the groups it shares with) as CSV,
+    or import such a file into a group (its entries become that group's, shared as its rules say)."""
+    from plugins import bans
+
+    config = _config_or_exit(args.config)
+    platform = args.group.partition(":")[0]
+
+    async def run() -> str:
+        engine = await Engine.create(config, default_rules_dir(args.rules))
+        try:
+            rules = engine.rules_for(bans.plugin, args.group) or bans.BansRules()
+            if args.bans_command == "export":
+                groups = bans.shared_with(engine.services.group_sets(), rules.share, args.group)
+                _path, count = await bans.export_bans(engine.services, groups, Path(args.out))
+                return f"{args.group}: {count} bans written to {args.out}"
+            rows = bans.read_ban_csv(Path(args.file), engine.templates.render("bans/csv_header").split(","))
+            other = sorted({r["platform"] for r in rows} - {platform})
+            if other:
+                raise bans.BanListError(f"{args.file}: entries of {', '.join(other)}: member ids are per platform, "
+                                        f"so they cannot be banned in a {platform} group (nothing imported)")
+            added = await engine.store.run(bans.import_rows, rows, args.group, args.by)
+            return f"{args.group}: {added} of {len(rows)} bans imported ({len(rows) - added} were there already)"
+        finally:
+            await engine.close()
+
+    try:
+        print(asyncio.run(run()))
+    except bans.BanListError as exc:
+        print(f"qunbot: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qunbot", description="Qunbot: the community operator's group bot (社群运营机器人).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -280,6 +314,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help=config_help)
     p.add_argument("--rules", metavar="DIR", help=rules_help)
     p.set_defaults(fn=cmd_export)
+
+    p = sub.add_parser("bans", help="export or import a ban list (CSV)", description="Exchange ban lists between operators: export a group's standing bans (and those of the groups it shares bans with, rules/bans.toml) as CSV, or import such a file into a group.")
+    bans_sub = p.add_subparsers(dest="bans_command", required=True, metavar="ACTION")
+    out = bans_sub.add_parser("export", help="write a group's ban list as CSV", description="Write the standing bans a group honours as CSV (the /黑名单 导出 columns).")
+    out.add_argument("--group", required=True, metavar="PLATFORM:ID", help='the group, like "qq:123456"')
+    out.add_argument("--out", required=True, metavar="FILE", help="where to write the CSV")
+    into = bans_sub.add_parser("import", help="ban the members of a CSV list in a group", description="Ban every member of a ban list CSV (as exported) in a group; entries there already are kept. A broken row names its line and nothing is imported.")
+    into.add_argument("file", metavar="FILE", help="the CSV to import")
+    into.add_argument("--group", required=True, metavar="PLATFORM:ID", help='the group the bans are made in, like "qq:123456"')
+    into.add_argument("--by", default="operator", help="who the import is recorded as (default: operator)")
+    for q in (out, into):
+        q.add_argument("--config", metavar="FILE", help=config_help)
+        q.add_argument("--rules", metavar="DIR", help=rules_help)
+        q.set_defaults(fn=cmd_bans)
 
     p = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")

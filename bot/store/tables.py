@@ -398,3 +398,26 @@ class InactiveWarning(Base):
     warned_at: Mapped[datetime] = mapped_column(UtcDateTime())
     deadline: Mapped[datetime] = mapped_column(UtcDateTime())
     spared_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class Ban(Base):
+    """One entry of a ban list (拉黑): a member refused in the group that banned them and, where a group set
+    shares bans (rules/bans.toml ``share``), in the set's other groups on the same platform. Kept when
+    lifted, with who lifted it and when, so the list's history stays readable."""
+
+    __tablename__ = "bans"
+    __table_args__ = (Index("ix_bans_member", "platform", "user_id"),
+                      # one standing ban per member and group: banning twice updates nothing
+                      Index("ux_bans_standing", "origin_group", "user_id", unique=True,
+                            sqlite_where=text("lifted_at IS NULL"), postgresql_where=text("lifted_at IS NULL")))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    origin_group: Mapped[str] = mapped_column(String(200))  # the group key where the ban was made
+    source: Mapped[str] = mapped_column(String(20))  # command | ad | import
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    by_user: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    lifted_by: Mapped[str] = mapped_column(String(200), default="")

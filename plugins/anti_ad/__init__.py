@@ -23,6 +23,7 @@ from bot.bus import Context, Plugin, Stop
 from bot.flood import SWEEP_EVERY, FloodTracks, drop_oldest
 from bot.lru import Recent
 from bot.model import MemberJoined, MessageReceived, MuteMember
+from bot.store.bans import lift_bans
 from bot.store.moderation import FLOOD_DETECTORS, add_sample, drop_offence, drop_samples, last_decision, load_samples, undo_decision
 from plugins.anti_ad.ladder import Offence, punish
 from plugins.anti_ad.rules import AntiAdRules, FloodRules, Plan, ScorerRules, WeightRules, WordList, step_seconds
@@ -315,6 +316,8 @@ async def not_an_ad(ctx: Context):
         undo_decision(conn, found["id"])
         dropped = drop_samples(conn, ctx.group, "ad", found["message_id"])
         sample = add_sample(conn, ctx.group, "notad", found["text"], found["message_id"], ev.user, ev.at)
+        if found["decision"] == "kick":  # the ban that came with the removal goes with it
+            lift_bans(conn, ev.platform, found["user_id"], (ctx.group,), ev.user, ev.at, source="ad")
         return found, sample, dropped
 
     found, sample, dropped = await ctx.store.run(undo)

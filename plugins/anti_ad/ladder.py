@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.bus import Context, Stop
 from bot.model import DeleteMessage, KickMember, MuteMember
+from bot.store.bans import add_ban
 from bot.store.moderation import FLOOD_DETECTORS, add_offence, log_decision
 from plugins.anti_ad.rules import AntiAdRules, step_seconds
 
@@ -51,13 +52,22 @@ async def punish(ctx: Context, offence: Offence, plugin_name: str) -> list:
     entry = dict(at=at, group_key=ctx.group, user_id=offence.user, message_id=offence.message, plugin=plugin_name,
                  detector=offence.detector, matched=offence.matched[:500], text=offence.text[:1000], dry_run=rules.dry_run)
 
+    bans = ctx.rules_of("bans")
+
     def record(conn):
         count = 1 if rules.dry_run else add_offence(conn, ctx.group, offence.user, offence.message, offence.detector, at, at - decay)
         if count is None:
             return None, None
         # A newcomer's weak signal: deleted with a friendly word, whatever the count (it still counts).
         step = "warn" if offence.weak else ladder[min(count, len(ladder)) - 1]
-        return count, step if log_decision(conn, decision=step, **entry) else None
+        if not log_decision(conn, decision=step, **entry):
+            return count, None
+        if step == "kick" and not rules.dry_run and not offence.flood and bans is not None and bans.ban_ad_removals:
+            # Banned with the decision it follows from: where the ban list is shared, the advertiser is
+            # refused in the set's other groups too (plugins/bans.py; /notad lifts it again).
+            add_ban(conn, ctx.event.platform, offence.user, getattr(ctx.event, "user_name", ""), ctx.group, "ad",
+                    offence.detector, plugin_name, at)
+        return count, step
 
     count, step = await ctx.store.run(record)
     if step is None:  # another process sharing the database punished this very message: once is enough
