@@ -141,6 +141,7 @@ class Services:
     state_of: Callable[["Plugin"], Any]
     bot_admins: frozenset[str] = frozenset()
     group_sets: Callable[[], GroupSets] = GroupSets  # the group sets in force now (rules/sets.toml)
+    receipts: Any = None  # what became of messages sent with a receipt (bot/receipts.py)
     # platform -> the bot's own username, where the adapter learnt it (Telegram's getMe): "/cmd@name" is ours
     bot_usernames: dict[str, str] = field(default_factory=dict)
     rulebook: Any = None  # the core plugin's /config and /set read and change it

@@ -23,6 +23,7 @@ from bot.config import QunbotConfig
 from bot.group_sets import SETS_FILE, GroupSets, load_group_sets
 from bot.model import ENGINE_EFFECTS, Action, CancelTimer, Event, Report, SendMessage, SetTimer
 from bot.outbox import Outbox
+from bot.receipts import Receipts
 from bot.rules import RuleBook, RuleError, RuleFile, fingerprint, load_rule_file
 from bot.scheduler import Scheduler, SystemClock, VirtualClock
 from bot.stats import Stats
@@ -162,17 +163,18 @@ class Engine:
         self.rulebook = RuleBook({}, {})
         self.plugins: dict[str, Plugin] = {}
         self.stats = Stats(store, self.tz_for)
+        self.receipts = Receipts(store, self.clock)
         self.services = Services(
             store=store, templates=self.templates, clock=self.clock, stats=self.stats, rules_dir=rules_dir,
             tz_for=self.tz_for, rules_for=self.rules_for, generation=lambda: self.rulebook.generation,
             plugins=lambda: self.plugins, state_of=self.state_of, bot_admins=frozenset(config.bot_admins),
             bot_usernames=dict(config.bot_usernames), rulebook=self.rulebook, capabilities=self.capabilities,
-            group_sets=lambda: self.group_sets)
+            group_sets=lambda: self.group_sets, receipts=self.receipts)
         self.bus = Bus(self.services)
         self.bus.rebuild([core])
         self.scheduler = Scheduler(self)
         self.adapters: dict[str, Adapter] = {}  # the outbox reads this very dict: fill it, never replace it
-        self.outbox = Outbox(self.adapters, self.templates, config.limits, self.report)
+        self.outbox = Outbox(self.adapters, self.templates, config.limits, self.report, self.receipts.note)
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
         self.deliver = self._to_outbox
         self.known_groups: set[str] = set()
@@ -399,17 +401,19 @@ class Engine:
             self.outbox.submit(messages)
 
     async def flush_stats_forever(self, every: float = 10.0) -> None:
-        """Live mode: write the in-memory statistics every few seconds."""
+        """Live mode: write the in-memory statistics and delivery receipts every few seconds."""
         while True:
             await asyncio.sleep(every)
             try:
                 await self.stats.flush()
+                await self.receipts.flush()
             except Exception:
-                log.exception("could not flush statistics; kept for the next try")
+                log.exception("could not flush statistics or receipts; kept for the next try")
 
     async def close(self) -> None:
         try:
             await self.stats.flush()
+            await self.receipts.flush()
         finally:
             await self.store.close()
             gc.unfreeze()  # see keep_what_start_up_built

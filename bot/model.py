@@ -139,6 +139,8 @@ class SendMessage(Action):
     # otherwise drops it and tells the admin log why, so the group never hears of an action that did not
     # happen. Replay, which assumes success, prints it like any message (without this field).
     after_done: bool = False
+    # Where the sender wants to hear what became of it (bot/receipts.py); not part of what is sent.
+    receipt: str | None = None
 
 
 class DeleteMessage(Action):
@@ -217,8 +219,8 @@ ACTION_TYPES: dict[str, type[Action]] = {cls.name: cls for cls in (*PLATFORM_ACT
 
 def action_record(action: Action, at: datetime) -> dict:
     """The replay output line for an action: ``at`` and ``action`` first, then its fields."""
-    # ``after_done`` is how the outbox treats a message, not something the platform receives.
-    fields = action.model_dump(mode="json", exclude_none=True, exclude={"after_done"})
+    # ``after_done`` and ``receipt`` are how the outbox treats a message, not something the platform receives.
+    fields = action.model_dump(mode="json", exclude_none=True, exclude={"after_done", "receipt"})
     record: dict = {"at": at.isoformat(), "action": action.name}
     record.update((k, v) for k, v in fields.items() if k not in ("plugin", "reason"))
     record["plugin"] = fields["plugin"]

@@ -146,8 +146,10 @@ class Outbox:
     what could not be delivered (``to_chat`` False: not in the admin log chat, the failure was there)."""
 
     def __init__(self, adapters: Mapping[str, Adapter], templates: Templates,
-                 limits: Callable[[str], OutboxLimits], report: Callable[[str, bool], None]):
+                 limits: Callable[[str], OutboxLimits], report: Callable[[str, bool], None],
+                 settled: Callable[[SendMessage, str | None], None] = lambda _message, _problem: None):
         self.adapters, self.templates, self.limits, self.report = adapters, templates, limits, report
+        self.settled = settled  # told the outcome of each message with a receipt (bot/receipts.py)
         self._queues: dict[str, deque[tuple[Action, _Ticket, _Step]]] = {}
         self._workers: dict[str, asyncio.Task] = {}
         self._sent: dict[str, deque[float]] = {}  # per group: times of recent sends
@@ -167,6 +169,8 @@ class Outbox:
             if adapter is None:
                 log.warning("no adapter for platform %s; dropped %s", action.platform, describe(action))
                 ticket.ok = False
+                if isinstance(action, SendMessage) and action.receipt:
+                    self.settled(action, f"the bot is not connected to {action.platform}")
                 continue
             owner = getattr(adapter, "owner_of", None)  # adapters that know the group's owner (WeChat)
             owner = owner(action.group) if owner is not None and isinstance(action, KickMember) else None
@@ -211,9 +215,12 @@ class Outbox:
                 untrue = [s.problem for s in step.after or () if s.problem]
                 if untrue:
                     self._report_for(action)(not_told(action, untrue))
+                    problem = "; ".join(untrue)
                 else:
-                    step.problem = await self._deliver(action, step.announced)
+                    problem = step.problem = await self._deliver(action, step.announced)
                     ticket.ok &= step.problem is None
+                if isinstance(action, SendMessage) and action.receipt:
+                    self.settled(action, problem)
                 queue.popleft()
                 ticket.left -= 1
                 ticket.settle()

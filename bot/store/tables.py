@@ -421,3 +421,31 @@ class Ban(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     lifted_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class DeliveryReceipt(Base):
+    """What became of one message a plugin asked to hear about (bot/receipts.py): per receipt and group."""
+
+    __tablename__ = "delivery_receipts"
+    receipt: Mapped[str] = mapped_column(String(200), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    problem: Mapped[str] = mapped_column(String(500), default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Broadcast(Base):
+    """One 群发 (plugins/broadcasts.py): drafted with a preview, then confirmed (sent) or cancelled.
+    ``targets`` (JSON list) are the groups it goes to; ``refused`` (JSON object) the others, with why."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (Index("ix_broadcasts_origin", "origin_group", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    origin_group: Mapped[str] = mapped_column(String(200))
+    set_name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    by_user: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(12))  # draft | sent | cancelled
+    targets: Mapped[str] = mapped_column(Text, default="[]")
+    refused: Mapped[str] = mapped_column(Text, default="{}")
