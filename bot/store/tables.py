@@ -449,3 +449,40 @@ class Broadcast(Base):
     status: Mapped[str] = mapped_column(String(12))  # draft | sent | cancelled
     targets: Mapped[str] = mapped_column(Text, default="[]")
     refused: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Relay(Base):
+    """A live relay (多群转播, plugins/relay.py) from one group to the groups of a set. ``targets`` and
+    ``speakers`` are JSON lists; ``refused`` a JSON object of the set's groups that did not take it, with why."""
+
+    __tablename__ = "relays"
+    __table_args__ = (Index("ix_relays_status", "status"),
+                      Index("ux_relays_running", "source_group", unique=True,
+                            sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_group: Mapped[str] = mapped_column(String(200))
+    set_name: Mapped[str] = mapped_column(String(200))
+    targets: Mapped[str] = mapped_column(Text, default="[]")
+    refused: Mapped[str] = mapped_column(Text, default="{}")
+    speakers: Mapped[str] = mapped_column(Text, default="[]")
+    questions: Mapped[bool] = mapped_column(Boolean, default=True)
+    started_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    status: Mapped[str] = mapped_column(String(10))  # running | stopped
+
+
+class RelayMessage(Base):
+    """One line of a relay's transcript: a speaker's message relayed, or a listener's question forwarded."""
+
+    __tablename__ = "relay_messages"
+    __table_args__ = (Index("ix_relay_messages_relay", "relay_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    relay_id: Mapped[int] = mapped_column(Integer)
+    group_key: Mapped[str] = mapped_column(String(200))  # where it was said
+    message_id: Mapped[str] = mapped_column(String(200), default="")
+    user_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(20))  # text, image, file … or question
+    text: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
