@@ -1,0 +1,100 @@
+"""A live relay across platforms against their peers: a QQ lecture room (our OneBot simulator as its own
+process) relayed to a Telegram group (telegram-test-api) and a WeCom group (the WeCom fake), 200 messages,
+with the bot stopped and started again on the same database in the middle: each target receives every
+message once, in order."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.qq.adapter import QQAdapter
+from bot.adapters.qq.config import ForwardConnection, QQConfig
+from bot.adapters.telegram.adapter import TelegramAdapter
+from bot.adapters.wecom.adapter import WecomAdapter
+from bot.config import OutboxLimits, QunbotConfig
+from bot.engine import Engine
+from tests.onebot_process import OneBotProcess
+from tests.qq_harness import serving, wait_until
+from tests.telegram_harness import TOKEN as TG_TOKEN
+from tests.telegram_harness import Peer, eventually, user
+from tests.wecom_peer import HttpSide, LongConnectionServer
+
+ROOM, TEACHER, CHAT, WECOM = 700101, 1001, -100500, "wrRelayGroup"
+QQ_TOKEN_ENV, QQ_TOKEN = "QUNBOT_TEST_QQ_TOKEN", "s3cret"
+ENVIRON = {QQ_TOKEN_ENV: QQ_TOKEN, "QUNBOT_TELEGRAM_TOKEN": TG_TOKEN, "QUNBOT_TEST_WECOM_SECRET": "s3cret"}
+LINE = re.compile(r"第 (\d+) 条")
+# Fast pacing for the test (the platforms' own limits would make 200 messages take ten minutes): the
+# order and once-only delivery are what is checked here; pacing itself is the outbox's tests' business.
+FAST = OutboxLimits(per_group_per_minute=10_000, per_second=200, backoff_seconds=0.05)
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "sets.toml").write_text(f'[sets]\n"课程群" = ["qq:{ROOM}", "telegram:{CHAT}", "wecom:{WECOM}"]\n', encoding="utf-8")
+    (folder / "broadcasts.toml").write_text('accept_from = ["课程群"]\n', encoding="utf-8")
+    (folder / "relay.toml").write_text("", encoding="utf-8")
+    return folder
+
+
+@contextlib.asynccontextmanager
+async def bot(rules: Path, db: Path, onebot: OneBotProcess, telegram: Peer, wecom: LongConnectionServer, tmp_path: Path):
+    config = QunbotConfig.model_validate({
+        "adapters": ["qq", "telegram", "wecom"],
+        "qq": {"forward": [{"url": onebot.url}], "token_env": QQ_TOKEN_ENV, "action_timeout": 5},
+        "telegram": {"base_url": f"{telegram.url}/bot", "poll_timeout": 1, "permissions_file": str(tmp_path / "perms.json")},
+        "wecom": {"bot_id": "aibot-relay", "secret_env": "QUNBOT_TEST_WECOM_SECRET", "bot_name": "机器人", "ws_url": wecom.url,
+                  "reconnect_max_seconds": 0.5},
+        "outbox": {"qq": FAST, "telegram": FAST, "wecom": FAST}})
+    engine = await Engine.create(config, rules, db_url=f"sqlite:///{db}")
+    adapters = [QQAdapter(config.qq, ENVIRON), TelegramAdapter(config.telegram, environ=ENVIRON), WecomAdapter(config.wecom, ENVIRON)]
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            for adapter in adapters:
+                await stack.enter_async_context(serving(engine, adapter))
+            await wait_until(lambda: adapters[0].connections, "QQ connected")
+            await wait_until(lambda: wecom.active, "WeCom subscribed")
+            yield engine
+    finally:
+        await engine.close()
+
+
+def numbers(texts: list[str]) -> list[int]:
+    return [int(m[1]) for t in texts if (m := LINE.search(t))]
+
+
+async def test_a_relay_from_qq_reaches_telegram_and_wecom_in_order_once_across_a_restart(rules, tmp_path):
+    onebot = OneBotProcess(tmp_path, {ROOM: {TEACHER: "owner"}}, QQ_TOKEN)
+    onebot.start()
+    telegram = Peer(state=tmp_path / "tg-state.json")
+    telegram.chat(CHAT, [{"user": user(2001, "听众"), "status": "member"}])
+    wecom = LongConnectionServer("aibot-relay", "s3cret")
+    await wecom.start()
+    tg_texts = lambda: [m["text"] for m in telegram.sent(CHAT)]  # noqa: E731
+    wc_texts = lambda: [text for _how, text in wecom.said[WECOM]]  # noqa: E731
+    try:
+        db = tmp_path / "relay.sqlite"
+        async with bot(rules, db, onebot, telegram, wecom, tmp_path):
+            await onebot.say(ROOM, TEACHER, "/转播 开始 课程群")
+            await wait_until(lambda: any("转播开始" in str(s["message"]) for s in onebot.sent()), "the relay started")
+            for n in range(100):
+                await onebot.say(ROOM, TEACHER, f"第 {n} 条")
+            await eventually(lambda: len(numbers(tg_texts())) >= 100, "100 messages on Telegram", timeout=60)
+            await wait_until(lambda: len(numbers(wc_texts())) >= 100, "100 messages on WeCom", 60)
+        async with bot(rules, db, onebot, telegram, wecom, tmp_path):  # started again on the same database
+            for n in range(100, 200):
+                await onebot.say(ROOM, TEACHER, f"第 {n} 条")
+            await eventually(lambda: len(numbers(tg_texts())) >= 200, "200 messages on Telegram", timeout=60)
+            await wait_until(lambda: len(numbers(wc_texts())) >= 200, "200 messages on WeCom", 60)
+        assert numbers(tg_texts()) == list(range(200))
+        assert numbers(wc_texts()) == list(range(200))
+        assert tg_texts()[0] == "【u1001】第 0 条" and wc_texts()[0] == "【u1001】第 0 条"
+    finally:
+        onebot.kill()
+        telegram.stop()
+        await wecom.stop()
