@@ -131,7 +131,7 @@ class Stats:
                 counter = "moderation"
             else:
                 continue
-            group = event.group_key
+            group = action.group_key  # an action may be for another group than the event's
             self._groups[(group, self._day(group, event.at), counter)] += 1
 
     def _day(self, group: str, at: datetime) -> date:
