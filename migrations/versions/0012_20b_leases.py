@@ -1,0 +1,29 @@
+"""Leases: one owner process at a time for each group (``group:<platform>:<id>``) and for each account
+whose platform hands every update to one receiver only (``account:<platform>:<id>``).
+
+Revision ID: 0012_20b_leases
+Revises: 0011_activities
+Create Date: 2026-12-03
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0012_20b_leases"
+down_revision = "0011_activities"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "leases",
+        sa.Column("key", sa.String(250), primary_key=True),
+        sa.Column("owner", sa.String(64), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("leases")
