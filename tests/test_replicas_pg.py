@@ -9,17 +9,24 @@ OneBot v11 simulator and kills one with SIGKILL.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from bot.config import QunbotConfig
+from bot.engine import SHIPPED_RULES
 from bot.model import MessageReceived
 from bot.store.moderation import add_sample
 from bot.topology import start_replicas
-from tests.conftest import PG_URL, at, needs_pg, reasons, wipe_pg
+from tests.conftest import PG_URL, ROOT, at, needs_pg, reasons, wipe_pg
+from tests.onebot_sim import OneBotSim
+from tests.qq_harness import segment, texts_of, wait_until
+from tests.test_staying_crash import text
 
 LEASE = 2.0  # seconds: a dead owner's groups pass within this plus a renewal (0.4 s)
 
@@ -168,3 +175,94 @@ async def test_taking_a_group_over_reloads_the_ad_samples_another_process_marked
     assert await chat.say(copy, user="u2") == []  # this process's samples are stale: not caught
     await chat.engine.on_group_acquired("qq:g1")
     assert "near_copy" in reasons(await chat.say(copy, user="u3"))
+
+
+# ----------------------------------------------------------------------------- two real processes
+
+CHAT = 700300
+MEMBERS = [2101 + i for i in range(40)]
+
+
+def _setup(tmp: Path, url: str, n: int) -> tuple[Path, Path]:
+    rules = tmp / "rules"
+    if not rules.exists():
+        rules.mkdir()
+        shutil.copy(SHIPPED_RULES / "checkin.toml", rules)
+    config = tmp / f"config{n}.toml"
+    config.write_text(
+        f'adapters = ["qq"]\ndatabase_url = "{PG_URL}"\nlease_seconds = {LEASE}\n'
+        '[outbox.qq]\nper_group_per_minute = 1000\nper_second = 500.0\n'
+        f'[qq]\naction_timeout = 60.0\n[[qq.forward]]\nurl = "{url}"\n', encoding="utf-8")
+    return config, rules
+
+
+async def _qunbot(tmp: Path, n: int, config: Path, rules: Path) -> asyncio.subprocess.Process:
+    log = (tmp / f"bot{n}.log").open("ab")
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+                                                "--rules", str(rules), cwd=ROOT, stdout=log, stderr=log)
+
+
+def replies(sim: OneBotSim, words: str) -> list[int]:
+    """The members mentioned in the bot's messages to the group that contain ``words``."""
+    return [int(segment(s["message"], "at")["qq"]) for s in sim.sent
+            if s["group_id"] == CHAT and words in texts_of(s["message"]) and segment(s["message"], "at")]
+
+
+@pytest.fixture
+async def sim():
+    peer = OneBotSim()
+    peer.add_group(CHAT, {1001: "owner", **{m: "member" for m in MEMBERS}})
+    yield peer
+    await peer.stop()
+
+
+@needs_pg
+async def test_two_qunbot_processes_answer_once_and_the_survivor_of_a_kill_9_takes_over(pg_url, sim, tmp_path):
+    url = await sim.start_forward()
+    procs = []
+    for n in (1, 2):
+        config, rules = _setup(tmp_path, url, n)
+        procs.append(await _qunbot(tmp_path, n, config, rules))
+    logs = lambda: "\n".join((tmp_path / f"bot{n}.log").read_text(encoding="utf-8", errors="replace")[-2000:] for n in (1, 2))  # noqa: E731
+    answered = lambda: replies(sim, "签到成功") + replies(sim, "已经签过到")  # noqa: E731
+    try:
+        await wait_until(lambda: len(sim.clients) == 2, f"both processes connected\n{logs()}")
+        first = MEMBERS[:15]
+        for user in first:
+            await sim.member_says(CHAT, user, text("签到"))
+        await wait_until(lambda: len(answered()) >= len(first), f"15 answers\n{logs()}")
+        await asyncio.sleep(1.0)  # room for a second answer to show
+        assert sorted(replies(sim, "签到成功")) == sorted(first), "each 签到 answered once, by one process"
+        assert replies(sim, "已经签过到") == []
+
+        owners = [n for n in (1, 2) if f"qq:{CHAT}" in (tmp_path / f"bot{n}.log").read_text(encoding="utf-8")
+                  .split("took over", 1)[-1].split("\n", 1)[0]]
+        assert len(owners) == 1, logs()
+        owner = procs[owners[0] - 1]
+        owner.kill()  # SIGKILL: no release, no goodbye
+        await owner.wait()
+        killed = time.monotonic()
+        # Members keep checking in; those who speak while nobody owns the group get no answer and try again.
+        later = iter(MEMBERS[15:])
+        while not set(replies(sim, "签到成功")) - set(first):
+            assert time.monotonic() - killed < 10, f"no take-over within 10 s\n{logs()}"
+            await sim.member_says(CHAT, next(later), text("签到"))
+            await asyncio.sleep(0.25)
+        took = time.monotonic() - killed
+        spoke = MEMBERS[15:MEMBERS.index(next(later))]
+        for user in first + spoke:  # everyone again: the survivor remembers what the dead owner committed
+            await sim.member_says(CHAT, user, text("签到"))
+        await wait_until(lambda: set(replies(sim, "已经签过到")) | set(replies(sim, "签到成功")) >= set(first + spoke),
+                         f"answers after the take-over\n{logs()}")
+        await asyncio.sleep(1.0)
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
+    assert took < 10
+    successes = replies(sim, "签到成功")
+    assert sorted(successes) == sorted(set(successes)), "a member checked in twice"
+    assert set(first) <= set(replies(sim, "已经签过到")), "a check-in committed by the dead owner was lost"
+    assert set(successes) == set(first + spoke)
+    print(f"take-over after kill -9: {took:.1f} s")
