@@ -15,9 +15,9 @@ process takes over the unsent claims of the look-back window (an atomic update f
 two processes starting together cannot both take one) and fires them again. The result: a post is
 sent once, except when a process dies in the few milliseconds between the platform accepting it and
 ``sent_at`` being written (then it is sent twice, never lost), or when an outbox gives up on it (then
-the next start tries again, and daily_posts still applies its grace period). Two processes serving the
-same platform must not be restarted while the other is delivering a claim it made; a claim's owner is
-a process, not a lease.
+the next start tries again, and daily_posts still applies its grace period). Where replicas share the
+groups (bot.leases), only a group's owner fires its slots and timers; the process that takes a group over
+takes the earlier owner's unsent claims of it (``Engine.on_group_acquired``).
 """
 
 from __future__ import annotations
