@@ -26,7 +26,6 @@ from bot.topology import start_replicas
 from tests.conftest import PG_URL, ROOT, at, needs_pg, reasons, wipe_pg
 from tests.onebot_sim import OneBotSim
 from tests.qq_harness import segment, texts_of, wait_until
-from tests.test_staying_crash import text
 
 LEASE = 2.0  # seconds: a dead owner's groups pass within this plus a renewal (0.4 s)
 
@@ -202,6 +201,10 @@ async def _qunbot(tmp: Path, n: int, config: Path, rules: Path) -> asyncio.subpr
                                                 "--rules", str(rules), cwd=ROOT, stdout=log, stderr=log)
 
 
+def said(words: str) -> list[dict]:
+    return [{"type": "text", "data": {"text": words}}]
+
+
 def replies(sim: OneBotSim, words: str) -> list[int]:
     """The members mentioned in the bot's messages to the group that contain ``words``."""
     return [int(segment(s["message"], "at")["qq"]) for s in sim.sent
@@ -229,7 +232,7 @@ async def test_two_qunbot_processes_answer_once_and_the_survivor_of_a_kill_9_tak
         await wait_until(lambda: len(sim.clients) == 2, f"both processes connected\n{logs()}")
         first = MEMBERS[:15]
         for user in first:
-            await sim.member_says(CHAT, user, text("签到"))
+            await sim.member_says(CHAT, user, said("签到"))
         await wait_until(lambda: len(answered()) >= len(first), f"15 answers\n{logs()}")
         await asyncio.sleep(1.0)  # room for a second answer to show
         assert sorted(replies(sim, "签到成功")) == sorted(first), "each 签到 answered once, by one process"
@@ -246,12 +249,12 @@ async def test_two_qunbot_processes_answer_once_and_the_survivor_of_a_kill_9_tak
         later = iter(MEMBERS[15:])
         while not set(replies(sim, "签到成功")) - set(first):
             assert time.monotonic() - killed < 10, f"no take-over within 10 s\n{logs()}"
-            await sim.member_says(CHAT, next(later), text("签到"))
+            await sim.member_says(CHAT, next(later), said("签到"))
             await asyncio.sleep(0.25)
         took = time.monotonic() - killed
         spoke = MEMBERS[15:MEMBERS.index(next(later))]
         for user in first + spoke:  # everyone again: the survivor remembers what the dead owner committed
-            await sim.member_says(CHAT, user, text("签到"))
+            await sim.member_says(CHAT, user, said("签到"))
         await wait_until(lambda: set(replies(sim, "已经签过到")) | set(replies(sim, "签到成功")) >= set(first + spoke),
                          f"answers after the take-over\n{logs()}")
         await asyncio.sleep(1.0)
