@@ -1,9 +1,10 @@
 """One voice per group: which process answers a group when several are connected to the same accounts.
 
-Each group has one owner process at a time, by a lease row in PostgreSQL (bot.store.leases): the owner
-renews it every ``every`` seconds for ``ttl`` seconds; the others stay silent for that group (their bus
+Each group has one owner process at a time, by a lease row in PostgreSQL (bot.store.leases) that lasts
+while its owner's heartbeat does: the owner renews that one row every ``every`` seconds for ``ttl``
+seconds, however many groups it holds; the others stay silent for that group (their bus
 runs only the plugins' shadow handlers, which keep in-process memory warm) and take the group over when
-the lease expires (the owner died) or is released (the owner stopped). Taking over calls the engine's
+the heartbeat expires (the owner died) or is released (the owner stopped). Taking over calls the engine's
 ``on_group_acquired``.
 
 What must stay true: an owner stops answering *before* any other process can take its lease. Its local
@@ -23,7 +24,7 @@ import uuid
 from time import monotonic
 from typing import Awaitable, Callable, Iterable
 
-from bot.store.leases import release_leases, take_leases
+from bot.store.leases import end_owner, must_retry, release_leases, take_leases
 
 log = logging.getLogger(__name__)
 
@@ -102,23 +103,21 @@ class Leases:
         return sorted(k for k, deadline in self._held.items() if deadline > now)
 
     async def tick(self, keys: Iterable[str] | None = None) -> list[str]:
-        """Renew what is held and take what is free among ``keys`` (default: every wanted key); calls
-        ``on_acquired`` with the keys newly taken and returns them."""
+        """Renew this process's heartbeat (and with it every lease it holds) and take what is free among
+        ``keys`` (default: every wanted key it does not hold); calls ``on_acquired`` with the keys newly
+        taken and returns them."""
         async with self._lock:
-            keys = sorted(self._wanted if keys is None else keys)
-            if not keys:
-                return []
+            held = sorted(self._held)
+            wanted = sorted(set(self._wanted if keys is None else keys) - set(held))
             started = monotonic()
-            try:
-                got = await self.store.run(take_leases, self.instance, [self.prefix + k for k in keys], self.ttl)
-            except Exception:  # the database is away: what we hold lapses by itself at its deadline
-                log.exception("could not renew the leases; this process falls silent for its groups if it goes on")
+            got = await self._take([self.prefix + k for k in held], [self.prefix + k for k in wanted])
+            if got is None:
                 return []
             deadline = started + self.ttl - self.margin
             cut = len(self.prefix)
             got = {k[cut:] for k in got}
             taken = []
-            for key in keys:
+            for key in held + wanted:
                 before = self._held.get(key)
                 if key in got:
                     self._held[key] = deadline
@@ -130,6 +129,19 @@ class Leases:
         if taken and self.on_acquired is not None:
             await self.on_acquired(*taken)
         return taken
+
+    async def _take(self, held: list[str], wanted: list[str]) -> set[str] | None:
+        """``take_leases``, tried again when it lost a race to another process; None when it failed."""
+        for attempt in range(5):
+            try:
+                return await self.store.run(take_leases, self.instance, held, wanted, self.ttl)
+            except Exception as exc:
+                if must_retry(exc) and attempt < 4:
+                    continue  # another process took or renewed a row meanwhile: look again
+                # The database is away: what we hold lapses by itself at its deadline.
+                log.exception("could not renew the leases; this process falls silent for its groups if it goes on")
+                return None
+        return None
 
     async def run_forever(self) -> None:
         """Renew and take leases every ``every`` seconds."""
@@ -143,8 +155,12 @@ class Leases:
     async def close(self) -> None:
         """Give up what is held (a clean stop): the others take it at their next renewal, not at expiry."""
         keys, self._held = list(self._held), {}
-        if keys:
-            try:
-                await self.store.run(release_leases, self.instance, [self.prefix + k for k in keys])
-            except Exception:
-                log.exception("could not release the leases; the others take them when they expire")
+
+        def release(conn):
+            release_leases(conn, self.instance, [self.prefix + k for k in keys])
+            end_owner(conn, self.instance)
+
+        try:
+            await self.store.run(release)
+        except Exception:
+            log.exception("could not release the leases; the others take them when they expire")

@@ -91,9 +91,32 @@ async def test_a_process_that_lost_its_account_lease_stops(pg_store):
     keys = ["qq_official:1024"]
     leases = await hold_accounts(pg_store, keys, ttl=2.0, every=0.4)
     # The database was out of reach for longer than a lease, and another process took the account.
-    await pg_store.run(lambda c: c.execute(text("UPDATE leases SET owner = 'other', expires_at = now() + interval '1 hour'")))
+    def taken(conn):
+        conn.execute(text("UPDATE lease_owners SET expires_at = now() - interval '1 second'"))
+        conn.execute(text("INSERT INTO lease_owners (owner, expires_at) VALUES ('other', now() + interval '1 hour')"))
+        conn.execute(text("UPDATE leases SET owner = 'other'"))
+
+    await pg_store.run(taken)
     with pytest.raises(TopologyRefused, match="lost the lease"):
         await asyncio.wait_for(keep_accounts(leases, keys), timeout=5)
+
+
+@needs_pg
+async def test_an_owner_whose_heartbeat_lapsed_keeps_what_nobody_took(pg_store):
+    from bot.leases import Leases
+
+    leases = Leases(pg_store, ttl=2.0, every=0.4, margin=0.2)
+    leases.want(["qq:g1", "qq:g2"])
+    assert sorted(await leases.tick()) == ["qq:g1", "qq:g2"]
+
+    def lapse_and_take_one(conn):
+        conn.execute(text("UPDATE lease_owners SET expires_at = now() - interval '1 second'"))
+        conn.execute(text("INSERT INTO lease_owners (owner, expires_at) VALUES ('other', now() + interval '1 hour')"))
+        conn.execute(text("UPDATE leases SET owner = 'other' WHERE key = 'group:qq:g2'"))
+
+    await pg_store.run(lapse_and_take_one)
+    await leases.tick()
+    assert leases.owns("qq:g1") is True and leases.owns("qq:g2") is False
 
 
 @needs_pg
