@@ -74,6 +74,8 @@ class Plugin:
         self.state = state
         self.watches_all_messages = watches_all_messages
         self.handlers: list[Handler] = []
+        self.shadows: list[Handler] = []  # run where another process owns the group (see ``shadow``)
+        self.on_acquired: list[Callable[[Any, str], None]] = []
         self.jobs: JobsFactory | None = None
         self.checks: list[Callable[[Any, Callable[[str], Any], Path], list[tuple[str, str]]]] = []
 
@@ -87,6 +89,23 @@ class Plugin:
         """Handle every event of these types, filtered by ``when(event, rules)`` or ``when(event, rules,
         state, group)`` if given (the plugin's state, as ``ctx.state``, and the group key)."""
         return lambda fn: self._add(fn, events=events, when=when)
+
+    def shadow(self, *events: type[Event], when: Filter | None = None):
+        """Handle these events where another process owns the group (replicas, README: Topologies): keep
+        what this plugin remembers in-process warm (flood counters, recent messages), so that it is whole
+        when this process takes the group over. What a shadow handler returns is dropped: it never acts."""
+        def add(fn: HandlerFn) -> HandlerFn:
+            wide = when is not None and len(inspect.signature(when).parameters) == 4
+            self.shadows.append(Handler(self, fn, events=events, when=when, wide_when=wide,
+                                        order=(self.priority, self.name, len(self.shadows))))
+            return fn
+        return add
+
+    def acquired(self, fn: Callable[[Any, str], None]):
+        """Call ``fn(state, group)`` when this process takes ``group`` over from another: drop what the
+        plugin cached from the database for it (another process may have changed it meanwhile)."""
+        self.on_acquired.append(fn)
+        return fn
 
     def command(self, *names: str, role: str = "member"):
         """Handle ``/name`` for each of ``names`` (the first is the primary name, the rest aliases)."""
@@ -268,6 +287,7 @@ class Bus:
     _by_type: dict[type, list[Handler]] = field(default_factory=dict)
     _by_command: dict[str, list[Handler]] = field(default_factory=dict)
     _by_keyword: dict[str, list[Handler]] = field(default_factory=dict)
+    _shadow_by_type: dict[type, list[Handler]] = field(default_factory=dict)
     # {event type: {group: plan}}: the handlers enabled in a group with their rules, worked out on the first
     # event and kept while the rule book's generation stands (rule files and owner settings change rarely).
     _plans: dict[type, dict[str, tuple[Step, ...]]] = field(default_factory=dict)
@@ -282,7 +302,7 @@ class Bus:
     def rebuild(self, plugins: Iterable[Plugin]) -> None:
         """Index the handlers of exactly these plugins (called at start and when rule files come or go)."""
         self.plugins = sorted(plugins, key=lambda p: (p.priority, p.name))
-        self._by_type, self._by_command, self._by_keyword = {}, {}, {}
+        self._by_type, self._by_command, self._by_keyword, self._shadow_by_type = {}, {}, {}, {}
         self._generation = None  # the plans name handlers of the plugins before
         for plugin in self.plugins:
             for h in plugin.handlers:
@@ -292,7 +312,10 @@ class Bus:
                     self._by_command.setdefault(name, []).append(h)
                 for text in h.keywords:
                     self._by_keyword.setdefault(text, []).append(h)
-        for index in (self._by_type, self._by_command, self._by_keyword):
+            for h in plugin.shadows:
+                for ev_type in h.events:
+                    self._shadow_by_type.setdefault(ev_type, []).append(h)
+        for index in (self._by_type, self._by_command, self._by_keyword, self._shadow_by_type):
             for handlers in index.values():
                 handlers.sort(key=lambda h: h.order)
         self.services.keywords = frozenset(self._by_keyword)
@@ -382,6 +405,34 @@ class Bus:
             if stop:
                 break
         return actions
+
+    async def observe(self, event: Event, group: str) -> None:
+        """Run the shadow handlers for an event of a group another process owns; nothing is returned,
+        nothing acts."""
+        services = self.services
+        for h in self._shadow_by_type.get(type(event), ()):
+            try:
+                rules = services.rules_for(h.plugin, group)
+                if rules is None:
+                    continue
+                state = services.state_of(h.plugin)
+                when = h.when
+                if when is not None and not (when(event, rules, state, group) if h.wide_when else when(event, rules)):
+                    continue
+                role = effective_role(getattr(event, "role", "member"), event.platform, getattr(event, "user", ""),
+                                      services.bot_admins)
+                await h.fn(Context(event, rules, h.plugin, services, None, role, group, {}, state))
+            except Exception:
+                log.exception("plugin %s failed watching %s in %s", h.plugin.name, event.name, group)
+
+    def acquired(self, group: str) -> None:
+        """Tell the plugins that this process took ``group`` over (``Plugin.acquired``)."""
+        for plugin in self.plugins:
+            for fn in plugin.on_acquired:
+                try:
+                    fn(self.services.state_of(plugin), group)
+                except Exception:
+                    log.exception("plugin %s failed taking %s over", plugin.name, group)
 
     def commands_for(self, group: str) -> list[tuple[Plugin, Command]]:
         """The commands offered in ``group`` (their plugins enabled there), in priority order."""

@@ -10,7 +10,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from bot import redact
+from bot import redact, topology
 from bot.adapters.base import AdapterStartError
 from bot.adapters.registry import build_adapter
 from bot.config import QunbotConfig, default_config_path, load_config
@@ -54,18 +54,36 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
         # Adapters that can prove their credentials do it first: a wrong token is one line, not a log.
         if connect := getattr(adapter, "connect", None):
             await connect()
-    engine = await Engine.create(config, rules_dir, platforms={a.platform for a in adapters})
+    with topology.hold_sqlite(normalise_url(config.database_url)):
+        engine = await Engine.create(config, rules_dir, platforms={a.platform for a in adapters})
+        try:
+            await _serve_engine(engine, config, adapters)
+        finally:
+            await engine.close()
+
+
+async def _serve_engine(engine: Engine, config: QunbotConfig, adapters: list) -> None:
+    # A second receiver of an account that gets each update once waits here (a standby) until it is free.
+    keys = topology.account_keys(config, [a.platform for a in adapters])
+    accounts = await topology.hold_accounts(engine.store, keys, *topology.lease_timing(config)) if engine.store.dialect == "postgresql" else None
+    replicas = await topology.start_replicas(engine, config)
     engine.adapters.update({a.platform: a for a in adapters})
     # Every template compiled once now: the good versions a later broken edit falls back on.
     for problem in engine.templates.check_all():
         engine.report(f"template refused: {problem}")
     keep_what_start_up_built()
-    background = [asyncio.create_task(coro) for coro in
-                  (engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever())]
+    work = [engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever()]
+    work += [replicas.run_forever()] if replicas else []
+    background = [asyncio.create_task(coro) for coro in work]
     for task in background:
         task.add_done_callback(_log_failure)
+    served = asyncio.gather(*(adapter.run(engine) for adapter in engine.adapters.values()))
+    if accounts is not None:  # losing an account's lease ends serving (TopologyRefused)
+        held = asyncio.create_task(topology.keep_accounts(accounts, keys))
+        held.add_done_callback(lambda done: done.cancelled() or done.exception() is None or served.cancel())
+        background.append(held)
     try:
-        await asyncio.gather(*(adapter.run(engine) for adapter in engine.adapters.values()))
+        await served
         await engine.outbox.drain()
     finally:
         for task in background:
@@ -73,7 +91,8 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await engine.close()
+        if accounts is not None:
+            await accounts.close()
 
 
 def _log_failure(task: asyncio.Task) -> None:
@@ -105,6 +124,9 @@ def cmd_run(args) -> int:
         return 1
     except StartRefused as exc:
         return _refused(exc)
+    except topology.TopologyRefused as exc:
+        print(f"qunbot: not started: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -122,6 +144,9 @@ def cmd_console(args) -> int:
         asyncio.run(serve(config, default_rules_dir(args.rules), only=["console"]))
     except StartRefused as exc:
         return _refused(exc)
+    except topology.TopologyRefused as exc:
+        print(f"qunbot: not started: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -59,6 +59,9 @@ class QunbotConfig(_Strict):
     admin_log: str = ""  # "<platform>:<group id>" that receives refused rule files and delivery failures
     templates_dir: str = ""  # operator overrides, searched before templates/
     rules_poll_seconds: float = Field(2.0, gt=0)
+    # Replicas on PostgreSQL (README: Topologies): a group's owner renews its lease five times per this
+    # period; when the owner dies, another process takes the group over within it (plus one renewal).
+    lease_seconds: float = Field(5.0, ge=1, le=300)
     outbox: dict[str, OutboxLimits] = {}
     console: ConsoleConfig = ConsoleConfig()
     qq: QQConfig | None = None

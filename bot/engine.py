@@ -21,6 +21,7 @@ from bot.bus import Bus, Plugin, Services
 from bot.builtin import core
 from bot.config import QunbotConfig
 from bot.group_sets import SETS_FILE, GroupSets, load_group_sets
+from bot.leases import OneOwner
 from bot.model import ENGINE_EFFECTS, Action, CancelTimer, Event, Report, SendMessage, SetTimer
 from bot.outbox import Outbox
 from bot.receipts import Receipts
@@ -152,6 +153,10 @@ def check_across(loaded: dict[str, tuple[Plugin, RuleFile]], sets: GroupSets, ru
     return errors
 
 
+async def _nothing_to_resume(_groups) -> None:
+    return None
+
+
 class Engine:
     def __init__(self, config: QunbotConfig, rules_dir: Path, store: Store, clock=None, platforms: set[str] | None = None):
         self.config = config
@@ -185,6 +190,12 @@ class Engine:
         self._core_rules = core.rules()
         self._states: dict[str, object] = {}
         self._flushing: asyncio.Task | None = None
+        # Which groups this process answers: all of them (one process), or those it holds a lease on
+        # (replicas on PostgreSQL, bot.topology); the rest it only watches (``Bus.observe``).
+        self.leases = OneOwner()
+        # Delivers what an earlier owner of these groups committed and did not deliver; the transactional
+        # outbox plugs in here. Awaited with the group keys on take-over.
+        self.resume_delivery = _nothing_to_resume
 
     def state_of(self, plugin: Plugin):
         """A plugin's in-process state (this engine only; the database stays the source of truth)."""
@@ -307,6 +318,13 @@ class Engine:
             self.clock.set(event.at)  # on a virtual clock an event's time is "now" (it never moves back)
         if key not in self.known_groups:
             await self._learn_group(key, event.at)
+        owned = self.leases.owns(key)
+        if owned is not True:
+            if owned is None:
+                owned = await self.leases.claim(key)
+            if not owned:  # another process answers this group: watch, never act
+                await self.bus.observe(event, key)
+                return []
         if self.stats.observe(event, key):
             self._flush_stats_soon()
         generation = self.rulebook.generation
@@ -322,6 +340,19 @@ class Engine:
         """Handle an event and pass its actions on to ``deliver``; returns what that returns (live: the
         outbox's future, resolved when every action is out)."""
         return self.deliver(await self.handle(event), event.at)
+
+    async def on_group_acquired(self, *groups: str) -> None:
+        """This process took ``groups`` over (at start, or from a process that stopped or died): the plugins drop
+        what they cached of them, their jobs are planned with the slots missed meanwhile (claims keep those
+        fired already from firing again), the slots and timers the earlier owner left are taken, and what it
+        committed and did not deliver is delivered."""
+        log.info("took over %d group(s): %s", len(groups), ", ".join(groups[:5]) + (" …" if len(groups) > 5 else ""))
+        for group in groups:
+            self.bus.acquired(group)
+            self.scheduler.plan_group(group, catch_up=True)
+        await self.scheduler.resume_unsent(set(groups))
+        await self.scheduler.arm_stored(groups=set(groups))
+        await self.resume_delivery(groups)
 
     async def _learn_group(self, key: str, at) -> None:
         self.known_groups.add(key)
@@ -414,6 +445,7 @@ class Engine:
         try:
             await self.stats.flush()
             await self.receipts.flush()
+            await self.leases.close()
         finally:
             await self.store.close()
             gc.unfreeze()  # see keep_what_start_up_built

@@ -15,9 +15,9 @@ process takes over the unsent claims of the look-back window (an atomic update f
 two processes starting together cannot both take one) and fires them again. The result: a post is
 sent once, except when a process dies in the few milliseconds between the platform accepting it and
 ``sent_at`` being written (then it is sent twice, never lost), or when an outbox gives up on it (then
-the next start tries again, and daily_posts still applies its grace period). Two processes serving the
-same platform must not be restarted while the other is delivering a claim it made; a claim's owner is
-a process, not a lease.
+the next start tries again, and daily_posts still applies its grace period). Where replicas share the
+groups (bot.leases), only a group's owner fires its slots and timers; the process that takes a group over
+takes the earlier owner's unsent claims of it (``Engine.on_group_acquired``).
 """
 
 from __future__ import annotations
@@ -144,16 +144,16 @@ class Scheduler:
         self._seq += 1
         heapq.heappush(self._heap, _Due(at, self._seq, job, group, trigger, version))
 
-    async def resume_unsent(self) -> int:
-        """Queue, to fire again now, the slots claimed before this process started but never delivered
-        (a process killed between claim and delivery); returns how many. Live only: replay marks its
-        claims delivered as it writes them."""
+    async def resume_unsent(self, groups: set[str] | None = None) -> int:
+        """Queue, to fire again now, the slots claimed before this process started (or took ``groups``
+        over) but never delivered (a process killed between claim and delivery); returns how many. Live
+        only: replay marks its claims delivered as it writes them."""
         if not self.lookback:
             return 0
         now = self.engine.clock.now()
         found = 0
         for job, group, slot, owner in await self.engine.store.run(unsent_claims, now - self.lookback):
-            if owner == self.instance or not self.engine.serves(group):
+            if owner == self.instance or not self.engine.serves(group) or (groups is not None and group not in groups):
                 continue
             self._seq += 1
             version = self._versions.get((job, group), 0)
@@ -190,11 +190,12 @@ class Scheduler:
     def disarm(self, group: str, plugin: str, name: str, key: str) -> None:
         self._timers.pop((group, plugin, name, key), None)
 
-    async def arm_stored(self, until: datetime | None = None) -> None:
-        """Arm the stored timers (due by ``until``) this process does not hold yet: every timer at start; in
-        live mode, now and then, those another process set (it may have stopped before firing them)."""
+    async def arm_stored(self, until: datetime | None = None, groups: set[str] | None = None) -> None:
+        """Arm the stored timers (due by ``until``; of ``groups`` if given) this process does not hold yet:
+        every timer at start; in live mode, now and then, those another process set (it may have stopped
+        before firing them); on a take-over, those of the groups taken."""
         for timer in await self.engine.store.run(stored_timers, until):
-            if self._timers.get(timer[:4]) != timer.due:
+            if (groups is None or timer.group in groups) and self._timers.get(timer[:4]) != timer.due:
                 self.arm(timer)
 
     async def _claim(self, due: _Due, now: datetime) -> bool:
@@ -218,6 +219,12 @@ class Scheduler:
                 clock.set(due.at)
             if due.trigger is not None:  # a recurring job: queue its next slot; a timer fires once
                 self._push(due.job, due.group, due.trigger, due.at + timedelta(microseconds=1), previous=due.at)
+            if not self.engine.leases.may_fire(due.group):
+                # Another process owns the group and fires it; on a take-over this one plans the group again
+                # with what was missed and arms its stored timers (Engine.on_group_acquired).
+                if due.timer is not None:
+                    self._timers.pop(due.timer[:4], None)
+                continue
             if not await self._claim(due, clock.now()):
                 log.info("%s for %s at %s was claimed already; not fired again", due.job, due.group, due.at)
                 continue

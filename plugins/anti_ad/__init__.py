@@ -6,8 +6,9 @@ say only what the group allows); every decision is written to the moderation log
 Admins teach the group: ``/ad`` in reply to a message deletes it, punishes the sender and remembers the
 text, so near-copies are caught and the group's scorer learns it; ``/notad`` undoes a wrong call and
 remembers the exception. Offences and samples live in the database; the scanner, the scorer, recent
-messages and flood counters are per-process caches (a group is served by one process, so its flood
-counters are whole).
+messages and flood counters are per-process caches. A group is answered by one process; a replica that
+only watches it (README: Topologies) keeps its recent messages, newcomers and flood counters with the
+shadow handlers, and reloads the samples when it takes the group over, so its memory is whole then.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def is_newcomer(ctx: Context, plan: Plan, user: str, at: datetime) -> bool:
 
 
 @plugin.on(MemberJoined)
+@plugin.shadow(MemberJoined)
 async def note_join(ctx: Context):
     _joins(ctx)[ctx.event.user] = [ctx.event.at, 0]
 
@@ -266,6 +268,33 @@ async def screen(ctx: Context):
         norm = verdict.whole or compact(fold(text))
         return await punish(ctx, Offence(ev.user, ev.id, kind, text[:100], norm, newcomer), plugin.name)
     return None
+
+
+@plugin.shadow(MessageReceived)
+async def watch(ctx: Context):
+    """Where another process answers the group: remember what ``screen`` remembers, judging nothing. The
+    counters follow the owner's but for the ads it punished (the owner does not count those as a flood):
+    a member who posts ads is muted or removed before that difference matters."""
+    ev = ctx.event
+    kept = group_memory(ctx)
+    remember(kept, ev)
+    text = ev.text.strip()
+    plan = kept.plan
+    if not text or text[0] in "/／" or is_exempt(ctx, plan, ev.user, ctx.role):
+        return
+    if is_newcomer(ctx, plan, ev.user, ev.at):
+        _joins(ctx)[ev.user][1] += 1
+    if not ctx.is_keyword(text):
+        flood_check(ctx, plan, text, ev.at)
+
+
+@plugin.acquired
+def reload_samples(state: AntiAdState, group: str) -> None:
+    """Taking a group over: its samples are read again from the database on its next message (the
+    earlier owner's admins may have marked some with /ad or /notad meanwhile)."""
+    kept = state.groups.get(group)
+    if kept is not None:
+        kept.samples, kept.taught, kept.model = None, {}, None
 
 
 # ----------------------------------------------------------------------------- admin feedback
