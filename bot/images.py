@@ -1,5 +1,6 @@
 """Reading pictures: the QR codes in them (zxing-cpp) and, where asked, their text (RapidOCR on
-onnxruntime, whose Chinese models ship inside its wheel), off the event loop.
+onnxruntime, whose Chinese models ship inside its wheel), off the event loop — in worker processes at a
+lower CPU priority, so that neither the GIL nor the cores are taken from the events.
 
 A plugin asks with a ``ScanImage`` effect; ``ImageWork`` queues it (oldest first, bounded: what does not
 fit is dropped and reported), fetches the picture through the adapter that received it (size cap, time
@@ -11,12 +12,16 @@ of every group, the picture's own included, go on while a picture is read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
+import multiprocessing
+import os
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,13 +60,14 @@ _ocr_local = threading.local()
 
 def read_text(picture) -> str:
     """The text of a PIL image, line by line (RapidOCR: detection, angle, recognition). One engine per
-    thread: an onnxruntime session may be shared, RapidOCR's Python side is not known to be."""
+    thread (an onnxruntime session may be shared, RapidOCR's Python side is not known to be), each on one
+    core: the workers are the parallelism."""
     import numpy
     from rapidocr_onnxruntime import RapidOCR
 
     engine = getattr(_ocr_local, "engine", None)
     if engine is None:
-        engine = _ocr_local.engine = RapidOCR()
+        engine = _ocr_local.engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
     if max(picture.size) > OCR_SIDE:
         picture = picture.copy()
         picture.thumbnail((OCR_SIDE, OCR_SIDE))
@@ -96,7 +102,7 @@ class ImageWork:
         self.limits, self.fetch, self.handle, self.report, self.now = limits, fetch, handle, report, now
         self._waiting: deque[ScanImage] = deque()
         self._workers: set[asyncio.Task] = set()
-        self._threads: ThreadPoolExecutor | None = None
+        self._pool: ProcessPoolExecutor | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self.dropped = 0
@@ -138,11 +144,14 @@ class ImageWork:
                                                      self.limits.fetch_seconds), self.limits.fetch_seconds)
             if len(data) > self.limits.max_bytes:
                 raise ImageProblem(f"larger than {self.limits.max_bytes} bytes")
-            if self._threads is None:
-                self._threads = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="images")
-            codes, text = await asyncio.get_running_loop().run_in_executor(self._threads, analyse, data, request.ocr)
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.limits.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_worker_started)
+            codes, text = await asyncio.get_running_loop().run_in_executor(self._pool, analyse, data, request.ocr)
         except TimeoutError:
             problem = f"not fetched within {self.limits.fetch_seconds:g} s"
+        except BrokenProcessPool:  # a worker died (out of memory on a hostile picture): start afresh
+            self._pool, problem = None, "the picture reader crashed on it"
         except Exception as exc:  # ImageProblem, the platform's refusal, a network error: logged, text-only
             problem = str(exc) or type(exc).__name__
         if problem:
@@ -152,6 +161,12 @@ class ImageWork:
                             codes=tuple(codes), text=text, ocr=request.ocr, problem=problem)
 
     def close(self) -> None:
-        if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_started() -> None:
+    """A worker process yields the CPU to the bot's own (a picture may wait; a reply should not)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
 
