@@ -19,6 +19,7 @@ from bot.adapters.registry import ADAPTER_NAMES
 from bot.adapters.telegram.config import TelegramConfig
 from bot.adapters.wechat.config import WechatConfig
 from bot.adapters.wecom.config import WecomConfig
+from bot.images import ImageLimits
 from bot.rules import RuleError, validation_errors
 from bot.store import normalise_url
 
@@ -63,6 +64,7 @@ class QunbotConfig(_Strict):
     # period; when the owner dies, another process takes the group over within it (plus one renewal).
     lease_seconds: float = Field(5.0, ge=1, le=300)
     outbox: dict[str, OutboxLimits] = {}
+    images: ImageLimits = ImageLimits()  # reading pictures (QR codes, OCR): bot/images.py
     console: ConsoleConfig = ConsoleConfig()
     qq: QQConfig | None = None
     qq_official: QQOfficialConfig | None = None

@@ -21,8 +21,9 @@ from bot.bus import Bus, Plugin, Services
 from bot.builtin import core
 from bot.config import QunbotConfig
 from bot.group_sets import SETS_FILE, GroupSets, load_group_sets
+from bot.images import ImageProblem, ImageWork
 from bot.leases import OneOwner
-from bot.model import ENGINE_EFFECTS, Action, CancelTimer, Event, Report, SendMessage, SetTimer
+from bot.model import ENGINE_EFFECTS, Action, CancelTimer, Event, Report, ScanImage, SendMessage, SetTimer
 from bot.outbox import Outbox
 from bot.receipts import Receipts
 from bot.rules import RuleBook, RuleError, RuleFile, fingerprint, load_rule_file
@@ -180,6 +181,7 @@ class Engine:
         self.scheduler = Scheduler(self)
         self.adapters: dict[str, Adapter] = {}  # the outbox reads this very dict: fill it, never replace it
         self.outbox = Outbox(self.adapters, self.templates, config.limits, self.report, self.receipts.note)
+        self.images = ImageWork(config.images, self.fetch_image, self.handle_and_send, self.report, self.clock.now)
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
         self.deliver = self._to_outbox
         self.known_groups: set[str] = set()
@@ -390,6 +392,8 @@ class Engine:
         for e in effects:
             if type(e) is Report:
                 log.warning("%s", e.text)
+            elif type(e) is ScanImage:
+                self.images.submit(e)
 
     def _to_outbox(self, actions: list[Action], _at):
         """Live delivery: platform actions to the outbox, reports to the admin log chat (if one is set)."""
@@ -419,6 +423,22 @@ class Engine:
         adapter = self.adapters.get(platform)
         return adapter.capabilities(group) if adapter is not None else CAPABILITIES.get(platform, frozenset())
 
+    async def fetch_image(self, platform: str, reference: str, max_bytes: int, _seconds: float) -> bytes:
+        """A picture's bytes through the adapter that received it; with no adapter for the platform
+        (replay, the console, tests), ``reference`` is a local file."""
+        adapter = self.adapters.get(platform)
+        fetch = getattr(adapter, "fetch_image", None)
+        if fetch is not None:
+            return await fetch(reference, max_bytes)
+        if adapter is not None:
+            raise ImageProblem(f"the {platform} adapter cannot fetch pictures")
+        path = Path(reference)
+        if not path.is_file():
+            raise ImageProblem(f"no such picture file: {reference}")
+        if path.stat().st_size > max_bytes:
+            raise ImageProblem(f"larger than {max_bytes} bytes")
+        return await asyncio.to_thread(path.read_bytes)
+
     def learn_bot_username(self, platform: str, name: str) -> None:
         """An adapter learnt the bot's own username (Telegram's getMe): ``/cmd@name`` is addressed to us;
         while the name is unknown, an addressed command is not ours."""
@@ -442,6 +462,7 @@ class Engine:
                 log.exception("could not flush statistics or receipts; kept for the next try")
 
     async def close(self) -> None:
+        self.images.close()
         try:
             await self.stats.flush()
             await self.receipts.flush()

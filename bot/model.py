@@ -62,6 +62,24 @@ class MessageReceived(MemberEvent):
     kind: MessageKind = "text"
     mentions: tuple[Id, ...] = ()
     reply_to: OptionalId | None = None
+    # The pictures in the message, as the platform refers to them (a URL, a file id): the adapter that
+    # received the message fetches them (Adapter.fetch_image); replay and the console take a local path.
+    images: tuple[str, ...] = ()
+
+
+class ImageScanned(MemberEvent):
+    """What a picture of a message held, read off the event loop after a plugin asked (``ScanImage``):
+    the payloads of its QR codes and, where OCR was asked for, its text. ``problem`` says why it could not
+    be read (too large, not an image, the platform refused); then ``codes`` and ``text`` are empty."""
+
+    name: ClassVar[str] = "image_scanned"
+    role: Role = "member"
+    message: OptionalId = ""  # the message the picture came in
+    image: str
+    codes: tuple[str, ...] = ()
+    text: str = ""
+    ocr: bool = False
+    problem: str = ""
 
 
 class MemberJoined(MemberEvent):
@@ -205,6 +223,19 @@ class CancelTimer(Action):
     key: str = ""
 
 
+class ScanImage(Action):
+    """Read a message's picture off the event loop (QR codes always, its text where ``ocr``); the asking
+    plugin gets an ``ImageScanned`` event with what it held. Queued and bounded: see bot/images.py."""
+
+    name: ClassVar[str] = "scan_image"
+    image: str
+    message: str
+    user: str
+    user_name: str = ""
+    role: str = "member"
+    ocr: bool = False
+
+
 class Report(Action):
     """A line for the operators: the log, and the admin log chat where one is configured."""
 
@@ -213,7 +244,7 @@ class Report(Action):
 
 
 PLATFORM_ACTIONS = (SendMessage, DeleteMessage, MuteMember, MuteAll, KickMember, SetCard, DecideJoin)
-ENGINE_EFFECTS = (SetTimer, CancelTimer, Report)
+ENGINE_EFFECTS = (SetTimer, CancelTimer, ScanImage, Report)
 ACTION_TYPES: dict[str, type[Action]] = {cls.name: cls for cls in (*PLATFORM_ACTIONS, *ENGINE_EFFECTS)}
 
 

@@ -164,6 +164,7 @@ async def replay(events: Path, rules_dir: Path, config: QunbotConfig, db_url: st
                     await engine.scheduler.run_due(event.at)
                     engine.clock.set(event.at)
                     await engine.handle_and_send(event)
+                    await engine.images.drain()  # the pictures it asked to read, before the next line
                 except Exception as exc:  # never fatal: say which line, go on with the next
                     log.debug("%s:%d: failed", events.name, number, exc_info=True)
                     print(f"{events.name}:{number}: failed: {exc!r}; line skipped", file=sys.stderr)

@@ -83,3 +83,7 @@ class Adapter(Protocol):
 
     async def perform(self, action: Action) -> None:
         """Carry out one action; raise FloodError or PlatformError when the platform refuses."""
+
+    # Optional: ``async def fetch_image(self, reference: str, max_bytes: int) -> bytes`` — the bytes of a
+    # picture of a message this adapter received (``MessageReceived.images``), at most ``max_bytes`` (raise
+    # PlatformError beyond, or when the platform refuses). Adapters without it: pictures are not read.

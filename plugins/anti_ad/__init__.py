@@ -23,10 +23,11 @@ from bot.adscan import NearIndex, Signal, Verdict, compact, fold
 from bot.bus import Context, Plugin, Stop
 from bot.flood import SWEEP_EVERY, FloodTracks, drop_oldest
 from bot.lru import Recent
-from bot.model import MemberJoined, MessageReceived, MuteMember
+from bot.model import ImageScanned, MemberJoined, MessageReceived, MuteMember, ScanImage
 from bot.store.bans import lift_bans
 from bot.store.moderation import FLOOD_DETECTORS, add_sample, drop_offence, drop_samples, last_decision, load_samples, undo_decision
 from plugins.anti_ad.ladder import Offence, punish
+from plugins.anti_ad.pictures import qr_signals
 from plugins.anti_ad.rules import AntiAdRules, FloodRules, Plan, ScorerRules, WeightRules, WordList, step_seconds
 
 __all__ = ["AntiAdRules", "FloodRules", "Plan", "ScorerRules", "WeightRules", "WordList", "plugin", "step_seconds"]
@@ -60,6 +61,9 @@ class AntiAdState:
         # (a forgotten join counts as a long-standing member's)
         self.joined: dict[str, Recent] = {}
         self.flood = FloodTracks()
+        # group -> user -> messages seen by this process, only counted where pictures are read for members
+        # with few messages (PictureRules.few_messages)
+        self.spoken: dict[str, Recent] = {}
 
 
 plugin = Plugin("anti_ad", AntiAdRules, priority=10, state=AntiAdState, watches_all_messages=True)
@@ -172,13 +176,16 @@ class Judgement:
     weak: bool = False
 
 
-def assess(rules: AntiAdRules, plan: Plan, kept: GroupMemory, text: str, newcomer: bool) -> Judgement:
+def assess(rules: AntiAdRules, plan: Plan, kept: GroupMemory, text: str, newcomer: bool, extra: list[Signal] = ()) -> Judgement:
     """Whether ``text`` is an ad for this group, given its marked samples (loaded by the caller) and its
     scorer. (Not a coroutine: a coroutine's frame costs more than most of this.) The verdict's ``text``
     is the compact form, which flood control reuses."""
     verdict = plan.scanner.scan(text)
     if verdict.score > 0 and _QUOTE_MARKS.search(text):
         verdict = unquoted(plan, verdict, text)
+    if extra:  # what a picture's QR codes lead to (plugins/anti_ad/pictures.py)
+        verdict.signals[:0] = extra
+        verdict.score += sum(s.weight for s in extra)
     indexes = kept.samples
     if indexes["notad"].match(verdict.text):
         return Judgement(verdict)  # an admin said a message like this is fine
@@ -248,9 +255,28 @@ async def screen(ctx: Context):
     ev = ctx.event
     kept = group_memory(ctx)
     remember(kept, ev)
-    text = ev.text.strip()
     plan = kept.plan
-    if not text or text[0] in "/／" or is_exempt(ctx, plan, ev.user, ctx.role):
+    if is_exempt(ctx, plan, ev.user, ctx.role):
+        return None
+    judged = await _screen_text(ctx, kept, plan, ev.text.strip())
+    if judged or not ev.images or not plan.rules.images.enabled:
+        return judged  # an ad by its words is dealt with, pictures and all
+    return read_pictures(ctx, plan)
+
+
+def count_spoken(ctx: Context, plan: Plan) -> None:
+    """Count the member's message where pictures are read for members with few messages."""
+    if plan.rules.images.ocr == "newcomers" and plan.rules.images.few_messages:
+        spoken = ctx.state.spoken.get(ctx.group)
+        if spoken is None:
+            spoken = ctx.state.spoken[ctx.group] = Recent(MEMBERS_KEPT)
+        spoken[ctx.event.user] = spoken.get(ctx.event.user, 0) + 1
+
+
+async def _screen_text(ctx: Context, kept: GroupMemory, plan: Plan, text: str):
+    ev = ctx.event
+    count_spoken(ctx, plan)
+    if not text or text[0] in "/／":
         return None
     newcomer = is_newcomer(ctx, plan, ev.user, ev.at)
     if newcomer:
@@ -280,7 +306,10 @@ async def watch(ctx: Context):
     remember(kept, ev)
     text = ev.text.strip()
     plan = kept.plan
-    if not text or text[0] in "/／" or is_exempt(ctx, plan, ev.user, ctx.role):
+    if is_exempt(ctx, plan, ev.user, ctx.role):
+        return
+    count_spoken(ctx, plan)
+    if not text or text[0] in "/／":
         return
     if is_newcomer(ctx, plan, ev.user, ev.at):
         _joins(ctx)[ev.user][1] += 1
@@ -295,6 +324,52 @@ def reload_samples(state: AntiAdState, group: str) -> None:
     kept = state.groups.get(group)
     if kept is not None:
         kept.samples, kept.taught, kept.model = None, {}, None
+
+
+# ----------------------------------------------------------------------------- pictures
+
+
+def read_pictures(ctx: Context, plan: Plan) -> list[ScanImage]:
+    """Ask for the message's pictures to be read (bot/images.py): QR codes always, the text where the
+    group's ``images.ocr`` says so for this member (OCR costs about a second a picture)."""
+    ev, rules = ctx.event, plan.rules.images
+    spoken = ctx.state.spoken.get(ctx.group)
+    ocr = rules.ocr == "all" or rules.ocr == "newcomers" and (
+        is_newcomer(ctx, plan, ev.user, ev.at) or (spoken.get(ev.user, 0) if spoken else 0) <= rules.few_messages)
+    return [ScanImage(platform=ev.platform, group=ev.group, plugin=plugin.name, reason="picture", image=ref,
+                      message=ev.id, user=ev.user, user_name=ev.user_name, role=ctx.role, ocr=ocr)
+            for ref in ev.images[:rules.per_message]]
+
+
+def judge_picture(rules: AntiAdRules, plan: Plan, kept: GroupMemory, codes: tuple[str, ...], text: str, newcomer: bool) -> Judgement:
+    """A picture's verdict: its text and QR payloads scanned as a message's words, plus what the codes
+    lead to (plugins/anti_ad/pictures.py)."""
+    signals = qr_signals(codes, frozenset(plan.scanner.allow_domains), rules.weights.contact)
+    return assess(rules, plan, kept, "\n".join([text, *codes]).strip(), newcomer, signals)
+
+
+@plugin.on(ImageScanned)
+async def picture_read(ctx: Context):
+    """A picture read: its QR codes' targets and its text judged like a message's (same ladder, same
+    exceptions and teaching); an ad deletes the message the picture came in."""
+    ev = ctx.event
+    words = "\n".join([ev.text, *ev.codes]).strip()
+    if ev.problem or not words:
+        return None
+    kept = group_memory(ctx)
+    plan = kept.plan
+    found = kept.recent.get(ev.message)
+    if found is not None:  # /ad on the picture's message marks what it held
+        kept.recent[ev.message] = (found[0], found[1], words, found[3], found[4])
+    if kept.samples is None:
+        await samples_for(ctx)
+    newcomer = is_newcomer(ctx, plan, ev.user, ev.at)
+    judged = judge_picture(ctx.rules, plan, kept, ev.codes, ev.text, newcomer)
+    if judged.detector is None:
+        return None
+    matched = "; ".join(f"{s.detector}={s.matched}" for s in judged.verdict.signals)
+    return await punish(ctx, Offence(ev.user, ev.message, judged.detector, matched, judged.verdict.text or words[:500],
+                                     newcomer, judged.weak), plugin.name)
 
 
 # ----------------------------------------------------------------------------- admin feedback

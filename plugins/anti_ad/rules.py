@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property, lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -76,6 +76,16 @@ class FloodRules(_Strict):
         return check_ladder(value)
 
 
+class PictureRules(_Strict):
+    """Pictures (bot/images.py): QR codes are read in every picture; the text only where ``ocr`` says."""
+
+    enabled: bool = True
+    # "newcomers": OCR for newcomers and members with fewer than ``few_messages`` messages seen; "all"; "off".
+    ocr: Literal["newcomers", "all", "off"] = "newcomers"
+    few_messages: int = Field(20, ge=0, le=10_000)
+    per_message: int = Field(3, ge=1, le=20)  # pictures of one message read at most
+
+
 class ScorerRules(_Strict):
     """The learned scorer, consulted when the rules' signals leave a message undecided: its probability
     that the message is an ad adds to the score or takes from it."""
@@ -124,6 +134,7 @@ class AntiAdRules(PluginRules):
     lists: Annotated[dict[str, WordList], OWNER_ONLY] = {}  # detector name → words and patterns
     flood: Annotated[FloodRules, OWNER_ONLY] = FloodRules()
     scorer: Annotated[ScorerRules, OWNER_ONLY] = ScorerRules()
+    images: Annotated[PictureRules, OWNER_ONLY] = PictureRules()
 
     @field_validator("ladder", "newcomer_ladder")
     @classmethod

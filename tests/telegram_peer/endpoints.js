@@ -31,6 +31,14 @@ function testRoutes(app, peer) {
     res.json({ ok: true, result: peer.userMessage(chat, from, fields) });
   });
 
+  // A file a member is about to send (a photo's bytes, base64): its file_id, for getFile and the download.
+  app.post('/test/file', (req, res) => {
+    const bytes = Buffer.from(String(req.body.base64 || ''), 'base64');
+    const id = `file${peer.files.size + 1}`;
+    peer.files.set(id, { bytes, path: `photos/${id}.${req.body.ext || 'jpg'}` });
+    res.json({ ok: true, result: { file_id: id, file_unique_id: `u${id}`, file_size: bytes.length } });
+  });
+
   app.post('/test/join_request', (req, res) => {
     const chat = chatOr404(req, res);
     if (!chat) return;

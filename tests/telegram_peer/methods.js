@@ -118,6 +118,12 @@ const methods = {
 
   sendMessage: (peer, params, token) => deliver(peer, params, token, String(params.text)),
 
+  getFile: (peer, params) => {
+    const file = peer.files.get(String(params.file_id));
+    if (!file) throw new ApiError(400, 'Bad Request: invalid file_id');
+    return { file_id: String(params.file_id), file_unique_id: `u${params.file_id}`, file_size: file.bytes.length, file_path: file.path };
+  },
+
   sendPhoto: (peer, params, token) => {
     if (!params.photo || !params.photo.size) throw new ApiError(400, 'Bad Request: there is no photo in the request');
     const photo = [{ file_id: `photo${peer.sent.length}`, file_unique_id: `p${peer.sent.length}`, width: 1, height: 1, file_size: params.photo.size }];

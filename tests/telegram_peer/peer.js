@@ -41,6 +41,7 @@ class Peer extends EventEmitter {
     this.webhooks = new Map(); // token -> { url, secret }
     this.calls = []; // every Bot API call: { method, params, at, answer }
     this.sent = []; // every message the bot delivered
+    this.files = new Map(); // file_id -> { bytes, path }: what members sent (/test/file), for getFile
     this.failures = []; // { method, times, retry_after }: calls answered with 429
     this.slow = []; // { method, chat_id, seconds }: calls answered only after a while
     this.drops = []; // { method, times }: calls carried out, then the connection is cut before the answer
@@ -258,6 +259,12 @@ async function main() {
     peer.load();
     app.use((req, res, next) => { res.on('finish', () => peer.save()); next(); });
     app.all('/bot:token/:method', (req, res, next) => peer.answer(req, res, next).catch(next));
+    // Downloads, as https://api.telegram.org/file/bot<token>/<file_path> serves them.
+    app.get('/file/bot:token/*', (req, res) => {
+      const file = [...peer.files.values()].find((f) => f.path === req.params[0]);
+      if (!peer.tokens.has(req.params.token) || !file) { res.status(404).json({ ok: false, error_code: 404, description: 'Not Found' }); return; }
+      res.type('application/octet-stream').send(file.bytes);
+    });
     testRoutes(app, peer);
   });
   const server = new TelegramServer({ port, host: '127.0.0.1' });

@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.adapters.base import CAPABILITIES, AdapterStartError, EventSink, PlatformError
+from bot.adapters.download import download
 from bot.adapters.lanes import Seen
 from bot.adapters.qq.config import QQConfig
 from bot.adapters.qq.connection import Connection, keep_forward, serve_reverse
@@ -234,6 +235,10 @@ class QQAdapter:
         if conn is None:
             raise PlatformError(f"no connected QQ account serves group {group}", retryable=True)
         return conn
+
+    async def fetch_image(self, reference: str, max_bytes: int) -> bytes:
+        """A picture of a message: the implementation's download URL (from the image segment)."""
+        return await download(reference, max_bytes)
 
     async def perform(self, action: Action) -> None:
         conn = self._connection_for(action.group)

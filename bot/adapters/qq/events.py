@@ -115,7 +115,7 @@ def _message(raw: dict) -> MessageReceived:
         "at": _time(raw), "platform": PLATFORM, "group": _id(raw, "group_id"), "user": _id(raw, "user_id"),
         "user_name": str(sender.get("card") or sender.get("nickname") or ""),
         "role": ROLES.get(str(sender.get("role")), "member"), "id": _id(raw, "message_id"), "text": reading.text,
-        "kind": reading.kind, "mentions": reading.mentions, "reply_to": reading.reply_to,
+        "kind": reading.kind, "mentions": reading.mentions, "reply_to": reading.reply_to, "images": reading.images,
     })
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.adapters.base import AdapterStartError, EventSink, PlatformError
+from bot.adapters.download import download
 from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.qq_official import manage, outgoing
 from bot.adapters.qq_official.api import OpenApi
@@ -236,6 +237,10 @@ class QQOfficialAdapter:
             log.warning("QQ official: the all-messages hint to group %s failed: %s", group, exc)
 
     # ------------------------------------------------------------------ actions
+
+    async def fetch_image(self, reference: str, max_bytes: int) -> bytes:
+        """A picture attachment by its download URL."""
+        return await download(reference, max_bytes)
 
     async def perform(self, action: Action) -> None:
         if self.api is None:

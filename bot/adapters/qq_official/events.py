@@ -102,7 +102,17 @@ def _message(d: dict, bot_ids: frozenset[str]) -> MessageReceived:
                            user=_need(author, "member_openid"), name=str(author.get("username") or ""),
                            role=ROLES.get(str(author.get("member_role")), "member"), id=_need(d, "id"),
                            text=_MENTION.sub("", content).strip(), kind=_kind(d.get("attachments")),
-                           mentions=tuple(mentions))
+                           mentions=tuple(mentions), images=_pictures(d.get("attachments")))
+
+
+def _pictures(attachments) -> tuple[str, ...]:
+    """The download URLs of the picture attachments (the API sometimes gives them without a scheme)."""
+    found = []
+    for item in attachments or []:
+        if isinstance(item, dict) and str(item.get("content_type") or "").startswith("image") and item.get("url"):
+            url = str(item["url"])
+            found.append(url if url.startswith(("http://", "https://")) else f"https://{url.lstrip('/')}")
+    return tuple(found)
 
 
 def _kind(attachments) -> str:

@@ -20,7 +20,7 @@ from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.adapters import wire
-from bot.adapters.base import CAPABILITIES, AdapterStartError, EventSink
+from bot.adapters.base import CAPABILITIES, AdapterStartError, EventSink, PlatformError
 from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.telegram import webhook
 from bot.adapters.telegram.actions import Performer, SavedPermissions, retry_seconds
@@ -78,7 +78,9 @@ class TelegramAdapter:
         if not token:
             raise AdapterStartError(f"telegram: the environment variable {config.token_env} (telegram.token_env) holds no bot token")
         self._secret = self._webhook_secret(config, environ) if config.mode == "webhook" else None
-        self.bot = Bot(token, base_url=config.base_url, request=SturdyRequest(connection_pool_size=32),
+        # Files (pictures members send) come from the same server, under /file/bot<token>/.
+        files = config.base_url[:-len("/bot")] + "/file/bot" if config.base_url.endswith("/bot") else config.base_url
+        self.bot = Bot(token, base_url=config.base_url, base_file_url=files, request=SturdyRequest(connection_pool_size=32),
                        get_updates_request=SturdyRequest(read_timeout=config.poll_timeout + 15.0))
         self.memory = Memory()
         self.roles: Roles | None = None
@@ -134,6 +136,16 @@ class TelegramAdapter:
         finally:
             await self.lanes.stop()
             await self.bot.shutdown()
+
+    async def fetch_image(self, reference: str, max_bytes: int) -> bytes:
+        """A photo by its file id: getFile, then the file's download (refused beyond ``max_bytes``)."""
+        try:
+            found = await self.bot.get_file(reference)
+            if found.file_size and found.file_size > max_bytes:
+                raise PlatformError(f"picture larger than {max_bytes} bytes ({found.file_size})")
+            return bytes(await found.download_as_bytearray())
+        except TelegramError as exc:
+            raise PlatformError(f"picture not fetched: {exc}") from exc
 
     async def perform(self, action: Action) -> None:
         await self.performer.perform(action)

@@ -88,7 +88,7 @@ class Translator:
         return MessageReceived(
             at=message.date, platform=PLATFORM, group=str(chat.id), user=user, name=name, role=role,
             id=str(message.message_id), text=message.text or message.caption or "", kind=kind_of(message),
-            mentions=self._mentions(message), reply_to=reply_to,
+            mentions=self._mentions(message), reply_to=reply_to, images=pictures_of(message),
         )
 
     def _mentions(self, message: Message) -> tuple[str, ...]:
@@ -166,6 +166,16 @@ def present(member: ChatMember) -> bool:
     if member.status == ChatMember.RESTRICTED:
         return bool(getattr(member, "is_member", False))
     return member.status in PRESENT
+
+
+def pictures_of(message: Message) -> tuple[str, ...]:
+    """The file id of the photo (its largest size) or of a picture sent as a document."""
+    if message.photo:
+        return (message.photo[-1].file_id,)
+    document = message.document
+    if document is not None and str(document.mime_type or "").startswith("image/"):
+        return (document.file_id,)
+    return ()
 
 
 def kind_of(message: Message) -> str:
