@@ -65,8 +65,9 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
     for task in background:
         task.add_done_callback(_log_failure)
     try:
-        await asyncio.gather(*(adapter.run(engine) for adapter in engine.adapters.values()))
-        await engine.outbox.drain()
+        async with _console(engine, config):
+            await asyncio.gather(*(adapter.run(engine) for adapter in engine.adapters.values()))
+            await engine.outbox.drain()
     finally:
         for task in background:
             task.cancel()
@@ -74,6 +75,15 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await engine.close()
+
+
+def _console(engine: Engine, config: QunbotConfig):
+    """The web console while the bot runs, where config has a [web] section (imported only then)."""
+    if config.web is None:
+        return contextlib.nullcontext()
+    from bot.web.server import console_served
+
+    return console_served(engine, config.web)
 
 
 def _log_failure(task: asyncio.Task) -> None:

@@ -21,6 +21,7 @@ from bot.adapters.wechat.config import WechatConfig
 from bot.adapters.wecom.config import WecomConfig
 from bot.rules import RuleError, validation_errors
 from bot.store import normalise_url
+from bot.web.config import WebConfig
 
 
 class _Strict(BaseModel):
@@ -66,6 +67,7 @@ class QunbotConfig(_Strict):
     telegram: TelegramConfig | None = None
     wechat: WechatConfig | None = None
     wecom: WecomConfig | None = None
+    web: WebConfig | None = None  # the operator's web console; off unless configured
 
     @field_validator("database_url")
     @classmethod
