@@ -17,6 +17,10 @@ from bot.model import MessageReceived, SendMessage
 from bot.store.repos import add_audit
 from bot.web.auth import Session
 
+# The reasons of a command's answer that mean it changed nothing (the page shows them as a refusal).
+REFUSALS = frozenset({"not_permitted", "usage", "invalid_value", "not_pending", "nothing_to_undo", "nothing_to_unset",
+                      "admin_only", "owner_only", "file_only"})
+
 # How long a page waits for the platform's answer before it says the action is still under way.
 DELIVERY_WAIT_SECONDS = 15.0
 
@@ -27,6 +31,7 @@ class Outcome:
     delivered: bool | None  # the other actions: all out (True), some failed (False), none or still going (None)
     acted: int  # how many actions went to the platform
     file: str | None = None  # a document the command's answer carries (/导出's CSV)
+    refused: bool = False  # the command said no (see REFUSALS)
 
 
 def acting_user(session: Session, group: str) -> tuple[str, str]:
@@ -53,11 +58,12 @@ async def run_as(engine, session: Session, group: str, command: str, reply_to: s
     said = [a.text for a in answers]
     rest = [a for a in actions if a not in answers]
     delivered = await _deliver(engine, rest, event.at)
-    await engine.store.run(add_audit, at=event.at, group_key=group, user_id=session.who, role=role,
-                           command=f"[后台{(' ' + origin) if origin else ''}] {command}", plugin="web",
-                           key=command.split()[0].lstrip("/"), old_value=None, new_value="\n".join(said)[:2000] or None)
+    entry = dict(at=event.at, group_key=group, user_id=session.who, role=role, plugin="web",
+                 command=f"[后台{(' ' + origin) if origin else ''}] {command}", key=command.split()[0].lstrip("/"),
+                 old_value=None, new_value="\n".join(said)[:2000] or None)
+    await engine.store.run(lambda conn: add_audit(conn, **entry))
     return Outcome(said, delivered, sum(1 for a in rest if type(a) is not SendMessage),
-                   next((a.file for a in answers if a.file), None))
+                   next((a.file for a in answers if a.file), None), any(a.reason in REFUSALS for a in answers))
 
 
 async def _deliver(engine, actions: list, at) -> bool | None:

@@ -177,7 +177,7 @@ class Console:
         else:
             done = await run_as(self.engine, session, group, command, reply_to=str(form.get("message", "")) or None,
                                 origin=request.client.host if request.client else "")
-            outcome = Said(done.said, done.delivered is not False, done.delivered, done.acted)
+            outcome = Said(done.said, not done.refused and done.delivered is not False, done.delivered, done.acted)
         request.scope["query_string"] = f"g={quote(group)}".encode()
         return await self.group_page(request, outcome, do)
 
