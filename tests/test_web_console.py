@@ -145,6 +145,7 @@ async def test_an_owner_logs_in_with_a_link_finds_the_fading_group_approves_undo
             assert "已撤销" in await page.locator("#modlog tr[data-message]").first.inner_text()
 
             # A setting: an invalid value is refused with /set's words and nothing changes; a valid one holds.
+            await page.click("details[data-plugin='checkin'] summary")
             row = page.locator("table[data-plugin='checkin'] tr[data-key='base_points']")
             await row.locator("input[name=value]").fill("很多")
             async with page.expect_response(f"{base}/act") as answer:
@@ -191,3 +192,92 @@ async def shoot_login(page, base: str, tmp_path: Path) -> None:
     await page.goto(f"{base}/group?g=telegram:{G}")
     assert page.url == f"{base}/login"
     await shoot(page, tmp_path, "login")
+
+
+# ----------------------------------------------------------------------------- QQ
+
+from tests.qq_harness import running, texts_of, wait_until  # noqa: E402
+from tests.test_qq_napcat_mock import NapCatMockServer, config as napcat_config, get_standard_data  # noqa: E402
+
+QQ_GROUP, QQ_ADMIN, QQ_MEMBER = 200001, 100001, 100002
+
+
+@pytest.fixture
+async def napcat():
+    server = NapCatMockServer(host="127.0.0.1", port=free_port(), initial_data=get_standard_data())
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def qq_sent(server) -> list[str]:
+    return [texts_of(call["message"]) for call in server.get_calls_for_action("send_group_msg")]
+
+
+async def qq_link(napcat, who: int, message_id: str) -> str | None:
+    """Ask for a link in the QQ group as ``who``; the link, or None with the bot's answer checked to be a no."""
+    before = len(qq_sent(napcat))
+    await napcat.inject_group_message(QQ_GROUP, who, "/后台", message_id=message_id)
+    answer = (await wait_until(lambda: qq_sent(napcat)[before:], "the answer to /后台"))[0]
+    found = re.search(r"http://\S+/login/\S+", answer)
+    return found.group(0) if found else answer
+
+
+async def test_on_qq_members_expired_links_and_forged_posts_get_nothing_and_an_admin_approves(
+        napcat, make_engine, rules_dir, tmp_path, browser):
+    port = free_port()
+    engine = await make_engine(review_rules(rules_dir), QunbotConfig.model_validate({"web": {"port": port}}))
+    group = f"qq:{QQ_GROUP}"
+    async with running(engine, napcat_config(napcat)) as (adapter, _), console_served(engine, engine.config.web, {}) as base:
+        await wait_until(lambda: adapter.connections, "the adapter connected")
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+
+        # A member asks: refused in the chat, no link made.
+        refusal = await qq_link(napcat, QQ_MEMBER, "9001")
+        assert "只有管理员" in refusal and "/login/" not in refusal
+
+        # An expired link opens nothing and logs nobody in.
+        expired = await qq_link(napcat, QQ_ADMIN, "9002")
+        engine.clock.set(engine.clock.now() + timedelta(minutes=11))
+        answer = await page.goto(expired)
+        assert answer.status == 403 and "已失效" in await page.inner_text("main")
+        assert (await page.request.post(expired)).status == 403
+        await page.goto(f"{base}/group?g={group}")
+        assert page.url == f"{base}/login"
+
+        # A fresh link: the admin's console shows this one group.
+        await page.goto(await qq_link(napcat, QQ_ADMIN, "9003"))
+        await page.click("#enter")
+        await page.wait_for_url(f"{base}/group?g=qq%3A{QQ_GROUP}")
+        await shoot(page, tmp_path, "qq_group")
+        assert (await page.request.get(f"{base}/group?g=qq:200002")).status == 403  # another group: not theirs
+
+        # A held request approved on the page reaches the QQ peer.
+        await napcat.inject_event({"post_type": "request", "request_type": "group", "sub_type": "add", "group_id": QQ_GROUP,
+                                   "user_id": 300001, "comment": "想进群学习", "flag": "flag-web-1",
+                                   "time": int(engine.clock.now().timestamp()), "self_id": 123456789})
+        await wait_until(lambda: any("300001" in t or "想进群学习" in t for t in qq_sent(napcat)), "the request was held")
+        await page.goto(f"{base}/group?g={group}")
+        await page.click("#pending-table tr[data-user='300001'] button.approve")
+        await page.wait_for_selector("#outcome")
+        calls = await wait_until(lambda: napcat.get_calls_for_action("set_group_add_request"), "the approval at the peer")
+        assert calls == [{"flag": "flag-web-1", "sub_type": "add", "type": "add", "approve": True}]
+
+        # A forged post: a page elsewhere submits a form to the console. Refused, nothing changed.
+        csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+        evil = await browser.new_page()
+        await evil.set_content(f"""<form method="post" action="{base}/act"><input name="g" value="{group}">
+            <input name="do" value="set"><input name="plugin" value="checkin"><input name="key" value="base_points">
+            <input name="value" value="99"><input name="csrf" value="guessed"></form>""")
+        async with evil.expect_response(f"{base}/act") as forged:
+            await evil.evaluate("document.forms[0].submit()")
+        assert (await forged.value).status == 403
+        # Even with the session's own cookie and a wrong token, or the right token from another site: refused.
+        wrong = await page.request.post(f"{base}/act", form={"g": group, "do": "set", "plugin": "checkin", "key": "base_points",
+                                                             "value": "99", "csrf": "guessed"})
+        assert wrong.status == 403
+        elsewhere = await page.request.post(f"{base}/act", headers={"Origin": "http://evil.example"},
+                                            form={"g": group, "do": "set", "plugin": "checkin", "key": "base_points",
+                                                  "value": "99", "csrf": csrf})
+        assert elsewhere.status == 403
+        assert engine.rulebook.effective("checkin", group).base_points == 10

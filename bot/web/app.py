@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -131,7 +132,7 @@ class Console:
                          platform=platform, chosen=chosen, set_names=list(sets),
                          platforms_here=sorted({g.partition(":")[0] for g in groups}))
 
-    async def group_page(self, request: Request, outcome=None, action: str = "") -> Response:
+    async def group_page(self, request: Request, outcome=None, action: str = "", acted_plugin: str = "") -> Response:
         session = await self.session(request)
         if session is None:
             return RedirectResponse("/login", status_code=303)
@@ -139,7 +140,7 @@ class Console:
         if group not in self.engine.known_groups or not session.sees(group):
             return self.refuse(403, "你没有这个群的后台权限（或机器人不认识这个群）。", session)
         return self.page("group.html", 400 if outcome and not outcome.ok else 200, **await self.group_view(session, group, request),
-                         outcome=outcome, action=action)
+                         outcome=outcome, action=action, acted_plugin=acted_plugin)
 
     async def group_view(self, session: Session, group: str, request: Request) -> dict[str, Any]:
         engine = self.engine
@@ -179,7 +180,7 @@ class Console:
                                 origin=request.client.host if request.client else "")
             outcome = Said(done.said, not done.refused and done.delivered is not False, done.delivered, done.acted)
         request.scope["query_string"] = f"g={quote(group)}".encode()
-        return await self.group_page(request, outcome, do)
+        return await self.group_page(request, outcome, do, str(form.get("plugin", "")))
 
     @staticmethod
     def command_of(do: str, form) -> str | None:
@@ -207,6 +208,12 @@ class Console:
         if not path:
             return self.refuse(403, "\n".join(done.said) or "导出失败。", session)
         return FileResponse(path, media_type="text/csv; charset=utf-8", filename=Path(path).name)
+
+    @staticmethod
+    async def font(_request: Request) -> Response:
+        """The CJK font the charts use (mplfonts ships it), for browsers on systems without a Chinese font."""
+        return FileResponse(str(files("mplfonts") / "fonts" / "NotoSansCJKsc-Regular.otf"), media_type="font/otf",
+                            headers={"Cache-Control": "public, max-age=604800"})
 
     async def many(self, request: Request) -> Response:
         session = await self.session(request)
@@ -239,4 +246,5 @@ def build_app(engine, config: WebConfig, environ: dict[str, str] | None = None) 
         Route("/act", console.act, methods=["POST"]),
         Route("/export", console.export, methods=["GET"]),
         Route("/many", console.many, methods=["GET"]),
+        Route("/font/cjk.otf", console.font, methods=["GET"]),
     ])
