@@ -281,3 +281,42 @@ async def test_on_qq_members_expired_links_and_forged_posts_get_nothing_and_an_a
                                                   "value": "99", "csrf": csrf})
         assert elsewhere.status == 403
         assert engine.rulebook.effective("checkin", group).base_points == 10
+
+
+# ----------------------------------------------------------------------------- operators (no browser needed)
+
+
+async def test_operators_log_in_with_the_secret_see_every_group_and_sessions_expire(make_engine, rules_dir):
+    import httpx
+
+    (rules_dir / "sets.toml").write_text('[sets]\n"课程群" = ["qq:1", "wecom:w3"]\n', encoding="utf-8")
+    engine = await make_engine(rules_dir, config=QunbotConfig.model_validate({"web": {"port": free_port(), "session_minutes": 30}}))
+    now = engine.clock.now()
+    for group in ("qq:1", "telegram:-2", "wecom:w3"):
+        platform, _, chat = group.partition(":")
+        await engine.handle(MessageReceived(at=now, platform=platform, group=chat, user="u1", name="甲", id="m1", text="你好"))
+    async with console_served(engine, engine.config.web, {"QUNBOT_WEB_SECRET": "correct horse"}) as base:
+        async with httpx.AsyncClient(base_url=base) as client:
+            assert (await client.post("/login", data={"secret": "wrong"})).status_code == 403
+            assert (await client.get("/")).status_code == 303  # still nobody
+            assert (await client.post("/login", data={"secret": "correct horse"})).status_code == 303
+            everything = (await client.get("/")).text
+            assert all(f'data-group="{g}"' in everything for g in ("qq:1", "telegram:-2", "wecom:w3"))
+            only_qq = (await client.get("/?platform=qq")).text
+            assert 'data-group="qq:1"' in only_qq and 'data-group="telegram:-2"' not in only_qq
+            in_set = (await client.get("/", params={"set": "课程群"})).text
+            assert 'data-group="wecom:w3"' in in_set and 'data-group="telegram:-2"' not in in_set
+            assert "课程群" in (await client.get("/many")).text
+            by_group = (await client.get("/?sort=group&desc=1")).text
+            assert by_group.index('data-group="wecom:w3"') < by_group.index('data-group="qq:1"')
+            engine.clock.set(now + timedelta(minutes=31))
+            assert (await client.get("/")).headers["location"] == "/login"  # the session ran out
+
+
+async def test_with_no_secret_configured_no_operator_gets_in(make_engine):
+    import httpx
+
+    engine = await make_engine(config=QunbotConfig.model_validate({"web": {"port": free_port()}}))
+    async with console_served(engine, engine.config.web, {}) as base, httpx.AsyncClient(base_url=base) as client:
+        assert "只能用 /后台 链接登录" in (await client.get("/login")).text
+        assert (await client.post("/login", data={"secret": ""})).status_code == 403
