@@ -151,12 +151,8 @@ class Console:
         svg = await asyncio.to_thread(activity_svg, series, title, born)
         query = request.query_params.get("q", "")
         labels, _ = data.intro_labels(engine, group)
-        today = data.today_in(engine, group)
-        from plugins.insights import assess  # the very function /stage answers with
-
-        verdict = await assess(engine.services, group, rules, today)
         return {"session": session, "group": group, "role": session.role_in(group), "row": row, "svg": svg,
-                "stage_text": engine.templates.render("insights/stage", a=verdict),
+                "stage_text": engine.templates.render("insights/stage", a=row["assessment"]),
                 "stats_text": engine.templates.render("insights/stats", series=counted, days=len(counted)),
                 "layers": await data.layers(engine, group), "window": rules.layer_window_days,
                 "roster": await data.roster(engine, group), "labels": labels, "query": query,

@@ -54,7 +54,7 @@ async def overview_row(engine, group: str) -> dict[str, Any]:
             # Check-ins per member who spoke, over the week's days (the chart's rate, for the week).
             "checkin_rate": round(100 * sum(r["checkin"] for r in counted) / spoke) if spoke else None,
             "cases": cases, "moderation": sum(r["moderation"] for r in counted),
-            "last_alert": alert.astimezone(engine.tz_for(group)) if alert else None}
+            "last_alert": alert.astimezone(engine.tz_for(group)) if alert else None, "assessment": verdict}
 
 
 SORTS = {"group": lambda r: r["group"], "stage": lambda r: list(STAGES).index(r["stage"]), "members": lambda r: r["members"],
