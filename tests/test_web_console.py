@@ -246,7 +246,10 @@ async def test_on_qq_members_expired_links_and_forged_posts_get_nothing_and_an_a
         assert page.url == f"{base}/login"
 
         # A fresh link: the admin's console shows this one group.
-        await page.goto(await qq_link(napcat, QQ_ADMIN, "9003"))
+        fresh = await qq_link(napcat, QQ_ADMIN, "9003")
+        # Another site posting the link is refused, and does not spend it.
+        assert (await page.request.post(fresh, headers={"Origin": "http://evil.example"})).status == 403
+        await page.goto(fresh)
         await page.click("#enter")
         await page.wait_for_url(f"{base}/group?g=qq%3A{QQ_GROUP}")
         await shoot(page, tmp_path, "qq_group")

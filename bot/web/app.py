@@ -98,9 +98,11 @@ class Console:
         return self.page("link.html", session=None, token=token)
 
     async def use_link(self, request: Request) -> Response:
+        if not self.same_origin(request):  # another site posting someone's link: refused, and the link stays good
+            return self.refuse(403, "请从后台自己的页面登录。")
         now, current = self.engine.clock.now(), await self.session(request)
         used = await self.engine.store.run(use_link, request.path_params["token"], now, current, self.config.session_minutes)
-        if used is None or not self.same_origin(request):
+        if used is None:
             return self.refuse(403, "这个登录链接已失效（过期或已用过）。请在群里重新发送 /后台 领取。")
         token, session = used
         groups = [g for g in session.groups if g != "*"]
