@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-ALL = ("anti_ad", "anti_ad_accuracy", "red_packet", "images", "startup", "memory", "fanout", "nonebot", "replay", "chart")
+ALL = ("anti_ad", "anti_ad_accuracy", "red_packet", "images", "startup", "memory", "fanout", "nonebot", "replay", "chart", "web")
 # A benchmark is benchmarks/<name>_bench.py, or the module named here where it measures more than speed.
 MODULES = {"anti_ad_accuracy": "benchmarks.anti_ad_accuracy", "red_packet": "benchmarks.red_packet_accuracy"}
 

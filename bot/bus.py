@@ -170,6 +170,7 @@ class Services:
     # Set by the bus from its index: the texts some plugin takes as a keyword, and the commands of a group.
     keywords: frozenset[str] = frozenset()
     commands_for: Callable[[str], list] | None = None
+    web: Any = None  # the [web] section of config (bot.web.config.WebConfig) where the console is on
 
     def addressed_to_us(self, platform: str, target: str) -> bool:
         ours = self.bot_usernames.get(platform)
@@ -360,11 +361,12 @@ class Bus:
             return plan, call
         return tuple(sorted(plan + self._steps(extra, event, group)[0], key=lambda step: step[0].order)), call
 
-    async def dispatch(self, event: Event, group: str | None = None) -> list[Action]:
+    async def dispatch(self, event: Event, group: str | None = None, commands_only: bool = False) -> list[Action]:
         """Run the chain for one event and return the effects the plugins asked for, in order. ``group`` is
-        the event's group key when the caller has it."""
+        the event's group key when the caller has it; ``commands_only``: only the handlers of the message's
+        command run (a command given in the web console, which no other plugin should see as a message)."""
         group = group or event.group_key
-        plan = self._plan(event, group)
+        plan = () if commands_only else self._plan(event, group)
         call = None
         if type(event) is MessageReceived and event.text:
             plan, call = self._command_steps(event, plan, group)

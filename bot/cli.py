@@ -83,8 +83,9 @@ async def _serve_engine(engine: Engine, config: QunbotConfig, adapters: list) ->
         held.add_done_callback(lambda done: done.cancelled() or done.exception() is None or served.cancel())
         background.append(held)
     try:
-        await served
-        await engine.outbox.drain()
+        async with _console(engine, config):
+            await served
+            await engine.outbox.drain()
     finally:
         for task in background:
             task.cancel()
@@ -93,6 +94,15 @@ async def _serve_engine(engine: Engine, config: QunbotConfig, adapters: list) ->
                 await task
         if accounts is not None:
             await accounts.close()
+
+
+def _console(engine: Engine, config: QunbotConfig):
+    """The web console while the bot runs, where config has a [web] section (imported only then)."""
+    if config.web is None:
+        return contextlib.nullcontext()
+    from bot.web.server import console_served
+
+    return console_served(engine, config.web)
 
 
 def _log_failure(task: asyncio.Task) -> None:

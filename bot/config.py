@@ -22,6 +22,7 @@ from bot.adapters.wecom.config import WecomConfig
 from bot.images import ImageLimits
 from bot.rules import RuleError, validation_errors
 from bot.store import normalise_url
+from bot.web.config import WebConfig
 
 
 class _Strict(BaseModel):
@@ -71,6 +72,7 @@ class QunbotConfig(_Strict):
     telegram: TelegramConfig | None = None
     wechat: WechatConfig | None = None
     wecom: WecomConfig | None = None
+    web: WebConfig | None = None  # the operator's web console; off unless configured
 
     @field_validator("database_url")
     @classmethod

@@ -23,7 +23,7 @@ from bot.config import QunbotConfig
 from bot.group_sets import SETS_FILE, GroupSets, load_group_sets
 from bot.images import ImageProblem, ImageWork
 from bot.leases import OneOwner
-from bot.model import ENGINE_EFFECTS, Action, CancelTimer, Event, Report, ScanImage, SendMessage, SetTimer
+from bot.model import ENGINE_EFFECTS, Action, CancelTimer, Event, MessageReceived, Report, ScanImage, SendMessage, SetTimer
 from bot.outbox import Outbox
 from bot.receipts import Receipts
 from bot.rules import RuleBook, RuleError, RuleFile, fingerprint, load_rule_file
@@ -175,7 +175,7 @@ class Engine:
             tz_for=self.tz_for, rules_for=self.rules_for, generation=lambda: self.rulebook.generation,
             plugins=lambda: self.plugins, state_of=self.state_of, bot_admins=frozenset(config.bot_admins),
             bot_usernames=dict(config.bot_usernames), rulebook=self.rulebook, capabilities=self.capabilities,
-            group_sets=lambda: self.group_sets, receipts=self.receipts)
+            group_sets=lambda: self.group_sets, receipts=self.receipts, web=config.web)
         self.bus = Bus(self.services)
         self.bus.rebuild([core])
         self.scheduler = Scheduler(self)
@@ -355,6 +355,20 @@ class Engine:
         await self.scheduler.resume_unsent(set(groups))
         await self.scheduler.arm_stored(groups=set(groups))
         await self.resume_delivery(groups)
+
+    async def run_command(self, event: MessageReceived) -> list[Action]:
+        """A command given outside the chat (the web console) as ``event``'s sender: only its handlers run,
+        with the same permission check; nothing counts it as a message. Timers and reports are carried out
+        here; the rest is returned, for the caller to deliver."""
+        key = event.group_key
+        generation = self.rulebook.generation
+        actions = await self.bus.dispatch(event, key, commands_only=True)
+        if actions:
+            self.stats.observe_actions(event, actions)
+            await self._carry_out(actions)
+        if self.rulebook.generation != generation:
+            self.scheduler.plan_group(key)
+        return actions
 
     async def _learn_group(self, key: str, at) -> None:
         self.known_groups.add(key)

@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# The web console's tests drive Debian's chromium (Playwright with its executable path); skipped without it.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -q chromium chromium-driver >/dev/null || echo "chromium not installed: the web console tests will be skipped" >&2
+fi
 # The Telegram tests' peer: telegram-test-api (pinned in tests/telegram_peer/package-lock.json).
 (cd tests/telegram_peer && npm ci --no-audit --no-fund --loglevel=error)
 # The WeChat tests' peer: wechaty-puppet-service + wechaty-puppet-mock (pinned in tests/wechat_peer/package-lock.json).
