@@ -323,3 +323,41 @@ async def test_with_no_secret_configured_no_operator_gets_in(make_engine):
     async with console_served(engine, engine.config.web, {}) as base, httpx.AsyncClient(base_url=base) as client:
         assert "只能用 /后台 链接登录" in (await client.get("/login")).text
         assert (await client.post("/login", data={"secret": ""})).status_code == 403
+
+
+async def test_the_many_groups_page_shows_relays_broadcasts_and_bans_and_lifts_a_ban(make_engine, rules_dir):
+    import re
+
+    import httpx
+
+    (rules_dir / "sets.toml").write_text('[sets]\n"课程群" = ["qq:1", "qq:2"]\n', encoding="utf-8")
+    (rules_dir / "bans.toml").write_text('share = ["课程群"]\n', encoding="utf-8")
+    (rules_dir / "broadcasts.toml").write_text('accept_from = ["课程群"]\n', encoding="utf-8")
+    engine = await make_engine(rules_dir, config=QunbotConfig.model_validate({"web": {"port": free_port()}}))
+    now = engine.clock.now()
+    said = iter(range(100))
+
+    async def say(group: str, text: str, user: str = "boss", role: str = "owner"):
+        engine.clock.set(now + timedelta(seconds=next(said)))
+        return await engine.handle(MessageReceived(at=engine.clock.now(), group=group, user=user, name=user, role=role,
+                                                   id=f"m{next(said)}", text=text))
+
+    await say("2", "你好")
+    await say("1", "/拉黑 spam01 发广告")
+    await say("1", "/群发 课程群 明天停课")
+    await say("1", "/群发 确认")
+    await say("1", "/转播 开始 课程群")
+    async with console_served(engine, engine.config.web, {"QUNBOT_WEB_SECRET": "s3cret"}) as base:
+        async with httpx.AsyncClient(base_url=base, headers={"Origin": base}) as client:
+            await client.post("/login", data={"secret": "s3cret"})
+            page = (await client.get("/many")).text
+            assert "多群转播" in page and "qq:1" in page and "结束" in page
+            assert "群发" in page and "明天停课" in page
+            assert "共享黑名单" in page and "spam01" in page and "发广告" in page
+            assert "spam01" not in (await client.get("/many", params={"q": "nobody"})).text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+            lifted = await client.post("/act", data={"csrf": csrf, "g": "qq:1", "do": "unban", "user": "spam01"})
+            assert "已解除 spam01 的拉黑" in lifted.text
+            assert "没有拉黑记录" in (await client.get("/many")).text
+            stopped = await client.post("/act", data={"csrf": csrf, "g": "qq:1", "do": "relay_stop"})
+            assert "转播已结束" in stopped.text

@@ -46,3 +46,10 @@ def settle_draft(conn: Connection, broadcast: int, status: str) -> bool:
 def get_broadcast(conn: Connection, broadcast: int) -> dict | None:
     row = conn.execute(select(broadcasts_t).where(broadcasts_t.c.id == broadcast)).first()
     return _row(row) if row else None
+
+
+def recent_broadcasts(conn: Connection, origins: list[str], limit: int) -> list[dict]:
+    """The latest broadcasts sent from ``origins``, newest first."""
+    rows = conn.execute(select(broadcasts_t).where(broadcasts_t.c.origin_group.in_(origins) & (broadcasts_t.c.status == "sent"))
+                        .order_by(broadcasts_t.c.id.desc()).limit(limit))
+    return [_row(row) for row in rows]

@@ -33,7 +33,9 @@ LAYERS = {"core": "核心成员", "active": "活跃成员", "quiet": "偶尔发�
 CASES = {"request": "入群申请待审核", "quiz": "答题中", "review": "入群后待审核", "intro": "待自我介绍"}
 # What a form's "do" runs, as the chat command; {fields} come from the form, checked to be single words.
 COMMANDS = {"approve": "/approve {user}", "decline": "/decline {user}", "notad": "/notad", "set": "/set {plugin} {key} {value}",
-            "unset": "/unset {plugin} {key}"}
+            "unset": "/unset {plugin} {key}", "unban": "/解除拉黑 {user}", "broadcast": "/群发 {value}",
+            "broadcast_confirm": "/群发 确认", "broadcast_cancel": "/群发 取消", "relay_start": "/转播 开始 {value}",
+            "relay_stop": "/转播 结束"}
 
 
 class Console:
@@ -220,7 +222,8 @@ class Console:
         mine = set(self.groups_of(session))
         sets = [{"name": name, "groups": [g for g in groups if g in mine], "hidden": sum(g not in mine for g in groups)}
                 for name, groups in self.engine.group_sets.sets.items() if mine & set(groups) or session.operator]
-        panels = [await panel(self.engine, session) for panel in many_groups_panels]
+        query = request.query_params.get("q", "").strip()
+        panels = [await panel(self.engine, session, query) for panel in many_groups_panels]
         return self.page("many.html", session=session, sets=sets, panels=[p for p in panels if p])
 
 
