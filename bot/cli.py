@@ -60,8 +60,9 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
     for problem in engine.templates.check_all():
         engine.report(f"template refused: {problem}")
     keep_what_start_up_built()
+    # engine.resume: what was committed before a crash and not delivered goes out first (bot.journal).
     background = [asyncio.create_task(coro) for coro in
-                  (engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever())]
+                  (engine.resume(), engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever())]
     for task in background:
         task.add_done_callback(_log_failure)
     try:
