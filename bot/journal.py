@@ -28,9 +28,6 @@ from bot.store.journal import DONE, SENDING, add_rows, groups_with_open_rows, ma
 
 log = logging.getLogger(__name__)
 
-# How long "done" marks wait to share a write with the next "sending" mark or with each other. A row done
-# whose mark was lost in a crash is treated as "sending" at the next start: a message is not sent again.
-DONE_FLUSH_SECONDS = 0.2
 
 
 def dump(action: Action) -> str:
@@ -52,7 +49,7 @@ class Journal:
         self.instance = uuid.uuid4().hex[:12]  # rows written by this process are named after it
         self._events = itertools.count(1)
         self._done: list[str] = []
-        self._flush: asyncio.TimerHandle | None = None
+        self._flush: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task] = set()
         self.in_flight: set[str] = set()  # rows handed to this process's outbox and not done
 
@@ -85,8 +82,11 @@ class Journal:
     def done(self, row: str) -> None:
         self.in_flight.discard(row)
         self._done.append(row)
+        # Written at the next turn of the loop, with the other marks of this one (and into the open batch
+        # of the group commit, if any). A done mark lost in a crash leaves the row "sending": a scheduled
+        # post would be sent again, another message would not.
         if self._flush is None:
-            self._flush = asyncio.get_running_loop().call_later(DONE_FLUSH_SECONDS, self._flush_done)
+            self._flush = asyncio.get_running_loop().call_soon(self._flush_done)
 
     def _flush_done(self) -> None:
         self._flush = None

@@ -51,10 +51,13 @@ class Batch:
 class Unit:
     """One event's share of a batch."""
 
-    __slots__ = ("batch", "open")
+    __slots__ = ("batch", "open", "task")
 
     def __init__(self, batch: Batch):
         self.batch, self.open = batch, True
+        # Only the task handling the event is in the unit: a task it starts inherits the context variable,
+        # not the unit (its writes are its own, durable when its ``run`` returns).
+        self.task = asyncio.current_task()
 
     def after(self, fn: Callable[[bool], None]) -> None:
         """Call ``fn(committed)`` once the batch's commit is done (True) or failed (False)."""
@@ -73,11 +76,14 @@ class GroupCommit:
         self._commit = commit
         self.batch: Batch | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.commits = 0  # batches committed (or failed): how many events shared each is units / commits
 
     def joined(self) -> Batch | None:
         """The open batch the running task's unit belongs to, if it is in one."""
         unit = current.get()
-        return unit.batch if unit is not None and unit.open and unit.batch is self.batch else None
+        if unit is not None and unit.open and unit.batch is self.batch and unit.task is asyncio.current_task():
+            return unit.batch
+        return None
 
     async def open(self) -> tuple[Unit, Any]:
         while (batch := self.batch) is not None and batch.full:
@@ -122,6 +128,7 @@ class GroupCommit:
         """The commit is over: wake the waiters, then run the units' callbacks in order."""
         if self.batch is batch:
             self.batch = None
+        self.commits += 1
         if error is None:
             batch.durable.set_result(True)
         else:
