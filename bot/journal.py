@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 def dump(action: Action) -> str:
-    return json.dumps({"kind": action.name, **action.model_dump(mode="json")}, ensure_ascii=False)
+    """The action as JSON, its kind first (``load`` reads it back)."""
+    return f'{{"kind":"{action.name}",{action.model_dump_json(exclude_defaults=True)[1:]}'
 
 
 def load(text: str) -> Action:

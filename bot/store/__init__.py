@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.store.batch import Batch, GroupCommit
+from bot.store.batch import Batch, GroupCommit, UnitScope
 from bot.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
@@ -152,15 +152,11 @@ class Store:
         await unit.durable
         return result
 
-    @contextlib.asynccontextmanager
-    async def unit(self):
-        """One event's share of the group commit: its ``run`` calls join the open batch and are durable when
-        ``unit.durable`` resolves (``unit.after(fn)`` runs ``fn`` then)."""
-        unit, token = await self.group_commit.open()
-        try:
-            yield unit
-        finally:
-            self.group_commit.close(unit, token)
+    def unit(self) -> UnitScope:
+        """One event's share of the group commit (``async with store.unit() as unit``): its ``run`` calls
+        join the open batch and are durable when ``unit.durable`` resolves (``unit.after(fn)`` runs ``fn``
+        then)."""
+        return UnitScope(self.group_commit)
 
     def _in_sqlite_batch(self, batch: Batch, fn: Callable[..., T], args: tuple) -> T:
         if self._sqlite is None:
