@@ -384,7 +384,10 @@ class Engine:
 
     async def resume(self) -> int:
         """At start, once the adapters are in place: ``resume_group`` for every group served here with
-        undelivered rows."""
+        undelivered rows, once the adapters that can say so are connected."""
+        for adapter in list(self.adapters.values()):
+            if (connected := getattr(adapter, "wait_connected", None)) is not None:
+                await connected()
         return sum([await self.resume_group(g) for g in await self.journal.groups_to_resume() if self.serves(g)])
 
     async def _learn_group(self, key: str, at) -> None:

@@ -52,7 +52,8 @@ class Journal:
         self._done: list[str] = []
         self._flush: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task] = set()
-        self.in_flight: set[str] = set()  # rows handed to this process's outbox and not done
+        self.in_flight: set[str] = set()  # rows handed to this process's outbox and not marked done yet
+        self.again: set[str] = set()  # rows sent again when in doubt: their done mark is written at once
 
     async def write(self, actions: list[Action], again: bool = False) -> list[str]:
         """Write one event's platform actions, inside its unit; returns their rows' ids. ``again``: a crash
@@ -62,6 +63,8 @@ class Journal:
         rows = [{"id": f"{event}.{i}", "group_key": a.group_key, "event": event, "seq": i, "plugin": a.plugin or "",
                  "action": dump(a), "again": again, "created": created} for i, a in enumerate(actions)]
         await self.store.run(add_rows, rows)
+        if again:
+            self.again.update(r["id"] for r in rows)
         return [r["id"] for r in rows]
 
     def submit(self, actions: list[Action], ids: list[str]) -> asyncio.Future:
@@ -78,10 +81,18 @@ class Journal:
                 mark(conn, done, DONE, now)
             mark(conn, [row], SENDING, now)
 
-        await self.store.run(write)
+        try:
+            await self.store.run(write)
+        finally:
+            self.in_flight.difference_update(done)
 
     def done(self, row: str) -> None:
-        self.in_flight.discard(row)
+        if row in self.again:  # a second copy of a post is the price of a late mark: write it now
+            self.again.discard(row)
+            task = asyncio.ensure_future(self._mark_done([row]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
         self._done.append(row)
         # Written at the next turn of the loop, with the other marks of this one (and into the open batch
         # of the group commit, if any). A done mark lost in a crash leaves the row "sending": a scheduled
@@ -99,10 +110,15 @@ class Journal:
     async def flush(self) -> None:
         done, self._done = self._done, []
         if done:
-            try:
-                await self.store.run(mark, done, DONE, _now())
-            except Exception:
-                log.exception("could not mark %d outbox rows done; a restart treats them as possibly sent", len(done))
+            await self._mark_done(done)
+
+    async def _mark_done(self, rows: list[str]) -> None:
+        try:
+            await self.store.run(mark, rows, DONE, _now())
+        except Exception:
+            log.exception("could not mark %d outbox rows done; a restart treats them as possibly sent", len(rows))
+        finally:
+            self.in_flight.difference_update(rows)  # only now may a resume of the group skip them no longer
 
     async def resume(self, group: str) -> int:
         """Hand the outbox what ``group``'s rows hold and is not done (see the module's docstring); returns
@@ -122,6 +138,8 @@ class Journal:
                 doubtful.append(row)
                 continue
             events.setdefault(event, []).append((row, action))
+            if again:
+                self.again.add(row)
         if doubtful:
             await self.store.run(mark, doubtful, DONE, _now())
         for items in events.values():

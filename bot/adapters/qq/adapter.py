@@ -235,6 +235,18 @@ class QQAdapter:
             raise PlatformError(f"no connected QQ account serves group {group}", retryable=True)
         return conn
 
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        """Return once an account is connected (or after ``timeout``): what was committed before a restart
+        is delivered then, rather than failing its first try (bot.journal)."""
+        async def connected() -> None:
+            async with self.changed:
+                await self.changed.wait_for(lambda: self.connections)
+
+        try:
+            await asyncio.wait_for(connected(), timeout)
+        except TimeoutError:
+            pass
+
     async def perform(self, action: Action) -> None:
         conn = self._connection_for(action.group)
         group = _num(action.group)
