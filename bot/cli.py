@@ -60,9 +60,10 @@ async def serve(config: QunbotConfig, rules_dir: Path, only: list[str] | None = 
     for problem in engine.templates.check_all():
         engine.report(f"template refused: {problem}")
     keep_what_start_up_built()
-    # engine.resume: what was committed before a crash and not delivered goes out first (bot.journal).
+    # What was committed before a crash and not delivered goes out first in each group (bot.journal).
+    await engine.resume()
     background = [asyncio.create_task(coro) for coro in
-                  (engine.resume(), engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever())]
+                  (engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever())]
     for task in background:
         task.add_done_callback(_log_failure)
     try:

@@ -384,10 +384,8 @@ class Engine:
 
     async def resume(self) -> int:
         """At start, once the adapters are in place: ``resume_group`` for every group served here with
-        undelivered rows, once the adapters that can say so are connected."""
-        for adapter in list(self.adapters.values()):
-            if (connected := getattr(adapter, "wait_connected", None)) is not None:
-                await connected()
+        undelivered rows. Called before the scheduler and the adapters start, so that in each group what
+        was committed before comes first."""
         return sum([await self.resume_group(g) for g in await self.journal.groups_to_resume() if self.serves(g)])
 
     async def _learn_group(self, key: str, at) -> None:

@@ -312,6 +312,8 @@ class Outbox:
         limits = self.limits(action.platform)
         adapter = self.adapters[action.platform]
         failures = floods = 0
+        if (connected := getattr(adapter, "wait_connected", None)) is not None:
+            await connected()  # at start, the platform's connection may not be up yet: not a failure
         while True:
             call = await self._pace(action)
             try:

@@ -236,8 +236,12 @@ class QQAdapter:
         return conn
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        """Return once an account is connected (or after ``timeout``): what was committed before a restart
-        is delivered then, rather than failing its first try (bot.journal)."""
+        """Return once an account is connected (or after ``timeout``). The outbox waits on this before an
+        action, so that what is due at start (committed before a restart, a scheduled post) does not fail
+        its first try on a connection still being made."""
+        if self.connections:
+            return
+
         async def connected() -> None:
             async with self.changed:
                 await self.changed.wait_for(lambda: self.connections)
