@@ -86,13 +86,16 @@ class Journal:
         finally:
             self.in_flight.difference_update(done)
 
-    def done(self, row: str) -> None:
-        if row in self.again:  # a second copy of a post is the price of a late mark: write it now
+    async def finished(self, row: str) -> None:
+        """The outbox is done with ``row``. A post's mark is written before the group's next action (a
+        second copy of a post is the price of a late mark); the others' at the next turn of the loop."""
+        if row in self.again:
             self.again.discard(row)
-            task = asyncio.ensure_future(self._mark_done([row]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            return
+            await self._mark_done([row])
+        else:
+            self.done(row)
+
+    def done(self, row: str) -> None:
         self._done.append(row)
         # Written at the next turn of the loop, with the other marks of this one (and into the open batch
         # of the group commit, if any). A done mark lost in a crash leaves the row "sending": a scheduled

@@ -239,7 +239,7 @@ class Outbox:
                     step.problem = await self._deliver(action, step.announced, step.begins)
                     ticket.ok &= step.problem is None
                 if step.ends is not None:
-                    self.journal.done(step.ends)
+                    await self.journal.finished(step.ends)
                 queue.popleft()
                 ticket.left -= 1
                 ticket.settle()
