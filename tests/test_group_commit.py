@@ -7,13 +7,14 @@ import asyncio
 import sqlite3
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import text
 
 from bot.config import OutboxLimits, QunbotConfig
 from bot.journal import dump
 from bot.model import JoinRequested, MessageReceived, MuteMember, SendMessage
 from bot.store.journal import add_rows, mark, open_rows
-from tests.conftest import at
+from tests.conftest import PG_URL, at, wipe_pg
 from tests.test_outbox import RecordingAdapter
 
 
@@ -102,8 +103,14 @@ class Names(RecordingAdapter):
         self.delivered.append((0.0, getattr(action, "text", action.name)))
 
 
-async def test_resume_delivers_what_was_committed_and_not_done_once(make_engine):
-    engine = await make_engine(config=QunbotConfig(outbox={"test": OutboxLimits(per_second=1000)}))
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_resume_delivers_what_was_committed_and_not_done_once(make_engine, database):
+    if database == "postgresql":
+        if not PG_URL:
+            pytest.skip("QUNBOT_TEST_PG_URL is not set")
+        await wipe_pg()
+    engine = await make_engine(config=QunbotConfig(outbox={"test": OutboxLimits(per_second=1000)}),
+                               db_url=PG_URL if database == "postgresql" else None)
     adapter = engine.adapters["test"] = Names()
     reported = []
     engine.journal.report = reported.append
