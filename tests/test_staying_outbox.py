@@ -49,7 +49,8 @@ def write_setup(tmp: Path, url: str) -> tuple[Path, Path]:
     config = tmp / "config.toml"
     config.write_text(
         f'adapters = ["qq"]\ndatabase_url = "sqlite:///{tmp / "bot.db"}"\n'
-        '[outbox.qq]\nper_group_per_minute = 1000\nper_second = 500.0\n'
+        # Paced so that a burst's answers take a few tenths of a second: the kill lands among them.
+        '[outbox.qq]\nper_group_per_minute = 1000\nper_second = 40.0\n'
         f'[qq]\naction_timeout = 60.0\n[[qq.forward]]\nurl = "{url}"\n', encoding="utf-8")
     return config, rules
 
@@ -121,7 +122,7 @@ async def life(peer: Peer, tmp: Path, config: Path, rules: Path, number: int, ki
         await sim.post(event)
     if kill:
         await peer.burst()
-        await asyncio.sleep(random.uniform(0.0, 0.4))
+        await asyncio.sleep(random.uniform(0.0, 0.3))
         proc.kill()  # SIGKILL: no cleanup, no flush, no goodbye
         await proc.wait()
         await wait_until(lambda: not sim.clients, "the connection closed")
