@@ -12,8 +12,8 @@ rules (every default plugin) on a SQLite file (benchmarks/qunbot_side.py). The m
 
 Both sides take the payloads back to back (the next arrives when the previous is done), so the rate is
 the most one process handles and the latency is that of a saturated bot: from a payload's arrival
-(the JSON text) to its first action (Qunbot: the bus has returned the actions, before the outbox's
-pacing; NoneBot2: its first API call). NoneBot2 is slower, so it gets the first ``--nonebot-events``
+(the JSON text) to its first action (Qunbot: the actions are durable, with their event's state and
+outbox rows, and handed to delivery, before the outbox's pacing; NoneBot2: its first API call). NoneBot2 is slower, so it gets the first ``--nonebot-events``
 of the stream. Figures, not a test: nothing here asserts a target.
 """
 

@@ -3,13 +3,14 @@ bus with the shipped rules on a SQLite file database, actions out.
 
 Each payload is handled as the QQ adapter's connection handles a frame: decode the JSON (``decode``), drop a repeat
 (the adapter's ``Seen``), turn it into a neutral event (``bot.adapters.qq.events.to_event``), run the
-engine. The clock is virtual and follows the events' own ``time`` so that check-in days and flood windows
+engine on the live road (``Engine.transact``: group commit and the transactional outbox). The clock is virtual and follows the events' own ``time`` so that check-in days and flood windows
 are those of the stream, not of the machine; scheduled jobs are not fired (they are the scheduler's
 business and timed by replay_bench).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import tempfile
@@ -28,7 +29,7 @@ from bot.scheduler import VirtualClock
 @dataclass
 class Run:
     seconds: float  # wall time for the whole stream
-    latencies: list[float]  # arrival -> actions ready, for events that brought at least one action
+    latencies: list[float]  # arrival -> actions durable and handed to delivery, for events with platform actions
     handled: list[float]  # arrival -> done, every event
     actions: int
     by_plugin: dict[str, int]
@@ -50,6 +51,27 @@ async def run_stream(lines: list[str], rules: Path = SHIPPED_RULES, db_folder: s
                                      clock=VirtualClock(first))
         keep_what_start_up_built()  # as `qunbot run` does once its engine has started
         seen = Seen()
+        # The live road (Engine.transact): the event's writes and its actions' outbox rows join the open
+        # batch of the group commit; the actions are handed to delivery once that batch is durable, which
+        # is when the first action could leave. Delivery itself (the outbox's pacing, the platform) is not
+        # timed here, as NoneBot2's API calls do nothing.
+        arrived = [0.0]
+
+        def ready(actions, ids):
+            latencies.append(clock() - starts.pop(ids[0]))
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(True)
+            return future
+
+        starts: dict[str, float] = {}
+        write = engine.journal.write
+
+        async def write_timed(actions, again=False):
+            ids = await write(actions, again)
+            starts[ids[0]] = arrived[0]
+            return ids
+
+        engine.journal.write, engine.journal.submit = write_timed, ready
         latencies, handled, by_plugin = [], [], {}
         count = 0
         clock = time.perf_counter
@@ -60,16 +82,16 @@ async def run_stream(lines: list[str], rules: Path = SHIPPED_RULES, db_folder: s
             if not seen.first_time(dedupe_key(raw)):
                 continue
             event = to_event(raw)
-            actions = await engine.handle(event)
-            t1 = clock()
-            handled.append(t1 - t0)
+            arrived[0] = t0
+            actions, _, _ = await engine.transact(lambda: engine.handle(event))
+            handled.append(clock() - t0)
             if actions:
                 if keep is not None:
                     keep += actions
-                latencies.append(t1 - t0)
                 count += len(actions)
                 for a in actions:
                     by_plugin[a.plugin] = by_plugin.get(a.plugin, 0) + 1
+        await asyncio.sleep(0)  # the last batch commits
         seconds = clock() - began
         await engine.close()
         root.removeHandler(handler)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -22,6 +22,9 @@ from bot.model import Action, CancelTimer, Event, MessageReceived, Report, Sched
 from bot.rules import PluginRules
 
 log = logging.getLogger(__name__)
+
+# The slot of a claim keyed by the platform's id alone (``Context.first_to_see``).
+NO_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class Stop:
@@ -231,15 +234,17 @@ class Context:
         """Whether some plugin takes exactly this text as a keyword (like ``签到``)."""
         return text.strip() in self.services.keywords
 
-    def first_to_see(self, conn, what: str) -> bool:
+    def first_to_see(self, conn, what: str, at: datetime | None = None) -> bool:
         """Claim this event for this plugin, inside the caller's transaction (``ctx.store.run``): False
         when this plugin handled the same event already — in another process sharing the database (two
-        processes serving one group both receive its events) or in an earlier replay on it. ``what`` names
-        the event: a message id, a request id, a joined user."""
+        processes serving one group both receive its events), before a restart (the platform sending it
+        again), or in an earlier replay on it. ``what`` names the event by what the platform named it with
+        (a message id, a request id), never by its time: a request sent again may carry another. Only an
+        event the platform gives no id (a member joined) adds its time ``at``, so that a later join of
+        the same member is a new one."""
         from bot.store.repos import claim_slot  # the bus stays importable without the store
 
-        at = self.event.at
-        return claim_slot(conn, f"{self.plugin.name}.seen.{what}", self.group, at, at, "", at)
+        return claim_slot(conn, f"{self.plugin.name}.seen.{what}", self.group, at or NO_TIME, self.event.at, "", self.event.at)
 
     def render(self, template: str, /, **values) -> str:
         return self.services.templates.render(template, **values)

@@ -66,12 +66,18 @@ async def _serve_engine(engine: Engine, config: QunbotConfig, adapters: list) ->
     # A second receiver of an account that gets each update once waits here (a standby) until it is free.
     keys = topology.account_keys(config, [a.platform for a in adapters])
     accounts = await topology.hold_accounts(engine.store, keys, *topology.lease_timing(config)) if engine.store.dialect == "postgresql" else None
-    replicas = await topology.start_replicas(engine, config)
+    # The adapters are in place (not yet running) before the leases: taking a group over delivers what its
+    # earlier owner committed (Engine.on_group_acquired), through them.
     engine.adapters.update({a.platform: a for a in adapters})
+    replicas = await topology.start_replicas(engine, config)
     # Every template compiled once now: the good versions a later broken edit falls back on.
     for problem in engine.templates.check_all():
         engine.report(f"template refused: {problem}")
     keep_what_start_up_built()
+    # What was committed before a crash and not delivered goes out first in each group (bot.journal). With
+    # replicas, each takes its own groups' rows as it acquires them (Engine.on_group_acquired).
+    if replicas is None:
+        await engine.resume()
     work = [engine.scheduler.run_forever(), engine.watch_rules(), engine.flush_stats_forever()]
     work += [replicas.run_forever()] if replicas else []
     background = [asyncio.create_task(coro) for coro in work]

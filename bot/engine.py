@@ -14,6 +14,7 @@ import importlib
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 from bot.adapters.base import CAPABILITIES, Adapter
@@ -22,8 +23,10 @@ from bot.builtin import core
 from bot.config import QunbotConfig
 from bot.group_sets import SETS_FILE, GroupSets, load_group_sets
 from bot.images import ImageProblem, ImageWork
+from bot.journal import Journal
 from bot.leases import OneOwner
-from bot.model import ENGINE_EFFECTS, Action, CancelTimer, Event, MessageReceived, Report, ScanImage, SendMessage, SetTimer
+from bot.model import (ENGINE_EFFECTS, Action, CancelTimer, Event, MessageReceived, Report, ScanImage, ScheduleFired,
+                       SendMessage, SetTimer)
 from bot.outbox import Outbox
 from bot.receipts import Receipts
 from bot.rules import RuleBook, RuleError, RuleFile, fingerprint, load_rule_file
@@ -154,10 +157,6 @@ def check_across(loaded: dict[str, tuple[Plugin, RuleFile]], sets: GroupSets, ru
     return errors
 
 
-async def _nothing_to_resume(_groups) -> None:
-    return None
-
-
 class Engine:
     def __init__(self, config: QunbotConfig, rules_dir: Path, store: Store, clock=None, platforms: set[str] | None = None):
         self.config = config
@@ -181,6 +180,7 @@ class Engine:
         self.scheduler = Scheduler(self)
         self.adapters: dict[str, Adapter] = {}  # the outbox reads this very dict: fill it, never replace it
         self.outbox = Outbox(self.adapters, self.templates, config.limits, self.report, self.receipts.note)
+        self.journal = self.outbox.journal = Journal(store, self.outbox, lambda text: self.report(text))
         self.images = ImageWork(config.images, self.fetch_image, self.handle_and_send, self.report, self.clock.now)
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
         self.deliver = self._to_outbox
@@ -195,9 +195,6 @@ class Engine:
         # Which groups this process answers: all of them (one process), or those it holds a lease on
         # (replicas on PostgreSQL, bot.topology); the rest it only watches (``Bus.observe``).
         self.leases = OneOwner()
-        # Delivers what an earlier owner of these groups committed and did not deliver; the transactional
-        # outbox plugs in here. Awaited with the group keys on take-over.
-        self.resume_delivery = _nothing_to_resume
 
     def state_of(self, plugin: Plugin):
         """A plugin's in-process state (this engine only; the database stays the source of truth)."""
@@ -339,9 +336,78 @@ class Engine:
         return actions
 
     async def handle_and_send(self, event: Event):
-        """Handle an event and pass its actions on to ``deliver``; returns what that returns (live: the
-        outbox's future, resolved when every action is out)."""
-        return self.deliver(await self.handle(event), event.at)
+        """Handle an event and pass its actions on to ``deliver``; returns what that returns (live: a future
+        resolved when every action is out, see ``transact``)."""
+        if self.deliver != self._to_outbox:
+            return self.deliver(await self.handle(event), event.at)
+        return (await self.transact(lambda: self.handle(event)))[2]
+
+    async def transact(self, work: Callable[[], Awaitable[list[Action]]], again: bool = False) -> tuple[list[Action], asyncio.Future, asyncio.Future]:
+        """Live: run ``work`` (handling one event) in a unit of the group commit, write the platform actions
+        it returns to the outbox table in the same transaction, and hand them to the outbox once that is
+        durable (bot.journal). Returns the actions, the commit's future, and a future of their delivery:
+        True once every one is out, False when one was dropped or given up on, or the commit failed (then
+        nothing was sent)."""
+        done = asyncio.get_running_loop().create_future()
+        out: list[Action] = []
+        ids: list[str] = []
+
+        def after(committed: bool) -> None:
+            if not committed:
+                done.set_result(False)
+            elif out:
+                self.journal.submit(out, ids).add_done_callback(lambda f: done.set_result(f.result()))
+            else:
+                done.set_result(True)
+            self.outbox.release()
+
+        self.outbox.hold()
+        async with self.store.unit() as unit:
+            unit.after(after)
+            actions = await work()
+            out += self._outgoing(actions)
+            if out:
+                ids += await self.journal.write(out, again)
+        return actions, unit.durable, done
+
+    async def fire(self, claim: Callable[[], Awaitable[bool]], event: Event) -> tuple[bool, list[Action], object]:
+        """A scheduled slot or a timer: ``claim`` it and, when that succeeds, handle ``event``; live, both in
+        one transaction with the actions (a claim never stands without its actions). Returns whether it was
+        claimed, the actions, and what ``deliver`` returned (live: the future of ``transact``)."""
+        if self.deliver != self._to_outbox:
+            if not await claim():
+                return False, [], None
+            actions = await self.handle(event)
+            return True, actions, self.deliver(actions, event.at)
+        claimed = False
+
+        async def work() -> list[Action]:
+            nonlocal claimed
+            claimed = await claim()
+            return await self.handle(event) if claimed else []
+
+        actions, durable, delivered = await self.transact(work, again=isinstance(event, ScheduleFired))
+        # Slots are few: each is durable before the next one fires (and before another process's turn).
+        await asyncio.wait([durable])
+        return claimed, actions, delivered
+
+    async def resume_group(self, group: str) -> int:
+        """Deliver what ``group``'s outbox rows hold and is not done: committed before a crash, or by the
+        process this one takes the group over from. Called at start for every group this process serves
+        (``resume``); a process that acquires a group later calls it for that group. Returns how many
+        actions were handed to the outbox."""
+        return await self.journal.resume(group)
+
+    async def resume(self) -> int:
+        """At start, once the adapters are in place: ``resume_group`` for every group served here with
+        undelivered rows. Called before the scheduler and the adapters start, so that in each group what
+        was committed before comes first."""
+        return sum([await self.resume_group(g) for g in await self.journal.groups_to_resume() if self.serves(g)])
+
+    async def resume_delivery(self, groups) -> None:
+        """What an earlier owner of ``groups`` committed and did not deliver (its outbox rows) goes out."""
+        for group in groups:
+            await self.resume_group(group)
 
     async def on_group_acquired(self, *groups: str) -> None:
         """This process took ``groups`` over (at start, or from a process that stopped or died): the plugins drop
@@ -411,9 +477,11 @@ class Engine:
 
     def _to_outbox(self, actions: list[Action], _at):
         """Live delivery: platform actions to the outbox, reports to the admin log chat (if one is set)."""
+        return self.outbox.submit(self._outgoing(actions))
+
+    def _outgoing(self, actions: list[Action]) -> list[Action]:
         out = [a for a in actions if type(a) not in ENGINE_EFFECTS]
-        out += [m for a in actions if type(a) is Report for m in self._admin_log(a.text)]
-        return self.outbox.submit(out)
+        return out + [m for a in actions if type(a) is Report for m in self._admin_log(a.text)]
 
     def _admin_log(self, text: str) -> list[SendMessage]:
         platform, _, group = self.config.admin_log.partition(":")
@@ -478,6 +546,7 @@ class Engine:
     async def close(self) -> None:
         self.images.close()
         try:
+            await self.journal.flush()
             await self.stats.flush()
             await self.receipts.flush()
             await self.leases.close()

@@ -70,6 +70,7 @@ class Leases:
         self._held: dict[str, float] = {}  # key -> local deadline (monotonic)
         self._wanted: set[str] = set()  # every key seen: owned, or watched until its owner lets go
         self._lock = asyncio.Lock()
+        self._acquiring: set[asyncio.Task] = set()  # take-overs started by claim, running on their own
 
     def owns(self, key: str) -> bool | None:
         """True while this process owns ``key``; False when another does (or ours lapsed); None for a key
@@ -92,9 +93,11 @@ class Leases:
         self._wanted.update(keys)
 
     async def claim(self, key: str) -> bool:
-        """A key seen for the first time: take it now if free; whether this process owns it."""
+        """A key seen for the first time: take it now if free; whether this process owns it. (Called while an
+        event is handled, inside its group-commit unit: what taking the group over brings runs in a task of
+        its own, which that unit does not wait for.)"""
         self._wanted.add(key)
-        await self.tick([key])
+        await self.tick([key], later=True)
         return self.owns(key) is True
 
     @property
@@ -102,7 +105,7 @@ class Leases:
         now = monotonic()
         return sorted(k for k, deadline in self._held.items() if deadline > now)
 
-    async def tick(self, keys: Iterable[str] | None = None) -> list[str]:
+    async def tick(self, keys: Iterable[str] | None = None, later: bool = False) -> list[str]:
         """Renew this process's heartbeat (and with it every lease it holds) and take what is free among
         ``keys`` (default: every wanted key it does not hold); calls ``on_acquired`` with the keys newly
         taken and returns them."""
@@ -127,14 +130,19 @@ class Leases:
                     del self._held[key]
                     log.warning("lease %s%s passed to another process", self.prefix, key)
         if taken and self.on_acquired is not None:
-            await self.on_acquired(*taken)
+            if later:
+                task = asyncio.get_running_loop().create_task(self.on_acquired(*taken))
+                self._acquiring.add(task)  # held until done: an unreferenced task may be collected mid-run
+                task.add_done_callback(self._acquiring.discard)
+            else:
+                await self.on_acquired(*taken)
         return taken
 
     async def _take(self, held: list[str], wanted: list[str]) -> set[str] | None:
         """``take_leases``, tried again when it lost a race to another process; None when it failed."""
         for attempt in range(5):
             try:
-                return await self.store.run(take_leases, self.instance, held, wanted, self.ttl)
+                return await self.store.run_apart(take_leases, self.instance, held, wanted, self.ttl)
             except Exception as exc:
                 if must_retry(exc) and attempt < 4:
                     continue  # another process took or renewed a row meanwhile: look again

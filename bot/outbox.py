@@ -123,10 +123,13 @@ class _Step:
     before it in the same submit and group; ``announced``: an announcement follows this step, so its
     failure is reported together with the announcement that was not sent."""
 
-    __slots__ = ("problem", "after", "announced")
+    __slots__ = ("problem", "after", "announced", "begins", "ends")
 
     def __init__(self, problem: str | None = None, after: tuple["_Step", ...] | None = None):
         self.problem, self.after, self.announced = problem, after, False
+        # The outbox row (bot.journal) whose delivery this step begins (marked "sending" before it) and ends.
+        self.begins: str | None = None
+        self.ends: str | None = None
 
 
 class _Ticket:
@@ -157,20 +160,36 @@ class Outbox:
         self._calls: dict[str, deque[asyncio.Future]] = {}  # per platform: the latest calls, each resolved when answered
         self._idle = asyncio.Event()
         self._idle.set()
+        self._held = 0  # submits announced (``hold``) and not made yet: events whose commit is under way
+        self.journal = None  # bot.journal.Journal, live: the rows of the transactional outbox
 
-    def submit(self, actions: list[Action]) -> asyncio.Future:
+    def hold(self) -> None:
+        """An event's actions will be submitted once its transaction commits: ``drain`` waits for them."""
+        self._held += 1
+        self._idle.clear()
+
+    def release(self) -> None:
+        self._held -= 1
+        if not self._workers and not self._held:
+            self._idle.set()
+
+    def submit(self, actions: list[Action], rows: list[str] | None = None) -> asyncio.Future:
         """Queue actions (already fallback-planned or not); returns at once. The future resolves when all
         of them are out: True when every one was delivered, False when any was dropped or given up on
-        (the scheduler records a slot as sent only on True)."""
+        (the scheduler records a slot as sent only on True). ``rows``, one per action, name their rows in
+        the transactional outbox: each is marked "sending" before its action goes out and done after."""
         ticket = _Ticket(asyncio.get_running_loop().create_future())
         done_so_far: dict[str, list[_Step]] = {}  # per group: the steps of this submit's platform actions
-        for action in actions:
+        for index, action in enumerate(actions):
+            row = rows[index] if rows is not None else None
             adapter = self.adapters.get(action.platform)
             if adapter is None:
                 log.warning("no adapter for platform %s; dropped %s", action.platform, describe(action))
                 ticket.ok = False
                 if isinstance(action, SendMessage) and action.receipt:
                     self.settled(action, f"the bot is not connected to {action.platform}")
+                if row is not None:
+                    self.journal.done(row)
                 continue
             owner = getattr(adapter, "owner_of", None)  # adapters that know the group's owner (WeChat)
             owner = owner(action.group) if owner is not None and isinstance(action, KickMember) else None
@@ -178,8 +197,13 @@ class Outbox:
             earlier = done_so_far.setdefault(action.group_key, [])
             if not is_possible(action, planned):
                 earlier.append(_Step(impossible_here(action)))
-            for item in planned:
+            if row is not None and not planned:
+                self.journal.done(row)
+            for position, item in enumerate(planned):
                 step = self._step(item, earlier)
+                if row is not None:
+                    step.begins = row if position == 0 else None
+                    step.ends = row if position == len(planned) - 1 else None
                 if not isinstance(item, SendMessage):
                     earlier.append(step)
                 self._queue(item, ticket, step)
@@ -217,17 +241,27 @@ class Outbox:
                     self._report_for(action)(not_told(action, untrue))
                     problem = "; ".join(untrue)
                 else:
-                    problem = step.problem = await self._deliver(action, step.announced)
+                    problem = step.problem = await self._deliver(action, step.announced, step.begins)
                     ticket.ok &= step.problem is None
                 if isinstance(action, SendMessage) and action.receipt:
                     self.settled(action, problem)
+                if step.ends is not None:
+                    await self.journal.finished(step.ends)
                 queue.popleft()
                 ticket.left -= 1
                 ticket.settle()
         finally:
             del self._workers[key]
-            if not self._workers:
+            if not self._workers and not self._held:
                 self._idle.set()
+
+    async def _mark_sending(self, row: str) -> None:
+        """Durably mark a row "sending" before its action goes out: after a crash, a message marked so is not
+        sent again (it may have arrived); one never marked is. A failed mark only widens that doubt."""
+        try:
+            await self.journal.sending(row)
+        except Exception:
+            log.exception("could not mark an outbox row as sending; delivering it anyway")
 
     async def _pace(self, action: Action) -> asyncio.Future:
         """Wait for this action's turn; returns the call's future, to resolve when the platform answered."""
@@ -272,21 +306,27 @@ class Outbox:
         # A report about a failed admin-log message must not go to the admin log again.
         return lambda text: self.report(text, action.reason != "admin_log")
 
-    async def _deliver(self, action: Action, announced: bool = False) -> str | None:
+    async def _deliver(self, action: Action, announced: bool = False, row: str | None = None) -> str | None:
         """Deliver ``action``; None when done, else what went wrong, reported here unless ``announced`` (then
-        the announcement it drops reports it, in one line)."""
-        problem = await self._attempt(action)
+        the announcement it drops reports it, in one line). ``row``: its outbox row, marked "sending" just
+        before the first call (after the pacing wait, so that a crash finds few rows in doubt)."""
+        problem = await self._attempt(action, row)
         if problem is not None and not announced:
             self._report_for(action)(problem)
         return problem
 
-    async def _attempt(self, action: Action) -> str | None:
+    async def _attempt(self, action: Action, row: str | None = None) -> str | None:
         limits = self.limits(action.platform)
         adapter = self.adapters[action.platform]
         failures = floods = 0
+        if (connected := getattr(adapter, "wait_connected", None)) is not None:
+            await connected()  # at start, the platform's connection may not be up yet: not a failure
         while True:
             call = await self._pace(action)
             try:
+                if row is not None:
+                    await self._mark_sending(row)
+                    row = None
                 await adapter.perform(action)
                 return None
             except FloodError as exc:

@@ -8,16 +8,13 @@ jobs, at the same slots, as the running bot did. Each fired event carries its ex
 what the exactly-once claim is keyed on: a slot is claimed in the database before it fires, so a
 second process due at the same slot (or a replay run again on the same database) does not fire it again.
 
-Delivery guarantee (live). Claiming and delivering are two steps, and a process killed between them
-would leave a slot claimed but never sent. So a claim records who made it (``instance``) and stays
-"unsent" until the outbox reports every action of that slot delivered (``sent_at``). At start, a
-process takes over the unsent claims of the look-back window (an atomic update from the old owner, so
-two processes starting together cannot both take one) and fires them again. The result: a post is
-sent once, except when a process dies in the few milliseconds between the platform accepting it and
-``sent_at`` being written (then it is sent twice, never lost), or when an outbox gives up on it (then
-the next start tries again, and daily_posts still applies its grace period). Where replicas share the
-groups (bot.leases), only a group's owner fires its slots and timers; the process that takes a group over
-takes the earlier owner's unsent claims of it (``Engine.on_group_acquired``).
+Delivery guarantee (live). A slot's claim is committed in one transaction with the actions it caused,
+written to the transactional outbox (bot.journal), and marked sent then: the outbox delivers them, after
+a crash too. Claims made by older versions, which stayed "unsent" until delivered, are still taken over
+at start (an atomic update from the old owner, so two processes starting together cannot both take one)
+and fired again. Where replicas share the groups (bot.leases), only a group's owner fires
+its slots and timers; the process that takes a group over takes the earlier owner's unsent claims of it
+and delivers its committed outbox rows (``Engine.on_group_acquired``).
 """
 
 from __future__ import annotations
@@ -34,7 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.model import ScheduleFired, TimerFired
 from bot.rules import hour_minute
-from bot.store.repos import claim_slot, mark_sent, take_over_claim, unsent_claims
+from bot.store.repos import claim_slot, take_over_claim, unsent_claims
 from bot.store.timers import StoredTimer, claim_timer, stored_timers
 
 if TYPE_CHECKING:
@@ -97,7 +94,6 @@ class Scheduler:
         self._seq = 0
         self._wake = asyncio.Event()
         self.instance = uuid.uuid4().hex  # who claims; a restarted process is a new one
-        self._marking: set[asyncio.Future] = set()
         # (group, plugin, timer, key) -> the due time armed; a queued timer of another due time is stale.
         self._timers: dict[tuple[str, str, str, str], datetime] = {}
         # Live, slots missed while the bot was down (up to a day back) are fired late at start, so that a
@@ -205,8 +201,9 @@ class Scheduler:
             return await store.run(claim_timer, due.timer)
         if due.resend_from is not None:
             return await store.run(take_over_claim, due.job, due.group, due.at, due.resend_from, self.instance, now)
-        virtual = isinstance(self.engine.clock, VirtualClock)
-        return await store.run(claim_slot, due.job, due.group, due.at, now, self.instance, now if virtual else None)
+        # Replay writes what a slot caused before anything else happens; live, the claim is committed with
+        # the slot's actions in the transactional outbox (Engine.fire), which delivers them from there.
+        return await store.run(claim_slot, due.job, due.group, due.at, now, self.instance, now)
 
     async def run_due(self, until: datetime) -> list:
         """Fire every slot and timer due at or before ``until``, each through the bus like any other event;
@@ -225,9 +222,6 @@ class Scheduler:
                 if due.timer is not None:
                     self._timers.pop(due.timer[:4], None)
                 continue
-            if not await self._claim(due, clock.now()):
-                log.info("%s for %s at %s was claimed already; not fired again", due.job, due.group, due.at)
-                continue
             platform, _, group_id = due.group.partition(":")
             if due.timer is not None:
                 t = due.timer
@@ -238,21 +232,12 @@ class Scheduler:
                                    key=t.key, due=t.due.astimezone(tz), payload=t.payload)
             else:
                 event = ScheduleFired(at=due.at, platform=platform, group=group_id, job=due.job, slot=due.at)
-            actions = await self.engine.handle(event)
+            claimed, actions, _ = await self.engine.fire(lambda d=due, now=clock.now(): self._claim(d, now), event)
+            if not claimed:
+                log.info("%s for %s at %s was claimed already; not fired again", due.job, due.group, due.at)
+                continue
             fired += actions
-            delivered = self.engine.deliver(actions, event.at)
-            if due.timer is None and isinstance(delivered, asyncio.Future):
-                # live: the outbox says when (and whether) the slot is out
-                delivered.add_done_callback(lambda done, d=due: self._delivered(d, done))
         return fired
-
-    def _delivered(self, due: _Due, done: asyncio.Future) -> None:
-        if done.cancelled() or not done.result():
-            log.warning("%s for %s at %s not delivered; the next start sends it again", due.job, due.group, due.at)
-            return
-        task = asyncio.ensure_future(self.engine.store.run(mark_sent, due.job, due.group, due.at, self.engine.clock.now()))
-        self._marking.add(task)  # held until done: an unreferenced task may be collected mid-run
-        task.add_done_callback(self._marking.discard)
 
     async def run_forever(self, timer_poll_seconds: float = TIMER_POLL_SECONDS) -> None:
         """Live mode: sleep until the next slot (or a re-plan) and fire what is due; every

@@ -8,6 +8,7 @@ commit is much cheaper than handing the work to another thread and back (README,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import re
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.store.batch import Batch, GroupCommit, UnitScope
 from bot.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
@@ -105,6 +107,7 @@ class Store:
         self.async_engine: AsyncEngine | None = None
         self._sqlite: Connection | None = None
         self._checkpointer: Checkpointer | None = None
+        self.group_commit = GroupCommit(self._commit_sqlite if self.dialect == "sqlite" else self._commit_pg)
         if self.dialect == "sqlite":
             database = make_url(self.url).database
             if database and database != ":memory:":
@@ -133,11 +136,91 @@ class Store:
             await conn.run_sync(_alembic_upgrade)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(connection, *args)`` in one transaction: committed if it returns, rolled back if it raises."""
+        """Run ``fn(connection, *args)`` in a transaction: rolled back if it raises; else committed before
+        this returns, except inside a unit (``unit()``), whose batch commits later (bot.store.batch)."""
+        gc = self.group_commit
+        batch = gc.joined()
+        if batch is not None:
+            return self._in_sqlite_batch(batch, fn, args) if self.sync_engine is not None else await self._in_pg_batch(batch, fn, args)
+        if gc.batch is None:
+            if self.sync_engine is not None:
+                return self._run_sqlite(fn, args)
+            async with self.async_engine.begin() as conn:
+                return await conn.run_sync(fn, *args)
+        async with self.unit() as unit:  # a batch is open: join it, and return once it is durable
+            result = await self.run(fn, *args)
+        await unit.durable
+        return result
+
+    async def run_apart(self, fn: Callable[..., T], *args: Any) -> T:
+        """``run`` in a transaction of its own, never part of a group-commit batch: for work an event waits
+        on that must not wait on the batch the event belongs to (taking a group's lease). PostgreSQL only
+        needs it: on SQLite one process owns every group."""
         if self.sync_engine is not None:
-            return self._run_sqlite(fn, args)
+            return await self.run(fn, *args)
         async with self.async_engine.begin() as conn:
             return await conn.run_sync(fn, *args)
+
+    def unit(self) -> UnitScope:
+        """One event's share of the group commit (``async with store.unit() as unit``): its ``run`` calls
+        join the open batch and are durable when ``unit.durable`` resolves (``unit.after(fn)`` runs ``fn``
+        then)."""
+        return UnitScope(self.group_commit)
+
+    def _in_sqlite_batch(self, batch: Batch, fn: Callable[..., T], args: tuple) -> T:
+        if self._sqlite is None:
+            self._connect_sqlite()
+        driver = self._sqlite.connection.driver_connection
+        if not batch.began:
+            if not driver.in_transaction:
+                driver.execute("BEGIN")
+            batch.began = True
+        driver.execute("SAVEPOINT run")
+        try:
+            result = fn(self._sqlite, *args)
+        except BaseException:
+            driver.execute("ROLLBACK TO run")
+            driver.execute("RELEASE run")
+            raise
+        driver.execute("RELEASE run")
+        return result
+
+    def _commit_sqlite(self, batch: Batch) -> None:
+        error = None
+        if batch.began:
+            conn = self._sqlite
+            driver = conn.connection.driver_connection
+            try:
+                conn.commit() if conn.in_transaction() else driver.commit()
+            except Exception as exc:
+                error = exc
+                conn.rollback() if conn.in_transaction() else driver.rollback()
+            if error is None and self._checkpointer is not None:
+                self._checkpointer.committed()
+        self.group_commit.settle(batch, error)
+
+    async def _in_pg_batch(self, batch: Batch, fn: Callable[..., T], args: tuple) -> T:
+        if batch.lock is None:
+            batch.lock = asyncio.Lock()
+        async with batch.lock:
+            if batch.conn is None:
+                batch.conn = await self.async_engine.connect()
+                await batch.conn.begin()
+                batch.began = True
+            async with batch.conn.begin_nested():
+                return await batch.conn.run_sync(fn, *args)
+
+    async def _commit_pg(self, batch: Batch) -> None:
+        error = None
+        if batch.conn is not None:
+            async with batch.lock:
+                try:
+                    await batch.conn.commit()
+                except Exception as exc:
+                    error = exc
+                finally:
+                    await batch.conn.close()
+        self.group_commit.settle(batch, error)
 
     def _run_sqlite(self, fn: Callable[..., T], args: tuple) -> T:
         # One connection for the process: transactions run one at a time in the loop thread anyway,
@@ -168,6 +251,11 @@ class Store:
             self._sqlite.connection.driver_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
 
     async def close(self) -> None:
+        batch = self.group_commit.batch
+        if batch is not None:  # what the last events wrote is committed before the connections go
+            if not batch.full and not batch.open_units:
+                self.group_commit.commit(batch)
+            await asyncio.wait([batch.durable])
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None

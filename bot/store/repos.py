@@ -90,7 +90,7 @@ def unsent_claims(conn: Connection, since: datetime) -> list[tuple[str, str, dat
 def take_over_claim(conn: Connection, job: str, group: str, slot: datetime, old: str, new: str, now: datetime) -> bool:
     """Move an undelivered claim from ``old`` to ``new``; False when it was delivered or taken meanwhile."""
     where = _claim_key(job, group, slot) & (claims_t.c.claimed_by == old) & claims_t.c.sent_at.is_(None)
-    return conn.execute(update(claims_t).where(where).values(claimed_by=new, claimed_at=utc(now))).rowcount == 1
+    return conn.execute(update(claims_t).where(where).values(claimed_by=new, claimed_at=utc(now), sent_at=utc(now))).rowcount == 1
 
 
 def load_settings(conn: Connection) -> dict[tuple[str, str], dict[str, Any]]:

@@ -486,3 +486,25 @@ class RelayMessage(Base):
     kind: Mapped[str] = mapped_column(String(20))  # text, image, file … or question
     text: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OutboxRow(Base):
+    """One platform action a handled event (or a fired job) asked for, written in the same transaction as
+    the state it follows from and delivered from here: ``state`` 0 waits, 1 is being carried out (the
+    platform may have it), 2 is done or given up on. ``event`` groups the actions of one event, in ``seq``
+    order; a process that takes a group over delivers its rows below 2 (bot.journal)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_open", "group_key", "state"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    plugin: Mapped[str] = mapped_column(String(100), default="")
+    action: Mapped[str] = mapped_column(Text)
+    state: Mapped[int] = mapped_column(Integer, default=0)
+    # A message of a scheduled slot is sent again when a crash left it "sending" (never lost, rarely
+    # twice, as posts always were); any other message is not (it may have arrived).
+    again: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(UtcDateTime())
+    confirmed: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

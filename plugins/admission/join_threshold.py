@@ -150,7 +150,7 @@ async def screen(ctx: Context):
     deadline = ev.at + timedelta(minutes=rules.quiz_minutes)
 
     def admit(conn):
-        if not ctx.first_to_see(conn, f"joined:{ev.user}"):  # in this transaction: the case comes with it
+        if not ctx.first_to_see(conn, f"joined:{ev.user}", ev.at):  # in this transaction: the case comes with it
             return "elsewhere"
         passed = get_case(conn, ctx.group, ev.user, PASSED)
         close_case(conn, ctx.group, ev.user, PASSED)

@@ -38,7 +38,7 @@ async def collect(ctx: Context):
     def add(conn):
         # Claimed first, in the same transaction: a second process receiving the same join waits for
         # this one and then leaves it alone; a newcomer being verified is welcomed on passing.
-        if not ctx.first_to_see(conn, f"joined:{ev.user}"):
+        if not ctx.first_to_see(conn, f"joined:{ev.user}", ev.at):
             return None
         if any(get_case(conn, ctx.group, ev.user, kind) for kind in VERIFYING):
             return None

@@ -240,6 +240,22 @@ class QQAdapter:
         """A picture of a message: the implementation's download URL (from the image segment)."""
         return await download(reference, max_bytes)
 
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        """Return once an account is connected (or after ``timeout``). The outbox waits on this before an
+        action, so that what is due at start (committed before a restart, a scheduled post) does not fail
+        its first try on a connection still being made."""
+        if self.connections:
+            return
+
+        async def connected() -> None:
+            async with self.changed:
+                await self.changed.wait_for(lambda: self.connections)
+
+        try:
+            await asyncio.wait_for(connected(), timeout)
+        except TimeoutError:
+            pass
+
     async def perform(self, action: Action) -> None:
         conn = self._connection_for(action.group)
         group = _num(action.group)
