@@ -67,28 +67,36 @@ def shared_sets_exist(rules: BansRules, _rules_of, rules_dir: Path) -> list[tupl
             for name in rules.share if sets is not None and name not in known]
 
 
+async def ban_of_sender(ctx: Context) -> dict | None:
+    """The standing ban, here or in a group sharing its bans, of the member the event is about."""
+    return await ctx.store.run(standing_ban, ctx.event.platform, ctx.event.user, sharing_groups(ctx, ctx.rules))
+
+
+def banned_where(ban: dict) -> str:
+    """The admin log's words for a ban: where, by whom, when, why."""
+    return f"banned in {ban['origin_group']} by {ban['by_user'] or '?'} on {ban['at']:%Y-%m-%d} ({ban['reason']})"
+
+
 @plugin.on(JoinRequested)
 async def refuse_request(ctx: Context):
     ev = ctx.event
-    ban = await ctx.store.run(standing_ban, ev.platform, ev.user, sharing_groups(ctx, ctx.rules))
+    ban = await ban_of_sender(ctx)
     if ban is None:
         return None
     note = ctx.render("bans/declined_note")
     return [DecideJoin(platform=ev.platform, group=ev.group, request=ev.id, user=ev.user, approve=False, note=note,
                        plugin=plugin.name, reason="banned"),
-            ctx.report(f"bans {ctx.group}: join request of {ev.user} declined: banned in {ban['origin_group']} "
-                       f"by {ban['by_user'] or '?'} on {ban['at']:%Y-%m-%d} ({ban['reason']})", "banned"),
+            ctx.report(f"bans {ctx.group}: join request of {ev.user} declined: {banned_where(ban)}", "banned"),
             Stop("banned")]
 
 
 @plugin.on(MemberJoined)
 async def remove_on_joining(ctx: Context):
     ev = ctx.event
-    ban = await ctx.store.run(standing_ban, ev.platform, ev.user, sharing_groups(ctx, ctx.rules))
+    ban = await ban_of_sender(ctx)
     if ban is None:
         return None
-    line = (f"bans {ctx.group}: {ev.user} joined, banned in {ban['origin_group']} by {ban['by_user'] or '?'} "
-            f"on {ban['at']:%Y-%m-%d} ({ban['reason']})")
+    line = f"bans {ctx.group}: {ev.user} joined, {banned_where(ban)}"
     words = dict(name=ev.user_name or ev.user, where=where_from(ban, ctx.group), reason=ban["reason"])
     if not ctx.can("kick"):
         return [ctx.send("bans/joined_cannot_remove", "banned", **words),

@@ -53,6 +53,12 @@ def refusal(ctx: Context, target: str, set_name: str) -> str | None:
     return None
 
 
+def split_targets(ctx: Context, members: tuple[str, ...], set_name: str) -> tuple[list[str], dict[str, str]]:
+    """The groups of the set besides this one that take it, and those that refuse it with why."""
+    refused = {g: why for g in members if g != ctx.group and (why := refusal(ctx, g, set_name))}
+    return [g for g in members if g != ctx.group and g not in refused], refused
+
+
 def may_start(ctx: Context, members: tuple[str, ...]) -> bool:
     """Owners of the group it is started from, when that group is in the set; bot admins from anywhere."""
     ev = ctx.event
@@ -80,8 +86,7 @@ async def broadcast(ctx: Context):
         return ctx.reply("broadcasts/unknown_set", "unknown_set", name=set_name, known=list(ctx.services.group_sets().sets))
     if not may_start(ctx, members):
         return ctx.reply("broadcasts/not_in_set", "not_permitted", name=set_name)
-    refused = {g: why for g in members if g != ctx.group and (why := refusal(ctx, g, set_name))}
-    targets = [g for g in members if g != ctx.group and g not in refused]
+    targets, refused = split_targets(ctx, members, set_name)
     ev = ctx.event
 
     def write(conn):

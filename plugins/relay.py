@@ -33,7 +33,7 @@ from bot.model import MessageReceived, SendMessage
 from bot.rules import PluginRules
 from bot.store.relays import (add_line, delivery_counts, latest_relay, line_of_message, running_relays, set_speakers,
                               start_relay, stop_relay, transcript)
-from plugins.broadcasts import may_start, refusal
+from plugins.broadcasts import may_start, split_targets
 
 QUESTION = re.compile(r"^\s*(?:提问|问)\s*[:：]\s*(\S.*)$", re.S)
 PLACEHOLDERS = {"image": "[图片]", "file": "[文件]", "red_packet": "[红包]", "link": "[链接]"}
@@ -166,8 +166,7 @@ async def _start(ctx: Context, set_name: str):
         return ctx.reply("broadcasts/unknown_set", "unknown_set", name=set_name, known=list(ctx.services.group_sets().sets))
     if not may_start(ctx, members):
         return ctx.reply("relay/not_in_set", "not_permitted", name=set_name)
-    refused = {g: why for g in members if g != ctx.group and (why := refusal(ctx, g, set_name))}
-    targets = [g for g in members if g != ctx.group and g not in refused]
+    targets, refused = split_targets(ctx, members, set_name)
     if not targets:
         return ctx.reply("relay/no_targets", "no_targets", name=set_name, refused=refused)
     speakers = [ev.user]
