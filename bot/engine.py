@@ -368,6 +368,7 @@ class Engine:
             out += self._outgoing(actions)
             if out:
                 ids += await self.journal.write(out, again)
+                unit.awaited()
         return actions, unit.durable, done
 
     async def fire(self, claim: Callable[[], Awaitable[bool]], event: Event) -> tuple[bool, list[Action], object]:

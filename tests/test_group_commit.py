@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from bot.config import OutboxLimits, QunbotConfig
 from bot.journal import dump
+from bot.store import batch
 from bot.model import JoinRequested, MessageReceived, MuteMember, SendMessage
 from bot.store.journal import add_rows, mark, open_rows
 from tests.conftest import PG_URL, at, wipe_pg
@@ -44,6 +45,24 @@ async def test_units_opened_together_share_one_commit_and_a_lone_one_commits_at_
     started = loop.time()
     await lone
     assert loop.time() - started < 0.05 and store.group_commit.commits - before == 2
+
+
+async def test_a_batch_with_actions_waiting_commits_when_its_last_unit_closes(store, monkeypatch):
+    """Events back to back without the loop turning (a saturated bot): writes nothing waits for share
+    the batch with the next event, but actions waiting on it do not wait for the events behind them."""
+    monkeypatch.setattr(batch, "MAX_AGE", 60.0)  # no batch grows old during the test
+    before = store.group_commit.commits
+    async with store.unit() as quiet:
+        await store.run(note, "counter only")
+    assert not quiet.durable.done(), "nothing waits on it: it stays open for the next event"
+    async with store.unit() as urgent:
+        await store.run(note, "with a reply")
+        urgent.awaited()
+    assert urgent.durable is quiet.durable, "the two events shared one batch"
+    if store.sync_engine is not None:  # SQLite commits in the loop's thread: durable as the unit closes
+        assert urgent.durable.done()
+    await urgent.durable
+    assert store.group_commit.commits - before == 1
 
 
 async def test_a_write_that_fails_undoes_only_itself(store):

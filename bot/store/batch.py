@@ -2,10 +2,11 @@
 
 The live road handles each event inside a unit (``async with store.unit() as unit``). Every ``store.run``
 made inside it joins the open batch's transaction, each in a savepoint (one that raises undoes only itself),
-and nothing is committed when it returns. A batch commits when no unit is open any more: a lone event at
-the next turn of the event loop (no added latency when the bot is idle), several events at once when they
-queue up (the next one begins before the loop turns), and, under a steady stream that never leaves it idle,
-once it holds ``MAX_UNITS`` units or is ``MAX_AGE`` seconds old. A unit's ``after`` callbacks run once the
+and nothing is committed when it returns. A batch commits when no unit is open any more: at once when a unit
+in it has actions waiting on it (``Unit.awaited``: they leave only once it is durable, so holding it back for
+later events would only add their time to the actions' latency; events handled at the same time still share
+it), otherwise (writes nothing waits for: counters, memory) at the next turn of the event loop, or, under a
+steady stream that never leaves it idle, once it holds ``MAX_UNITS`` units or is ``MAX_AGE`` seconds old. A unit's ``after`` callbacks run once the
 commit is done (or failed), in the order the units were opened: the transactional outbox hands an event's
 actions to delivery there, so nothing leaves before the state it follows from is durable.
 
@@ -34,12 +35,13 @@ current: ContextVar["Unit | None"] = ContextVar("qunbot_unit", default=None)
 class Batch:
     """One transaction shared by the units opened while it was open."""
 
-    __slots__ = ("open_units", "units", "born", "full", "durable", "after", "began", "scheduled", "conn", "lock")
+    __slots__ = ("open_units", "units", "born", "full", "awaited", "durable", "after", "began", "scheduled", "conn", "lock")
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.open_units = self.units = 0
         self.born = loop.time()
         self.full = False  # takes no more units (big or old enough, or committing)
+        self.awaited = False  # a unit's actions wait for the commit: commit once no unit is open
         self.durable: asyncio.Future = loop.create_future()
         self.after: list[Callable[[bool], None]] = []
         self.began = False  # the database transaction has begun
@@ -62,6 +64,10 @@ class Unit:
     def after(self, fn: Callable[[bool], None]) -> None:
         """Call ``fn(committed)`` once the batch's commit is done (True) or failed (False)."""
         self.batch.after.append(fn)
+
+    def awaited(self) -> None:
+        """Actions wait for this unit's batch to be durable: commit it as soon as no unit is open."""
+        self.batch.awaited = True
 
     @property
     def durable(self) -> asyncio.Future:
@@ -105,7 +111,7 @@ class GroupCommit:
         batch.open_units -= 1
         if batch.open_units:
             return
-        if batch.full or asyncio.get_running_loop().time() - batch.born >= MAX_AGE:
+        if batch.full or batch.awaited or asyncio.get_running_loop().time() - batch.born >= MAX_AGE:
             self.commit(batch)
         elif not batch.scheduled:
             batch.scheduled = True
