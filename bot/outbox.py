@@ -81,6 +81,18 @@ def describe(action: Action) -> str:
     return f"{action.name} in {action.group_key} ({detail}) by {action.plugin or '?'}/{action.reason or '?'}"
 
 
+class Problem(str):
+    """Why an action was not carried out: the English line for the log and the admin log, and ``owner``, the
+    same in the Chinese an owner reads in a delivery report (bot/receipts.py)."""
+
+    owner: str
+
+    def __new__(cls, text: str, owner: str) -> "Problem":
+        problem = super().__new__(cls, text)
+        problem.owner = owner
+        return problem
+
+
 def is_possible(action: Action, planned: list[Action]) -> bool:
     """Whether ``plan`` kept ``action`` itself (a message always counts): False when a fallback, or nothing,
     took its place."""
@@ -187,7 +199,8 @@ class Outbox:
                 log.warning("no adapter for platform %s; dropped %s", action.platform, describe(action))
                 ticket.ok = False
                 if isinstance(action, SendMessage) and action.receipt:
-                    self.settled(action, f"the bot is not connected to {action.platform}")
+                    self.settled(action, Problem(f"the bot is not connected to {action.platform}",
+                                                 f"机器人没有连接 {action.platform}"))
                 if row is not None:
                     self.journal.done(row)
                 continue
@@ -239,7 +252,7 @@ class Outbox:
                 untrue = [s.problem for s in step.after or () if s.problem]
                 if untrue:
                     self._report_for(action)(not_told(action, untrue))
-                    problem = "; ".join(untrue)
+                    problem = Problem("; ".join(untrue), "它宣布的操作没有做成，所以没有发出")
                 else:
                     problem = step.problem = await self._deliver(action, step.announced, step.begins)
                     ticket.ok &= step.problem is None
@@ -334,7 +347,8 @@ class Outbox:
                 # platform waits, so other groups do not keep hitting the same limit.
                 floods += 1
                 if floods > MAX_FLOOD_WAITS:
-                    return f"gave up after {floods} flood waits: {describe(action)}"
+                    return Problem(f"gave up after {floods} flood waits: {describe(action)}",
+                                   f"平台限流，等了 {floods} 次仍发不出去")
                 log.warning("%s: flood control, waiting %.1fs", action.group_key, exc.retry_after)
                 resume = asyncio.get_running_loop().time() + exc.retry_after
                 self._next_free[action.platform] = max(self._next_free.get(action.platform, 0.0), resume)
@@ -346,13 +360,14 @@ class Outbox:
                     return None  # counted as out: a scheduled post is not sent again at the next start either
                 failures += 1
                 if not exc.retryable:
-                    return f"could not deliver {describe(action)}: {exc}"
+                    return Problem(f"could not deliver {describe(action)}: {exc}", f"平台拒绝：{exc}")
                 if failures > limits.max_retries:
-                    return f"gave up after {failures} attempts: {describe(action)}: {exc}"
+                    return Problem(f"gave up after {failures} attempts: {describe(action)}: {exc}",
+                                   f"试了 {failures} 次都失败：{exc}")
                 await asyncio.sleep(limits.backoff_seconds * 2 ** (failures - 1))
             except Exception as exc:  # an adapter bug: report it, keep the queue moving
                 log.exception("adapter %s failed", action.platform)
-                return f"could not deliver {describe(action)}: {exc!r}"
+                return Problem(f"could not deliver {describe(action)}: {exc!r}", "机器人出错，详情见日志")
             finally:
                 if not call.done():
                     call.set_result(asyncio.get_running_loop().time())

@@ -28,8 +28,10 @@ class Receipts:
         self._noted: list[dict] = []
 
     def note(self, message: SendMessage, problem: str | None) -> None:
-        """The outcome of ``message`` (None: delivered); kept until the next ``flush``."""
+        """The outcome of ``message`` (None: delivered); kept until the next ``flush``. What went wrong is kept
+        in the words an owner reads (``Problem.owner``) where the outbox gave them."""
         if message.receipt:
+            problem = getattr(problem, "owner", problem)
             self._noted.append({"receipt": message.receipt, "group_key": message.group_key, "ok": problem is None,
                                 "problem": (problem or "")[:500], "at": utc(self.clock.now())})
 

@@ -82,8 +82,8 @@ async def test_the_delivery_report_says_what_the_outbox_did(make_engine, only_ru
     assert sorted(g for g, text in adapter.delivered if text == "📢 停课通知") == ["g2", "g4"]
     report = texts(await chat.advance(by=timedelta(minutes=2)))
     assert len(report) == 1
-    assert "已送达 2/4 个群" in report[0] and "qq:g3：could not deliver" in report[0] and "bot is not in the group" in report[0]
-    assert "wecom:w1：the bot is not connected to wecom" in report[0]
+    assert "已送达 2/4 个群" in report[0] and "qq:g3：平台拒绝：" in report[0] and "bot is not in the group" in report[0]
+    assert "wecom:w1：机器人没有连接 wecom" in report[0]
 
 
 @needs_pg

@@ -98,7 +98,7 @@ async def test_stopping_reports_per_group_what_was_delivered_and_the_transcript_
     status = texts(await room.say("/转播 状态", user="teacher", role="owner"))[0]
     assert "已转发 3 条" in status and "telegram:t1：送达 3" in status
     stopped = texts(await room.say("/转播 结束", user="teacher", role="owner"))[0]
-    assert "共转发 3 条" in stopped and "qq:g2：送达 0，失败 3（could not deliver" in stopped
+    assert "共转发 3 条" in stopped and "qq:g2：送达 0，失败 3（平台拒绝：" in stopped
     assert "wecom:w1：送达 3" in stopped
     assert relayed(await room.say("结束后", user="teacher")) == []
     exported = [e for e in await room.say("/转播 记录", user="teacher", role="owner") if isinstance(e, SendMessage)][0]
