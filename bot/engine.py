@@ -25,6 +25,7 @@ from bot.group_sets import SETS_FILE, GroupSets, load_group_sets
 from bot.images import ImageProblem, ImageWork
 from bot.journal import Journal
 from bot.leases import OneOwner
+from bot.media import Media
 from bot.model import (ENGINE_EFFECTS, Action, CancelTimer, Event, MessageReceived, Report, ScanImage, ScheduleFired,
                        SendMessage, SetTimer)
 from bot.outbox import Outbox
@@ -179,7 +180,8 @@ class Engine:
         self.bus.rebuild([core])
         self.scheduler = Scheduler(self)
         self.adapters: dict[str, Adapter] = {}  # the outbox reads this very dict: fill it, never replace it
-        self.outbox = Outbox(self.adapters, self.templates, config.limits, self.report, self.receipts.note)
+        media = Media(self.fetch_image, config.images.max_bytes, config.images.fetch_seconds)
+        self.outbox = Outbox(self.adapters, self.templates, config.limits, self.report, self.receipts.note, media)
         self.journal = self.outbox.journal = Journal(store, self.outbox, lambda text: self.report(text))
         self.images = ImageWork(config.images, self.fetch_image, self.handle_and_send, self.report, self.clock.now)
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).
@@ -507,8 +509,8 @@ class Engine:
         return adapter.capabilities(group) if adapter is not None else CAPABILITIES.get(platform, frozenset())
 
     async def fetch_image(self, platform: str, reference: str, max_bytes: int, _seconds: float) -> bytes:
-        """A picture's bytes through the adapter that received it; with no adapter for the platform
-        (replay, the console, tests), ``reference`` is a local file."""
+        """A picture's (or a file's) bytes through the adapter that received it; with no adapter for the
+        platform (replay, the console, tests), ``reference`` is a local file."""
         adapter = self.adapters.get(platform)
         fetch = getattr(adapter, "fetch_image", None)
         if fetch is not None:

@@ -65,6 +65,8 @@ class MessageReceived(MemberEvent):
     # The pictures in the message, as the platform refers to them (a URL, a file id): the adapter that
     # received the message fetches them (Adapter.fetch_image); replay and the console take a local path.
     images: tuple[str, ...] = ()
+    # The files (documents) in the message as (file name, reference), fetched the same way.
+    files: tuple[tuple[str, str], ...] = ()
 
 
 class ImageScanned(MemberEvent):
@@ -145,6 +147,16 @@ class Action(_Frozen):
         return group_key(self.platform, self.group)
 
 
+class Attachment(_Frozen):
+    """A picture or file received on ``platform`` (as its adapter refers to it, see ``MessageReceived.images``)
+    that a message to another group carries: the outbox fetches it through that adapter just before sending."""
+
+    kind: Literal["image", "file"]
+    platform: str
+    reference: str
+    name: str = ""  # a file's name, kept on the copy
+
+
 class SendMessage(Action):
     name: ClassVar[str] = "send"
     text: str
@@ -152,6 +164,7 @@ class SendMessage(Action):
     reply_to: str | None = None
     image: str | None = None  # a picture to show with the text (a chart)
     file: str | None = None  # a document to attach (a CSV export); adapters that cannot attach report it
+    fetch: Attachment | None = None  # a picture or file from another group, attached once fetched (relays)
     # An announcement of the platform actions before it in the same batch of effects to the same group
     # ("已移出", "已禁言"): the live outbox sends it only when every one of them was carried out, and
     # otherwise drops it and tells the admin log why, so the group never hears of an action that did not

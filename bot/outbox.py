@@ -21,7 +21,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from bot.adapters.base import Adapter, FloodError, MaybeDelivered, PlatformError
+from bot.adapters.base import ATTACHMENTS, Adapter, FloodError, MaybeDelivered, PlatformError
+from bot.media import Media, MediaProblem
 from bot.model import ENGINE_EFFECTS, Action, DecideJoin, DeleteMessage, KickMember, MuteAll, MuteMember, Report, SendMessage, SetCard
 from bot.templates import Templates
 
@@ -162,8 +163,10 @@ class Outbox:
 
     def __init__(self, adapters: Mapping[str, Adapter], templates: Templates,
                  limits: Callable[[str], OutboxLimits], report: Callable[[str, bool], None],
-                 settled: Callable[[SendMessage, str | None], None] = lambda _message, _problem: None):
+                 settled: Callable[[SendMessage, str | None], None] = lambda _message, _problem: None,
+                 media: Media | None = None):
         self.adapters, self.templates, self.limits, self.report = adapters, templates, limits, report
+        self.media = media  # fetches what a message carries from another group (``SendMessage.fetch``)
         self.settled = settled  # told the outcome of each message with a receipt (bot/receipts.py)
         self._queues: dict[str, deque[tuple[Action, _Ticket, _Step]]] = {}
         self._workers: dict[str, asyncio.Task] = {}
@@ -328,7 +331,32 @@ class Outbox:
             self._report_for(action)(problem)
         return problem
 
+    async def _attach(self, message: SendMessage) -> tuple[SendMessage, Problem | None]:
+        """``message`` with the picture or file it carries from another group fetched and attached; where
+        that cannot be (the target platform takes none, the fetch failed), with a line saying so instead,
+        and the problem: the words still go."""
+        wanted = message.fetch
+        noun = "图片" if wanted.kind == "image" else "文件"
+        what = noun if wanted.kind == "image" else f"文件「{wanted.name}」"
+        if wanted.kind not in ATTACHMENTS.get(message.platform, ()):
+            why = Problem(f"the bot sends no {wanted.kind} on {message.platform}: not attached to {describe(message)}",
+                          f"{what}没有转发：机器人在 {message.platform} 上发不了{noun}，只发了文字")
+        elif self.media is None:
+            why = Problem(f"this process fetches no attachments: not attached to {describe(message)}", f"{what}没有转发")
+        else:
+            try:
+                path = await self.media.local(wanted)
+            except MediaProblem as exc:
+                why = Problem(f"{wanted.kind} from {wanted.platform} not fetched for {describe(message)}: {exc}",
+                              f"{what}没能从原群取到，只发了文字")
+            else:
+                return message.model_copy(update={"fetch": None, wanted.kind: str(path)}), None
+        return message.model_copy(update={"fetch": None, "text": f"{message.text}\n（{what}没能转发过来）"}), why
+
     async def _attempt(self, action: Action, row: str | None = None) -> str | None:
+        missing = None
+        if isinstance(action, SendMessage) and action.fetch is not None:
+            action, missing = await self._attach(action)  # before the pacing wait: a slow fetch takes no turn
         limits = self.limits(action.platform)
         adapter = self.adapters[action.platform]
         failures = floods = 0
@@ -341,7 +369,7 @@ class Outbox:
                     await self._mark_sending(row)
                     row = None
                 await adapter.perform(action)
-                return None
+                return missing
             except FloodError as exc:
                 # The platform asked for a pause: it is not a failure of this action, and the whole
                 # platform waits, so other groups do not keep hitting the same limit.

@@ -128,6 +128,10 @@ class ActionWriter:
         for item in plan_batch(actions, lambda action: CAPABILITIES[action.platform], self.engine.templates):
             record = action_record(item, at)
             if isinstance(item, SendMessage):
+                if item.fetch is not None:  # a picture or file from another group: in replay, a local path
+                    del record["fetch"]
+                    if Path(item.fetch.reference).is_file():
+                        record[item.fetch.kind] = item.fetch.reference
                 for attachment in ("image", "file"):  # kept beside --out: a temporary file may be gone later
                     if record.get(attachment):
                         record[attachment] = self._keep(record[attachment])

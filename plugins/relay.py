@@ -29,7 +29,7 @@ from pathlib import Path
 from pydantic import Field
 
 from bot.bus import Context, Plugin
-from bot.model import MessageReceived, SendMessage
+from bot.model import Attachment, MessageReceived, SendMessage
 from bot.rules import PluginRules
 from bot.store.relays import (add_line, delivery_counts, latest_relay, line_of_message, running_relays, set_speakers,
                               start_relay, stop_relay, transcript)
@@ -95,24 +95,41 @@ async def relay_message(ctx: Context):
 
 async def _relay_speaker(ctx: Context, relay: dict):
     ev = ctx.event
-    body = ev.text.strip() or PLACEHOLDERS.get(ev.kind, f"[{ev.kind}]")
-    if ev.text.strip() and ev.kind in PLACEHOLDERS and ev.kind != "link":
-        body = f"{PLACEHOLDERS[ev.kind]} {body}"
+    said = ev.text.strip()
+    # Each picture or file travels as a message of its own line (the first with the words), fetched by the
+    # outbox from where it came just before it goes out (bot/media.py), in order with the text around it.
+    attachments = [Attachment(kind="image", platform=ev.platform, reference=r) for r in ev.images]
+    attachments += [Attachment(kind="file", platform=ev.platform, reference=ref, name=name) for name, ref in ev.files]
+    body = said or PLACEHOLDERS.get(ev.kind, f"[{ev.kind}]")
+    if attachments and attachments[0].kind == "file":
+        body = f"{_placeholder(attachments[0])} {said}".strip()
+    elif said and ev.kind in PLACEHOLDERS and ev.kind != "link":
+        body = f"{PLACEHOLDERS[ev.kind]} {said}"
+    entries = [(ev.kind, body)] + [(a.kind, _placeholder(a)) for a in attachments[1:]]  # transcript lines
 
     def record(conn):
         if ev.id and not ctx.first_to_see(conn, f"relay.{ev.id}"):
             return None, None
         quoted = line_of_message(conn, relay["id"], ctx.group, ev.reply_to) if ev.reply_to else None
-        return add_line(conn, relay["id"], ctx.group, ev.id, ev.user, ev.user_name, ev.kind, body, ev.at), quoted
+        return [add_line(conn, relay["id"], ctx.group, ev.id, ev.user, ev.user_name, kind, text, ev.at)
+                for kind, text in entries], quoted
 
-    line, quoted = await ctx.store.run(record)
-    if line is None:
+    lines, quoted = await ctx.store.run(record)
+    if lines is None:
         return None  # another process sharing the database relayed this very message
-    text = ctx.render("relay/message", name=ev.user_name or ev.user, text=body,
-                      quoted=quoted, mentioned=[m for m in ev.mentions if m not in ev.text])
-    receipt = f"relay:{relay['id']}:{line}"
+    name = ev.user_name or ev.user
+    # Beside its picture or file a line says only the words; the placeholder is for the transcript (where
+    # the attachment cannot be fetched, the outbox says so in its place: Outbox._attach).
+    texts = [ctx.render("relay/message", name=name, text=said if attachments else body, quoted=quoted,
+                        mentioned=[m for m in ev.mentions if m not in ev.text])]
+    texts += [ctx.render("relay/message", name=name, text="", quoted=None, mentioned=[]) for _ in attachments[1:]]
     return [SendMessage(platform=g.partition(":")[0], group=g.partition(":")[2], text=text, plugin=plugin.name,
-                        reason="relayed", receipt=receipt) for g in relay["targets"]]
+                        reason="relayed", receipt=f"relay:{relay['id']}:{line}", fetch=attachment)
+            for g in relay["targets"] for line, text, attachment in zip(lines, texts, attachments or [None])]
+
+
+def _placeholder(attachment: Attachment) -> str:
+    return PLACEHOLDERS["image"] if attachment.kind == "image" else f"{PLACEHOLDERS['file']} {attachment.name}"
 
 
 async def _forward_question(ctx: Context, relay: dict, question: str):

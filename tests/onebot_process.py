@@ -93,7 +93,8 @@ class ProcessSim(OneBotSim):
     async def control(self, request: dict):
         op = request.pop("op")
         if op == "say":
-            return await self.member_says(request["group"], request["user"], [{"type": "text", "data": {"text": request["text"]}}])
+            return await self.member_says(request["group"], request["user"],
+                                          request.get("segments") or [{"type": "text", "data": {"text": request["text"]}}])
         if op == "slow":
             self.slow[(request["action"], request["group"])] = request["seconds"]
         elif op == "crash_after":
@@ -155,8 +156,9 @@ class OneBotProcess:
             await ws.send(json.dumps({"op": op, **request}))
             return json.loads(await ws.recv())["result"]
 
-    async def say(self, group: int, user: int, text: str) -> int:
-        return await self.control("say", group=group, user=user, text=text)
+    async def say(self, group: int, user: int, text: str, segments: list[dict] | None = None) -> int:
+        """A member's message: ``text``, or the OneBot ``segments`` given (a picture, a file …)."""
+        return await self.control("say", group=group, user=user, text=text, segments=segments)
 
     def sent(self) -> list[dict]:
         """Every message the bot sent, across all processes (read from the state file: works while killed)."""

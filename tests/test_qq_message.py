@@ -29,6 +29,9 @@ def test_reading_a_message():
                                 {"type": "redbag", "data": {"title": "恭喜发财"}}]))
     assert (reading.text, reading.kind, reading.mentions, reading.reply_to) == ("hi", "red_packet", (), None)
     assert read(parse_cq("[CQ:file,file=x.pdf]")).kind == "file"
+    assert read(parse_cq("[CQ:file,file=x.pdf]")).files == ()  # no download link: nothing to fetch
+    fetchable = read(parse_cq("[CQ:file,file=讲义.pdf,file_id=f1,url=https://h/f1]讲义[CQ:image,file=a.jpg,url=http://h/a]"))
+    assert (fetchable.files, fetchable.images, fetchable.text) == ((("讲义.pdf", "https://h/f1"),), ("http://h/a",), "讲义")
     with pytest.raises(MalformedMessage):
         segments_of({"type": "text"})
 

@@ -113,3 +113,70 @@ async def test_only_owners_of_a_group_in_the_set_start_a_relay(make_engine, only
     room = Chat(engine, group="room")
     await room.say("/转播 开始 课程群", user="o", role="owner")
     assert "已经有一场转播" in texts(await room.say("/转播 开始 课程群", user="o", role="owner"))[0]
+
+
+class Keeper:
+    """A target platform that keeps what it was sent, reading each attachment as it is sent."""
+
+    def __init__(self, platform: str):
+        self.platform, self.sent = platform, []
+
+    def capabilities(self, group):
+        return CAPABILITIES[self.platform]
+
+    async def fetch_image(self, reference: str, max_bytes: int) -> bytes:  # the source's pictures and files
+        if not Path(reference).is_file():
+            raise PlatformError("the platform no longer has it")
+        return Path(reference).read_bytes()
+
+    async def perform(self, action):
+        attached = action.image or action.file
+        self.sent.append((action.text, Path(attached).name if attached else None,
+                          Path(attached).read_bytes() if attached else None))
+
+
+async def test_pictures_and_files_go_out_with_their_line_fetched_once(make_engine, only_rules, tmp_path):
+    engine = await relay_engine(make_engine, only_rules)
+    targets = {p: Keeper(p) for p in ("qq", "telegram", "wecom")}
+    engine.adapters.update(targets)
+    fetched = []
+    fetch = engine.outbox.media.fetch
+
+    async def counted(platform, reference, max_bytes, seconds):
+        fetched.append(reference)
+        return await fetch(platform, reference, max_bytes, seconds)
+
+    engine.outbox.media.fetch = counted
+    engine.outbox.media.folder = tmp_path / "media"
+    picture, notes = tmp_path / "slide.png", tmp_path / "notes.pdf"
+    picture.write_bytes(b"\x89PNG a slide")
+    notes.write_bytes(b"%PDF the notes")
+    room = Chat(engine, group="room")
+    await room.say("/转播 开始 课程群", user="teacher", name="王老师", role="owner")
+
+    effects = []
+    for event in (MessageReceived(at=room._next(None), group="room", user="teacher", name="王老师", id="p1", kind="image",
+                                  text="看第二页", images=(str(picture), str(tmp_path / "gone.png"))),
+                  MessageReceived(at=room._next(None), group="room", user="teacher", name="王老师", id="f1", kind="file",
+                                  files=(("讲义.pdf", str(notes)),)),
+                  MessageReceived(at=room._next(None), group="room", user="teacher", name="王老师", id="t1", text="下课")):
+        effects += [e for e in await engine.handle(event) if isinstance(e, SendMessage) and e.reason == "relayed"]
+    await engine.outbox.submit(effects)
+    await engine.outbox.drain()
+
+    for platform, target in (("qq", targets["qq"]), ("telegram", targets["telegram"])):
+        mine = [s for s in target.sent if "王老师" in s[0]]
+        assert [(text, data) for text, _name, data in mine] == [
+            ("【王老师】看第二页", b"\x89PNG a slide"),
+            ("【王老师】\n（图片没能转发过来）", None),  # the second picture's file is gone: said so, in its place
+            ("【王老师】", b"%PDF the notes"),
+            ("【王老师】下课", None)], platform
+        assert mine[2][1] == "讲义.pdf"  # a file keeps its name
+    assert [text for text, _n, _d in targets["wecom"].sent if "王老师" in text] == [
+        "【王老师】看第二页\n（图片没能转发过来）", "【王老师】\n（图片没能转发过来）", "【王老师】\n（文件「讲义.pdf」没能转发过来）",
+        "【王老师】下课"]  # the WeCom AI bot sends text only
+    assert sorted(fetched) == sorted([str(picture), str(tmp_path / "gone.png"), str(notes)]), "each fetched once for all targets"
+
+    stopped = texts(await room.say("/转播 结束", user="teacher", role="owner"))[0]
+    assert "qq:g2：送达 3，失败 1（图片没能从原群取到，只发了文字）" in stopped
+    assert "wecom:w1：送达 1，失败 3（" in stopped and "机器人在 wecom 上发不了" in stopped

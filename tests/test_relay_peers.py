@@ -1,15 +1,20 @@
 """A live relay across platforms against their peers: a QQ lecture room (our OneBot simulator as its own
 process) relayed to a Telegram group (telegram-test-api) and a WeCom group (the WeCom fake), 200 messages,
 with the bot stopped and started again on the same database in the middle: each target receives every
-message once, in order."""
+message once, in order. Two of them carry a picture (the QQ segment's URL, on a local HTTP server): it
+reaches Telegram as a photo of those bytes, and WeCom, whose AI bot sends text only, as its words and a
+line saying the picture could not be relayed."""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import random
 import re
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from bot.adapters.qq.adapter import QQAdapter
 from bot.adapters.qq.config import ForwardConnection, QQConfig
@@ -17,6 +22,7 @@ from bot.adapters.telegram.adapter import TelegramAdapter
 from bot.adapters.wecom.adapter import WecomAdapter
 from bot.config import OutboxLimits, QunbotConfig
 from bot.engine import Engine
+from tests.image_samples import text_picture
 from tests.onebot_process import OneBotProcess
 from tests.qq_harness import serving, wait_until
 from tests.telegram_harness import TOKEN as TG_TOKEN
@@ -64,6 +70,38 @@ async def bot(rules: Path, db: Path, onebot: OneBotProcess, telegram: Peer, weco
         await engine.close()
 
 
+@contextlib.asynccontextmanager
+async def picture_server(data: bytes):
+    """Serves ``data`` as /slide.png, as a QQ implementation serves a message's picture; yields its URL."""
+    app = web.Application()
+    app.router.add_get("/slide.png", lambda _request: web.Response(body=data, content_type="image/png"))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/slide.png"
+    finally:
+        await runner.cleanup()
+
+
+async def say(onebot: OneBotProcess, n: int, slide: str) -> None:
+    """Line ``n``; lines 50 and 150 carry the slide."""
+    words = f"第 {n} 条"
+    picture = [{"type": "image", "data": {"file": "slide.png", "url": slide}}] if n in PICTURES else []
+    await onebot.say(ROOM, TEACHER, words, [{"type": "text", "data": {"text": words}}, *picture] if picture else None)
+
+
+PICTURES = (50, 150)
+
+
+def picture_bytes() -> bytes:
+    """A real PNG: a slide with words on it (tests/image_samples.py draws with the CJK font)."""
+    buffer = io.BytesIO()
+    text_picture("第二讲：社群运营的三个阶段", random.Random(5), poster=False).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def numbers(texts: list[str]) -> list[int]:
     return [int(m[1]) for t in texts if (m := LINE.search(t))]
 
@@ -75,25 +113,31 @@ async def test_a_relay_from_qq_reaches_telegram_and_wecom_in_order_once_across_a
     telegram.chat(CHAT, [{"user": user(2001, "听众"), "status": "member"}])
     wecom = LongConnectionServer("aibot-relay", "s3cret")
     await wecom.start()
-    tg_texts = lambda: [m["text"] for m in telegram.sent(CHAT)]  # noqa: E731
+    tg_texts = lambda: [m["text"] for m in telegram.sent(CHAT)]  # noqa: E731 (a photo's caption too)
     wc_texts = lambda: [text for _how, text in wecom.said[WECOM]]  # noqa: E731
+    slide_bytes = picture_bytes()
     try:
         db = tmp_path / "relay.sqlite"
-        async with bot(rules, db, onebot, telegram, wecom, tmp_path):
+        async with picture_server(slide_bytes) as slide, bot(rules, db, onebot, telegram, wecom, tmp_path):
             await onebot.say(ROOM, TEACHER, "/转播 开始 课程群")
             await wait_until(lambda: any("转播开始" in str(s["message"]) for s in onebot.sent()), "the relay started")
             for n in range(100):
-                await onebot.say(ROOM, TEACHER, f"第 {n} 条")
+                await say(onebot, n, slide)
             await eventually(lambda: len(numbers(tg_texts())) >= 100, "100 messages on Telegram", timeout=60)
             await wait_until(lambda: len(numbers(wc_texts())) >= 100, "100 messages on WeCom", 60)
-        async with bot(rules, db, onebot, telegram, wecom, tmp_path):  # started again on the same database
+        # started again on the same database
+        async with picture_server(slide_bytes) as slide, bot(rules, db, onebot, telegram, wecom, tmp_path):
             for n in range(100, 200):
-                await onebot.say(ROOM, TEACHER, f"第 {n} 条")
+                await say(onebot, n, slide)
             await eventually(lambda: len(numbers(tg_texts())) >= 200, "200 messages on Telegram", timeout=60)
             await wait_until(lambda: len(numbers(wc_texts())) >= 200, "200 messages on WeCom", 60)
         assert numbers(tg_texts()) == list(range(200))
         assert numbers(wc_texts()) == list(range(200))
         assert tg_texts()[0] == "【u1001】第 0 条" and wc_texts()[0] == "【u1001】第 0 条"
+        photos = [m for m in telegram.sent(CHAT) if m.get("photo")]
+        assert [m["text"] for m in photos] == [f"【u1001】第 {n} 条" for n in PICTURES]
+        assert all(m["photo"][-1]["file_size"] == len(slide_bytes) for m in photos)
+        assert [t for t in wc_texts() if "图片" in t] == [f"【u1001】第 {n} 条\n（图片没能转发过来）" for n in PICTURES]
     finally:
         onebot.kill()
         telegram.stop()

@@ -58,6 +58,15 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "console": frozenset({"send", "delete", "mute", "mute_all", "kick", "set_card", "decide_join"}),
 }
 
+# What a message of the bot can carry besides its text on each platform (``SendMessage.image`` / ``file``);
+# elsewhere the text goes alone (the adapter reports what was left out).
+ATTACHMENTS: dict[str, frozenset[str]] = {
+    "telegram": frozenset({"image", "file"}),
+    "qq": frozenset({"image", "file"}),
+    "qq_official": frozenset({"image"}),
+    "console": frozenset({"image", "file"}),
+}
+
 
 class EventSink(Protocol):
     """What an adapter needs from the engine (which satisfies this by its shape, not by inheriting it)."""

@@ -96,14 +96,18 @@ class Reading:
     mentions: tuple[str, ...]
     reply_to: str | None
     images: tuple[str, ...] = ()  # the pictures' download URLs (NapCat, Lagrange and go-cqhttp give ``url``)
+    files: tuple[tuple[str, str], ...] = ()  # (name, download URL) of files whose segment carries a ``url``
 
 
 def read(segments: list[dict]) -> Reading:
-    text, mentions, reply_to, kind, images = [], [], None, "text", []
+    text, mentions, reply_to, kind, images, files = [], [], None, "text", [], []
     for seg in segments:
         kind_of, data = seg["type"], seg["data"]
-        if kind_of == "image" and str(data.get("url", "")).startswith(("http://", "https://")):
+        fetchable = str(data.get("url", "")).startswith(("http://", "https://"))
+        if kind_of == "image" and fetchable:
             images.append(str(data["url"]))
+        elif kind_of == "file" and fetchable:
+            files.append((str(data.get("name") or data.get("file") or "file"), str(data["url"])))
         if kind_of == "text":
             text.append(str(data.get("text", "")))
         elif kind_of == "at" and str(data.get("qq", "")) not in ("", "all"):
@@ -115,7 +119,7 @@ def read(segments: list[dict]) -> Reading:
         elif kind_of in ("image", "file", "share", "json") and kind == "text":
             kind = {"image": "image", "file": "file"}.get(kind_of, "link")
     # "@bot 签到" leaves a leading space once the at segment is gone.
-    return Reading("".join(text).strip(), kind, tuple(mentions), reply_to, tuple(images))
+    return Reading("".join(text).strip(), kind, tuple(mentions), reply_to, tuple(images), tuple(files))
 
 
 def outgoing(text: str, mentions: tuple[str, ...] = (), reply_to: str | None = None, image: str | None = None) -> list[dict]:

@@ -89,6 +89,7 @@ class Translator:
             at=message.date, platform=PLATFORM, group=str(chat.id), user=user, name=name, role=role,
             id=str(message.message_id), text=message.text or message.caption or "", kind=kind_of(message),
             mentions=self._mentions(message), reply_to=reply_to, images=pictures_of(message),
+            files=files_of(message),
         )
 
     def _mentions(self, message: Message) -> tuple[str, ...]:
@@ -176,6 +177,14 @@ def pictures_of(message: Message) -> tuple[str, ...]:
     if document is not None and str(document.mime_type or "").startswith("image/"):
         return (document.file_id,)
     return ()
+
+
+def files_of(message: Message) -> tuple[tuple[str, str], ...]:
+    """(file name, file id) of a document that is not a picture (pictures are ``pictures_of``'s)."""
+    document = message.document
+    if document is None or str(document.mime_type or "").startswith("image/"):
+        return ()
+    return ((document.file_name or "file", document.file_id),)
 
 
 def kind_of(message: Message) -> str:
