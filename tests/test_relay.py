@@ -180,3 +180,18 @@ async def test_pictures_and_files_go_out_with_their_line_fetched_once(make_engin
     stopped = texts(await room.say("/转播 结束", user="teacher", role="owner"))[0]
     assert "qq:g2：送达 3，失败 1（图片没能从原群取到，只发了文字）" in stopped
     assert "wecom:w1：送达 1，失败 3（" in stopped and "机器人在 wecom 上发不了" in stopped
+
+
+def test_telegram_documents_are_files_and_pictures_sent_as_documents_are_pictures():
+    from telegram import Message
+
+    from bot.adapters.telegram.events import files_of, pictures_of
+
+    def message(document: dict) -> Message:
+        return Message.de_json({"message_id": 1, "date": 0, "chat": {"id": -1, "type": "supergroup"},
+                                "document": {"file_unique_id": "u", **document}}, None)
+
+    notes = message({"file_id": "d1", "file_name": "讲义.pdf", "mime_type": "application/pdf"})
+    assert (files_of(notes), pictures_of(notes)) == ((("讲义.pdf", "d1"),), ())
+    scan = message({"file_id": "d2", "file_name": "scan.png", "mime_type": "image/png"})
+    assert (files_of(scan), pictures_of(scan)) == ((), ("d2",))
