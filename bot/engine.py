@@ -340,9 +340,17 @@ class Engine:
     async def handle_and_send(self, event: Event):
         """Handle an event and pass its actions on to ``deliver``; returns what that returns (live: a future
         resolved when every action is out, see ``transact``)."""
+        return (await self.run_and_send(lambda: self.handle(event), event.at))[1]
+
+    async def run_and_send(self, work: Callable[[], Awaitable[list[Action]]], at: datetime) -> tuple[list[Action], object]:
+        """Run ``work`` and pass the actions it returns on to ``deliver``: live, in one transaction with the
+        state they follow from (``transact``). Returns the actions and what ``deliver`` returned (live: the
+        future of their delivery)."""
         if self.deliver != self._to_outbox:
-            return self.deliver(await self.handle(event), event.at)
-        return (await self.transact(lambda: self.handle(event)))[2]
+            actions = await work()
+            return actions, self.deliver(actions, at)
+        actions, _durable, delivered = await self.transact(work)
+        return actions, delivered
 
     async def transact(self, work: Callable[[], Awaitable[list[Action]]], again: bool = False) -> tuple[list[Action], asyncio.Future, asyncio.Future]:
         """Live: run ``work`` (handling one event) in a unit of the group commit, write the platform actions

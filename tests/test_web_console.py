@@ -361,3 +361,26 @@ async def test_the_many_groups_page_shows_relays_broadcasts_and_bans_and_lifts_a
             assert "没有拉黑记录" in (await client.get("/many")).text
             stopped = await client.post("/act", data={"csrf": csrf, "g": "qq:1", "do": "relay_stop"})
             assert "转播已结束" in stopped.text
+
+
+async def test_where_another_process_owns_the_group_the_console_does_nothing(make_engine):
+    """Replicas with leases: a group's one voice is its owner; a page on another process changes nothing."""
+    from datetime import datetime, timezone
+
+    from bot.web.acting import run_as
+    from bot.web.auth import Session
+
+    class Elsewhere:  # the leases of a process that another one took qq:1 from
+        def owns(self, key):
+            return False
+
+    engine = await make_engine()
+    before = len(engine.outbox._queues)
+    session = Session("operator", "运营", {"*": "owner"}, "t", datetime.now(timezone.utc) + timedelta(hours=1))
+    own, engine.leases = engine.leases, Elsewhere()
+    try:
+        outcome = await run_as(engine, session, "qq:1", "/unban spam01")
+    finally:
+        engine.leases = own
+    assert outcome.refused and "另一个 Qunbot 进程负责" in outcome.said[0] and outcome.acted == 0
+    assert len(engine.outbox._queues) == before and await engine.store.run(audit_entries, "qq:1") == []

@@ -3,8 +3,9 @@
 ``/approve``, ``/decline``, ``/notad``, ``/set`` and ``/unset`` go through ``Engine.run_command``: the same
 handlers, the same role check, the same validation, guards and audit rows as in the chat. What the command
 answers its sender (a reply to the command) is shown on the page instead of being sent to the group;
-everything else (the platform decision, an unmute, an announcement) is delivered as it would be, and the
-page says whether it went out. Each change adds a row to the audit log naming who, where and how.
+everything else (the platform decision, an unmute, an announcement) is delivered as it would be (written
+with the command's state in one transaction, like a chat command's), and the page says whether it went out.
+Where another process owns the group (replicas with leases), nothing is done here. Each change adds a row to the audit log naming who, where and how.
 """
 
 from __future__ import annotations
@@ -49,15 +50,25 @@ async def run_as(engine, session: Session, group: str, command: str, reply_to: s
     role = session.role_in(group)
     if role is None:
         raise PermissionError(group)
+    owned = engine.leases.owns(group)
+    if owned is None:
+        owned = await engine.leases.claim(group)
+    if not owned:  # replicas: the group's one voice is another process (README, Topologies)
+        return Outcome(["这个群现在由另一个 Qunbot 进程负责，请在那个进程的后台操作；这里什么也没有改动。"], None, 0, refused=True)
     platform, _, chat = group.partition(":")
     user, name = acting_user(session, group)
     event = MessageReceived(at=engine.clock.now(), platform=platform, group=chat, user=user, name=name, role=role,
                             id=f"web-{secrets.token_hex(6)}", text=command, reply_to=reply_to)
-    actions = await engine.run_command(event)
-    answers = [a for a in actions if type(a) is SendMessage and a.reply_to == event.id]
+    answers: list[SendMessage] = []
+
+    async def run() -> list:
+        actions = await engine.run_command(event)
+        answers.extend(a for a in actions if type(a) is SendMessage and a.reply_to == event.id)
+        return [a for a in actions if a not in answers]  # the answers are shown on the page, not sent
+
+    rest, delivery = await engine.run_and_send(run, event.at)
     said = [a.text for a in answers]
-    rest = [a for a in actions if a not in answers]
-    delivered = await _deliver(engine, rest, event.at)
+    delivered = await _outcome(delivery) if rest else None
     entry = dict(at=event.at, group_key=group, user_id=session.who, role=role, plugin="web",
                  command=f"[后台{(' ' + origin) if origin else ''}] {command}", key=command.split()[0].lstrip("/"),
                  old_value=None, new_value="\n".join(said)[:2000] or None)
@@ -66,13 +77,10 @@ async def run_as(engine, session: Session, group: str, command: str, reply_to: s
                    next((a.file for a in answers if a.file), None), any(a.reason in REFUSALS for a in answers))
 
 
-async def _deliver(engine, actions: list, at) -> bool | None:
-    if not actions:
-        return None
-    result = engine.deliver(actions, at)
-    if not isinstance(result, asyncio.Future):
-        return None if result is None else bool(result)
+async def _outcome(delivery) -> bool | None:
+    if not isinstance(delivery, asyncio.Future):
+        return None if delivery is None else bool(delivery)
     try:
-        return await asyncio.wait_for(asyncio.shield(result), DELIVERY_WAIT_SECONDS)
+        return await asyncio.wait_for(asyncio.shield(delivery), DELIVERY_WAIT_SECONDS)
     except asyncio.TimeoutError:
         return None
