@@ -181,7 +181,7 @@ class Engine:
         self.scheduler = Scheduler(self)
         self.adapters: dict[str, Adapter] = {}  # the outbox reads this very dict: fill it, never replace it
         media = Media(self.fetch_image, config.images.max_bytes, config.images.fetch_seconds)
-        self.outbox = Outbox(self.adapters, self.templates, config.limits, self.report, self.receipts.note, media)
+        self.outbox = Outbox(self.adapters, self.templates, config.limits, self.report, self.receipts.note, media=media)
         self.journal = self.outbox.journal = Journal(store, self.outbox, lambda text: self.report(text))
         self.images = ImageWork(config.images, self.fetch_image, self.handle_and_send, self.report, self.clock.now)
         # Where handled actions go: the live outbox, or replay's writer. Called with (actions, event time).

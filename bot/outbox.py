@@ -163,8 +163,8 @@ class Outbox:
 
     def __init__(self, adapters: Mapping[str, Adapter], templates: Templates,
                  limits: Callable[[str], OutboxLimits], report: Callable[[str, bool], None],
-                 settled: Callable[[SendMessage, str | None], None] = lambda _message, _problem: None,
-                 media: Media | None = None):
+                 settled: Callable[[SendMessage, str | None], None] = lambda _message, _problem: None, *,
+                 media: Media):
         self.adapters, self.templates, self.limits, self.report = adapters, templates, limits, report
         self.media = media  # fetches what a message carries from another group (``SendMessage.fetch``)
         self.settled = settled  # told the outcome of each message with a receipt (bot/receipts.py)
@@ -341,8 +341,6 @@ class Outbox:
         if wanted.kind not in ATTACHMENTS.get(message.platform, ()):
             why = Problem(f"the bot sends no {wanted.kind} on {message.platform}: not attached to {describe(message)}",
                           f"{what}没有转发：机器人在 {message.platform} 上发不了{noun}，只发了文字")
-        elif self.media is None:
-            why = Problem(f"this process fetches no attachments: not attached to {describe(message)}", f"{what}没有转发")
         else:
             try:
                 path = await self.media.local(wanted)
