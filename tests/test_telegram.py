@@ -156,6 +156,20 @@ async def test_posts_over_the_enforced_flood_limit_wait_and_arrive_once_in_order
     assert all(later - first >= 1000 for first, later in zip(times, times[2:]))
 
 
+async def test_words_too_long_for_a_caption_go_before_the_picture(peer, tmp_path, extra_plugin):
+    group(peer)
+    chart = tmp_path / "chart.png"
+    chart.write_bytes(b"\x89PNG a chart")
+    long = "第一讲要点：" + "社群运营" * 300
+    async with running_bot(peer, tmp_path, extra_plugin) as (engine, _):
+        done = engine.outbox.submit([SendMessage(platform="telegram", group=str(G), text="看图", image=str(chart)),
+                                     SendMessage(platform="telegram", group=str(G), text=long, image=str(chart))])
+        assert await done
+    sent = peer.sent(G)
+    assert [(m["text"], bool(m.get("photo"))) for m in sent] == [("看图", True), (long, False), ("", True)]
+    assert all(m["photo"][-1]["file_size"] == len(b"\x89PNG a chart") for m in sent if m.get("photo"))
+
+
 async def test_a_burst_to_one_group_arrives_in_order_within_the_group_limit(peer, tmp_path, extra_plugin, monkeypatch):
     import bot.outbox
 

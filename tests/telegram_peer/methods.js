@@ -81,6 +81,8 @@ function deliver(peer, params, token, source, media = {}) {
     throw new ApiError(403, 'Forbidden: bot is not a member of the supergroup chat');
   }
   const parsed = params.parse_mode === 'HTML' ? parseHtml(source) : { text: source, entities: params.entities || [] };
+  // The Bot API counts a caption after entity parsing, in UTF-16 code units; 1024 at most.
+  if ((media.photo || media.document) && parsed.text.length > 1024) throw new ApiError(400, 'Bad Request: message caption is too long');
   const replyId = params.reply_parameters && Number(params.reply_parameters.message_id);
   const replied = replyId ? chat.messages.get(replyId) : null;
   if (replyId && (!replied || replied.deleted)) throw new ApiError(400, 'Bad Request: message to be replied not found');

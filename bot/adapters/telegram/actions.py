@@ -40,6 +40,10 @@ RIGHTS_HINTS = ("not enough rights", "admin_required", "administrator rights", "
                 "not a member", "chat_write_forbidden", "need administrator")
 
 
+# The longest caption the Bot API takes under a photo or document (characters after entity parsing).
+CAPTION_LIMIT = 1024
+
+
 class SavedPermissions:
     """Group permissions replaced by "mute all", kept in a JSON file until they are restored."""
 
@@ -135,15 +139,15 @@ class Performer:
         if a.reply_to:
             reply = ReplyParameters(message_id=as_int(a.reply_to, "message"), allow_sending_without_reply=True)
             thread = self.memory.threads.get((a.group, a.reply_to))  # a reply stays in its forum topic
-        if a.image:
-            with open(a.image, "rb") as photo:
-                await self.bot.send_photo(chat, photo, caption=text, parse_mode=ParseMode.HTML,
-                                          reply_parameters=reply, message_thread_id=thread)
-            return
-        if a.file:
-            with open(a.file, "rb") as document:
-                await self.bot.send_document(chat, document, caption=text, parse_mode=ParseMode.HTML,
-                                             reply_parameters=reply, message_thread_id=thread)
+        attached = a.image or a.file
+        if attached and len(a.text) > CAPTION_LIMIT:  # the words first, as a message of their own
+            await self.bot.send_message(chat, text, parse_mode=ParseMode.HTML, reply_parameters=reply, message_thread_id=thread)
+            text, reply = "", None
+        if attached:
+            send = self.bot.send_photo if a.image else self.bot.send_document
+            with open(attached, "rb") as content:
+                await send(chat, content, caption=text or None, parse_mode=ParseMode.HTML, reply_parameters=reply,
+                           message_thread_id=thread)
             return
         await self.bot.send_message(chat, text, parse_mode=ParseMode.HTML, reply_parameters=reply, message_thread_id=thread)
 
