@@ -14,11 +14,14 @@ import random
 
 import pytest
 
+from bot.model import MessageReceived
 from tests.image_samples import photo, qr_picture, text_picture
 from tests.telegram_harness import eventually
 from tests.wechat_harness import ADMIN, FOREIGN, MEMBER, OTHER, OWNED, Gateway, running_bot
 
 POSTER_TEXT = "兼职刷单日结，一单一结，加微信 xw886688 详聊"
+# What some puppets put in a picture message's text (the shape of WeChat's image XML; the numbers made up).
+XML = '<msg><img aeskey="6a5f0c7e2b1d4e8f9a0b1c2d3e4f5a6b" cdnmidimgurl="3057020100044b30490201000204a1b2c3d4" length="138026" md5="0f1e2d3c4b5a69788796a5b4c3d2e1f0" /></msg>'
 
 
 def png(picture) -> bytes:
@@ -48,8 +51,9 @@ def fetched(gateway: Gateway, message: str) -> bool:
 
 async def test_ad_pictures_are_warned_in_every_box_and_an_innocent_photo_is_left_alone(gateway, tmp_path, extra_plugin):
     qr_ad = png(qr_picture("https://u.wechat.com/EAbCdEf123", random.Random(3), "扫码加好友"))
-    async with running_bot(gateway, tmp_path, extra_plugin) as (engine, _adapter):
-        innocent = gateway.send_picture(OWNED, ADMIN, png(photo(random.Random(4))), box="url")
+    seen = []
+    async with running_bot(gateway, tmp_path, extra_plugin, seen) as (engine, _adapter):
+        innocent = gateway.send_picture(OWNED, ADMIN, png(photo(random.Random(4))), box="url", text=XML)
         poster_id = gateway.send_picture(OWNED, MEMBER, poster(), box="stream")  # a Uuid box: Download
         qr_id = gateway.send_picture(OWNED, OTHER, qr_ad, box="base64")
         await eventually(lambda: warnings_to(gateway, OWNED, MEMBER), "the poster's sender warned", timeout=90)
@@ -62,6 +66,8 @@ async def test_ad_pictures_are_warned_in_every_box_and_an_innocent_photo_is_left
         # Honest: WeChat lets a bot recall only its own messages, so the member is asked to; nothing claims a deletion.
         assert "撤回" in warning and "已删除" not in warning
     assert not gateway.calls("messageRecall")
+    [event] = [e for e in seen if isinstance(e, MessageReceived) and e.id == innocent]
+    assert (event.kind, event.text, event.images) == ("image", "", (innocent,))  # the XML is not the member's words
     asked = {c["messageId"]: c["imageType"] for c in gateway.calls("messageImage")}
     assert asked == {innocent: 2, poster_id: 2, qr_id: 2}  # the HD picture, once each
 
