@@ -6,6 +6,7 @@ anti-ad plugins (a welcome on MemberJoined, a warn/warn/kick ladder on a keyword
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import shutil
@@ -80,6 +81,12 @@ class Gateway:
         extra = {"id": id} if id else {}
         return self._call("POST", "/say", room=room, **{"from": user}, text=text, type=type, mentions=list(mentions),
                           **extra)["id"]
+
+    def send_picture(self, room: str, user: str, data: bytes, box: str = "stream", text: str = "") -> str:
+        """A member sends a picture message; ``box`` is how messageImage hands it out (gateway.js: stream,
+        base64, url, refuse, hang); ``text`` what the puppet puts in its text (some put the picture's XML)."""
+        return self._call("POST", "/say", room=room, **{"from": user}, type="Image", text=text,
+                          image=base64.b64encode(data).decode(), box=box)["id"]
 
     def slow(self, method: str, room: str, seconds: float) -> None:
         """Answer ``method`` (roomPayload or messageSendText) for ``room`` only after ``seconds``."""

@@ -7,6 +7,10 @@ and from the frame shapes of WeCom's own SDKs' type declarations, never from the
   subscription sends the older connection a ``disconnected_event`` and closes it.
 - ``HttpSide``: the group webhooks (``/cgi-bin/webhook/send?key=``), each enforcing its limit per sliding
   window on arrival (45009 beyond it), and one-use response_urls.
+- ``HttpSide.media``: a member's picture at a download URL, encrypted as 智能机器人长连接 (多媒体资源解密)
+  says: AES-256-CBC, PKCS#7 padding to a multiple of 32 bytes, IV = the key's first 16 bytes, the key being
+  the URL's aeskey (long connection) or the EncodingAESKey (callback mode); ``encrypt_media`` does it with
+  ``cryptography``'s primitives, apart from the adapter's code.
 - ``CallbackSender``: callbacks encrypted and signed with wechatpy's WeCom crypto (``wechatpy.enterprise``,
   receive id ""), URL verification, and the answers decrypted with it.
 """
@@ -19,6 +23,9 @@ import time
 import uuid
 from collections import defaultdict, deque
 
+import base64
+import os
+
 import httpx
 import tornado.httpserver
 import tornado.netutil
@@ -28,6 +35,8 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 from wechatpy.crypto import _get_signature
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 INVALID_REQ_ID = 846605
 # The documents we could read name no code for "this bot may not start a message here"; the fake uses
@@ -122,6 +131,18 @@ class LongConnectionServer:
                 "chattype": "group", "from": {"userid": userid}, "create_time": create_time or int(time.time()),
                 "msgtype": "text", "text": {"content": text}}
 
+    def mixed(self, chatid: str, userid: str, text: str, images: list[dict]) -> dict:
+        """A group mixed message body (words @-mentioning the bot, then pictures: {"url", "aeskey"?} each)."""
+        body = self.message(chatid, userid, text)
+        items = [{"msgtype": "text", "text": {"content": text}}] + [{"msgtype": "image", "image": i} for i in images]
+        return {**{k: v for k, v in body.items() if k != "text"}, "msgtype": "mixed", "mixed": {"msg_item": items}}
+
+    async def send(self, body: dict) -> dict:
+        """Deliver a message body as a callback frame; returns the frame."""
+        frame = {"cmd": "aibot_msg_callback", "headers": {"req_id": f"req_{uuid.uuid4().hex}"}, "body": body}
+        await self.deliver(frame)
+        return frame
+
     async def say(self, chatid: str, userid: str, text: str, create_time: int | None = None) -> dict:
         """A member @-messages the bot: a callback on the subscribed connection; returns its frame."""
         req_id = f"req_{uuid.uuid4().hex}"
@@ -139,6 +160,33 @@ class LongConnectionServer:
         """The connection breaks without a goodbye (no close frame reaches the bot)."""
         ws, self.active = self.active, None
         ws.transport.abort()
+
+
+def new_media_key() -> str:
+    """An aeskey as WeCom writes it: 32 random bytes in base64 without the "=" (like an EncodingAESKey)."""
+    return base64.b64encode(os.urandom(32)).decode().rstrip("=")
+
+
+def encrypt_media(data: bytes, aeskey: str) -> bytes:
+    """The documented scheme: key = base64 of ``aeskey``, IV = its first 16 bytes, PKCS#7 to 32-byte blocks."""
+    key = base64.b64decode(aeskey + "=" * (-len(aeskey) % 4))
+    pad = 32 - len(data) % 32
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return encryptor.update(data + bytes([pad]) * pad) + encryptor.finalize()
+
+
+class _Media(tornado.web.RequestHandler):
+    def initialize(self, side: "HttpSide") -> None:
+        self.side = side
+
+    def get(self, token: str) -> None:
+        body = self.side.files.get(token)
+        if body is None:
+            self.set_status(404)
+            return
+        self.side.downloads.append(token)
+        self.set_header("Content-Type", "application/octet-stream")
+        self.finish(body)
 
 
 class _Webhook(tornado.web.RequestHandler):
@@ -168,11 +216,20 @@ class HttpSide:
         self.most_in_window = 0
         self.posted: defaultdict[str, list[dict]] = defaultdict(list)  # chatid -> accepted bodies
         self.responses: dict[str, list[dict] | None] = {}  # response_url token -> bodies, None until issued
+        self.files: dict[str, bytes] = {}  # media token -> encrypted bytes
+        self.downloads: list[str] = []
         self.port = 0
         self._server = None
 
+    def media(self, data: bytes, aeskey: str) -> str:
+        """A download URL for ``data`` encrypted with ``aeskey``."""
+        token = uuid.uuid4().hex
+        self.files[token] = encrypt_media(data, aeskey)
+        return f"http://127.0.0.1:{self.port}/media/{token}"
+
     def start(self) -> str:
         app = tornado.web.Application([(r"/cgi-bin/webhook/send", _Webhook, {"side": self}),
+                                       (r"/media/(\w+)", _Media, {"side": self}),
                                        (r"/response/(\w+)", _ResponseUrl, {"side": self})])
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]

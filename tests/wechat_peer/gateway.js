@@ -15,8 +15,17 @@
 // the process die right after it carried out the next call of a method, before answering it; /say with
 // an `id` delivers a message again (as a provider re-syncing after a restart does). With GATEWAY_JOURNAL
 // set, every recorded call is also appended to that file, so calls survive a killed process.
+//
+// Pictures: /say with type "Image" and `image` (base64 of the picture's bytes) makes a picture message; the
+// stock mock answers messageImage with a QR-code box for every message, this harness with the picture,
+// in the box named by `box`: "stream" (the server turns it into a Uuid box served by Download), "base64"
+// (passed through when small), "url" (served by GET /file/<message id>), "refuse" (messageImage fails) or
+// "hang" (messageImage never answers).
 import fs from 'node:fs'
 import http from 'node:http'
+import { Readable } from 'node:stream'
+
+import { FileBox } from 'file-box'
 
 import * as PUPPET from 'wechaty-puppet'
 import { PuppetServer } from 'wechaty-puppet-service'
@@ -28,6 +37,7 @@ const calls = []
 const inert = new Set() // methods that answer ok and do nothing, as the stock mock's do
 const slow = [] // { method, room, ms }: calls about that room answered late
 const crashAfter = new Set() // methods whose next call ends the process once carried out
+const pictures = new Map() // message id -> { data: Buffer, box }
 
 function record (method, args) {
   const call = { method, args, at: Date.now() }
@@ -86,6 +96,21 @@ class RecordingPuppet extends PuppetMock {
     return super.contactAlias(contactId, alias)
   }
 
+  async messageImage (messageId, imageType) {
+    record('messageImage', { messageId, imageType })
+    const picture = pictures.get(messageId)
+    if (!picture) return super.messageImage(messageId, imageType)
+    const name = `${messageId}.png`
+    switch (picture.box) {
+      case 'stream': return FileBox.fromStream(Readable.from([picture.data]), name)
+      case 'base64': return FileBox.fromBase64(picture.data.toString('base64'), name)
+      case 'url': return FileBox.fromUrl(`http://127.0.0.1:${controlPort}/file/${encodeURIComponent(messageId)}`, { name })
+      case 'refuse': throw new Error('the picture has expired on the server')
+      case 'hang': return new Promise(() => {})
+      default: throw new Error(`no box ${picture.box}`)
+    }
+  }
+
   async messageRecall (messageId) {
     record('messageRecall', { messageId })
     return super.messageRecall(messageId)
@@ -107,9 +132,10 @@ puppet.on('newListener', event => { if (event === 'message') streamsOpened++ })
 const server = new PuppetServer({ endpoint: `127.0.0.1:${grpcPort}`, puppet, token: process.env.GATEWAY_TOKEN, tls: { disable: true } })
 
 // A message of any puppet type from a member (the mock's own say() only makes text and files).
-function speak ({ room, from, text = '', type = 'Text', mentions = [], to, id, timestamp }) {
+function speak ({ room, from, text = '', type = 'Text', mentions = [], to, id, timestamp, image, box = 'stream' }) {
   const payload = { id: id || `msg-${calls.length}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
     talkerId: from, timestamp: timestamp || Date.now(), type: PUPPET.types.Message[type], text }
+  if (image) pictures.set(payload.id, { data: Buffer.from(image, 'base64'), box })
   if (room) Object.assign(payload, { roomId: room, mentionIdList: mentions })
   else payload.listenerId = to || world.self.id
   mocker.MessageMock.create(payload)
@@ -139,6 +165,11 @@ const routes = {
 }
 
 const control = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url.startsWith('/file/')) { // a Url box's picture
+    const picture = pictures.get(decodeURIComponent(req.url.slice('/file/'.length)))
+    if (!picture) return res.writeHead(404).end()
+    return res.writeHead(200, { 'content-type': 'image/png', 'content-length': picture.data.length }).end(picture.data)
+  }
   let raw = ''
   req.on('data', chunk => { raw += chunk })
   req.on('end', () => {

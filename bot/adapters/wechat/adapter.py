@@ -16,12 +16,13 @@ import os
 import grpc
 
 from bot.adapters import wire
-from bot.adapters.base import AdapterStartError, EventSink
+from bot.adapters.base import AdapterStartError, EventSink, PlatformError
 from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.wechat.actions import Performer
 from bot.adapters.wechat.client import PuppetClient, first_line, transient
 from bot.adapters.wechat.config import WechatConfig
 from bot.adapters.wechat.events import PLATFORM, Rooms, Translator
+from bot.adapters.wechat.pictures import fetch_picture
 from bot.adapters.wechat.protocol import EVENT, PAYLOAD_ROOM
 from bot.model import Action
 
@@ -70,6 +71,13 @@ class WechatAdapter:
 
     async def perform(self, action: Action) -> None:
         await self.performer.perform(action)
+
+    async def fetch_image(self, reference: str, max_bytes: int) -> bytes:
+        """A picture message's bytes (``reference`` is the message id): MessageImage, then the box's
+        bytes (bot/adapters/wechat/pictures.py). Runs in the picture reader, never in a room's lane."""
+        if self.client.channel is None:
+            raise PlatformError("wechat adapter is not connected", retryable=True)
+        return await fetch_picture(self.client, reference, max_bytes, self.config.call_timeout)
 
     def _report(self, text: str) -> None:
         if self.sink is not None:

@@ -50,7 +50,11 @@ class PuppetClient:
 
     def events(self) -> AsyncIterator:
         """The server's event stream (EventResponse messages) until it ends or fails."""
-        return self._stubs["Event"](request("Event"), metadata=self._metadata)
+        return self.stream("Event")
+
+    def stream(self, method: str, timeout: float | None = None, **fields):
+        """A server-streaming call (iterate it; ``cancel()`` ends it early); ``timeout`` bounds the whole stream."""
+        return self._stubs[method](request(method, **fields), metadata=self._metadata, timeout=timeout)
 
 
 def transient(exc: grpc.aio.AioRpcError) -> bool:

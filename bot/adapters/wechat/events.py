@@ -109,8 +109,14 @@ class Translator:
         if kind == "text" and URL.search(p.text):
             kind = "link"
         at = _time(p.receive_time.seconds * 1000 + p.receive_time.nanos // 1_000_000 if p.HasField("receive_time") else 0)
-        common = dict(at=at, platform=PLATFORM, user=p.talker_id, id=p.id, text=p.text, kind=kind,
-                      mentions=tuple(p.mention_ids))
+        # A picture is fetched by its message id (MessageImage); stickers (emoticons) are not pictures
+        # the puppet service hands out.
+        images = (p.id,) if MESSAGE_TYPES.get(p.type) == "image" and p.id else ()
+        # Some puppets put a picture's raw XML (CDN keys, sizes) in its text: not words the member wrote, and
+        # full of numbers an ad scan would misread; a picture's words come from reading the picture.
+        text = "" if kind == "image" else p.text
+        common = dict(at=at, platform=PLATFORM, user=p.talker_id, id=p.id, text=text, kind=kind,
+                      mentions=tuple(p.mention_ids), images=images)
         if not p.room_id:
             if not self.config.direct_chats:
                 return None

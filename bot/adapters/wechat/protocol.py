@@ -24,8 +24,9 @@ MESSAGE_TYPES = {0: "unknown", 1: "attachment", 2: "audio", 3: "contact", 4: "ch
                  13: "recalled", 14: "url", 15: "video", 16: "post"}
 
 PAYLOAD_ROOM = 3  # DirtyPayloadRequest.type
+IMAGE_HD = 2  # MessageImageRequest.type (ImageType: 1 thumbnail, 2 HD, 3 artwork)
 
-_S, _I32, _I64, _U64 = "string", "int32", "int64", "uint64"
+_S, _I32, _I64, _U64, _B = "string", "int32", "int64", "uint64", "bytes"
 _REPEATED = "repeated string"
 
 # message name -> [(field name, number, type)]; a type that is not a scalar names another message here.
@@ -49,6 +50,11 @@ MESSAGES: dict[str, list[tuple[str, int, str]]] = {
     "RoomMemberPayloadResponse": [("id", 1, _S), ("room_alias", 2, _S), ("inviter_id", 3, _S), ("avatar", 4, _S),
                                   ("name", 5, _S)],
     "ContactPayloadResponse": [("id", 1, _S), ("gender", 2, _I32), ("type", 3, _I32), ("name", 4, _S), ("alias", 7, _S)],
+    # A picture: MessageImage answers with a FileBox as JSON; a Uuid box's bytes come from Download's stream.
+    "MessageImageRequest": [("id", 1, _S), ("type", 2, _I32)],
+    "MessageImageResponse": [("file_box", 1, _S)],
+    "DownloadRequest": [("id", 1, _S)],
+    "DownloadResponse": [("chunk", 1, _B)],
 }
 
 # method -> (request message, response message, server-streaming?)
@@ -65,6 +71,8 @@ METHODS: dict[str, tuple[str, str, bool]] = {
     "RoomDel": ("RoomDelRequest", "Empty", False),
     "RoomMemberPayload": ("RoomMemberPayloadRequest", "RoomMemberPayloadResponse", False),
     "ContactPayload": ("IdRequest", "ContactPayloadResponse", False),
+    "MessageImage": ("MessageImageRequest", "MessageImageResponse", False),
+    "Download": ("DownloadRequest", "DownloadResponse", True),
 }
 
 _SCALARS = {
@@ -72,6 +80,7 @@ _SCALARS = {
     _I32: descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
     _I64: descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
     _U64: descriptor_pb2.FieldDescriptorProto.TYPE_UINT64,
+    _B: descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
 }
 
 

@@ -22,7 +22,8 @@ from bot.adapters.lanes import Lanes, Seen
 from bot.adapters.wecom.answers import Answers, Callback
 from bot.adapters.wecom.callback import CallbackListener
 from bot.adapters.wecom.config import WecomConfig
-from bot.adapters.wecom.crypto import CallbackCrypto
+from bot.adapters.download import download
+from bot.adapters.wecom.crypto import BLOCK, CallbackCrypto, CryptoError, decrypt_media, media_key
 from bot.adapters.wecom.errors import AnswerExpired, error_for
 from bot.adapters.wecom.events import PLATFORM, Translator
 from bot.adapters.wecom.longconn import CALLBACK, Displaced, LongConnection, Refused, new_req_id
@@ -64,6 +65,7 @@ class WecomAdapter:
         self._groups: set[str] = set()
         self.connection: LongConnection | None = None
         self.listener: CallbackListener | None = None
+        self.crypto: CallbackCrypto | None = None  # callback mode: its EncodingAESKey also opens pictures
         if config.mode == "long_connection":
             secret = _secret(environ, config.secret_env, "wecom.secret_env, the AI bot's Secret")
             self.connection = LongConnection(config.ws_url, config.bot_id, secret, config.ping_seconds,
@@ -75,6 +77,7 @@ class WecomAdapter:
                                         _secret(environ, cb.aes_key_env, "wecom.callback.aes_key_env, the EncodingAESKey"))
             except ValueError as exc:
                 raise AdapterStartError(f"wecom: {cb.aes_key_env}: {exc}") from None
+            self.crypto = crypto
             self.listener = CallbackListener(cb, crypto, self._on_http_callback)
         self._http: httpx.AsyncClient | None = None
 
@@ -203,6 +206,25 @@ class WecomAdapter:
         return texts
 
     # ------------------------------------------------------------------ actions
+
+    async def fetch_image(self, reference: str, max_bytes: int) -> bytes:
+        """A picture of a mixed message: its URL downloaded (encrypted: at most one padding block more)
+        and decrypted with the URL's aeskey, or in callback mode the EncodingAESKey."""
+        aeskey = self.translator.media_keys.get(reference)
+        try:
+            key = media_key(aeskey) if aeskey else self.crypto.key if self.crypto is not None else None
+        except CryptoError as exc:
+            raise PlatformError(f"picture not decrypted: {exc}") from None
+        if key is None:
+            raise PlatformError("no key for this picture (its aeskey was not kept)")
+        data = await download(reference, max_bytes + BLOCK)
+        try:
+            picture = decrypt_media(data, key)
+        except CryptoError as exc:
+            raise PlatformError(f"picture not decrypted: {exc}") from None
+        if len(picture) > max_bytes:
+            raise PlatformError(f"picture larger than {max_bytes} bytes")
+        return picture
 
     async def perform(self, action: Action) -> None:
         if not isinstance(action, SendMessage):

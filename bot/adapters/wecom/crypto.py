@@ -5,6 +5,11 @@ the IV is the key's first 16 bytes. A plaintext is ``random(16) + length(4, big-
 receive id`` (the receive id of an enterprise's own AI bot is ""), PKCS#7-padded to 32-byte blocks (not
 AES's 16), AES-256-CBC encrypted, base64 encoded. The signature is the SHA-1 hex of the token, timestamp,
 nonce and ciphertext sorted as strings and joined.
+
+Pictures (and files) a member sends are downloaded encrypted (智能机器人长连接, 多媒体资源解密): the file's
+bytes, PKCS#7-padded to 32-byte blocks, AES-256-CBC encrypted with IV = the key's first 16 bytes — no random
+prefix, no length. The key is the ``aeskey`` that comes with each URL on the long connection, and the
+EncodingAESKey in callback mode.
 """
 
 from __future__ import annotations
@@ -26,6 +31,29 @@ class CryptoError(Exception):
 
 def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
     return hashlib.sha1("".join(sorted((token, timestamp, nonce, encrypted))).encode()).hexdigest()
+
+
+def media_key(aeskey: str) -> bytes:
+    """The 32-byte AES key of a media ``aeskey`` (base64, its "=" padding left off as in the EncodingAESKey)."""
+    try:
+        key = base64.b64decode(aeskey + "=" * (-len(aeskey) % 4), validate=True)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise CryptoError("not a media key")
+    return key
+
+
+def decrypt_media(data: bytes, key: bytes) -> bytes:
+    """A downloaded media file's bytes; CryptoError when ``data`` is not that file encrypted with ``key``."""
+    if not data or len(data) % 16:
+        raise CryptoError("not a ciphertext")
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+    padded = decryptor.update(data) + decryptor.finalize()
+    pad = padded[-1]
+    if not 1 <= pad <= BLOCK or padded[-pad:] != bytes([pad]) * pad:
+        raise CryptoError("bad padding (wrong key?)")
+    return padded[:-pad]
 
 
 class CallbackCrypto:

@@ -13,6 +13,7 @@ import re
 from datetime import datetime, timezone
 
 from bot.adapters.wecom.config import WecomConfig
+from bot.lru import Recent
 from bot.model import MessageReceived
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,24 @@ def strip_mention(text: str, bot_name: str) -> str:
     return LEADING_MENTION.sub("", text, count=1).strip(" \t\n\u2005\u00a0")
 
 
+def pictures(body: dict) -> list[tuple[str, str]]:
+    """(download URL, aeskey or "") of the pictures in a message body. In a group only a mixed message
+    (text and pictures, @-mentioning the bot) carries pictures: WeCom delivers picture-only messages
+    from direct chats alone. The URL works for 5 minutes; its file is encrypted (see crypto.py)."""
+    if body.get("msgtype") == "image":
+        items = [body]
+    elif body.get("msgtype") == "mixed":
+        items = [i for i in (body.get("mixed") or {}).get("msg_item") or [] if isinstance(i, dict) and i.get("msgtype") == "image"]
+    else:
+        return []
+    found = []
+    for item in items:
+        image = item.get("image") or {}
+        if isinstance(image, dict) and isinstance(image.get("url"), str) and image["url"]:
+            found.append((image["url"], str(image.get("aeskey") or "")))
+    return found
+
+
 def _content(body: dict) -> tuple[str, str]:
     """The message's words and neutral kind."""
     msgtype = body.get("msgtype")
@@ -57,6 +76,8 @@ def _content(body: dict) -> tuple[str, str]:
 class Translator:
     def __init__(self, config: WecomConfig):
         self.config = config
+        # Picture URL -> its aeskey (long connection), kept out of the events; bounded: a URL lives 5 minutes.
+        self.media_keys: Recent = Recent(2000)
 
     def role(self, group: str, user: str) -> str:
         admins = self.config.admins
@@ -73,7 +94,12 @@ class Translator:
             return None
         group, user = str(body["chatid"]), str((body.get("from") or {})["userid"])
         text, kind = _content(body)
+        found = pictures(body)
+        for url, aeskey in found:
+            if aeskey:
+                self.media_keys[url] = aeskey
         created = body.get("create_time")
         at = datetime.fromtimestamp(float(created), timezone.utc) if created else datetime.now(timezone.utc)
         return MessageReceived(at=at, platform=PLATFORM, group=group, user=user, name=user, role=self.role(group, user),
-                               id=str(body["msgid"]), text=strip_mention(text, self.config.bot_name), kind=kind)
+                               id=str(body["msgid"]), text=strip_mention(text, self.config.bot_name), kind=kind,
+                               images=tuple(url for url, _ in found))
