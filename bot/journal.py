@@ -5,10 +5,12 @@ outbox only once that transaction is durable, and delivered from the table after
 A row waits (0), is being carried out (1: marked durably just before its action goes out) or is done (2,
 delivered or given up on and reported). ``resume`` is what a process does for a group it starts to deliver
 (at start, and when it takes a group over from another process): every row not done is handed to the
-outbox again, in the order written, except a message marked "sending": its platform may have it already,
-and a second copy is worse than a lost one the operators are told about (the outbox's ``MaybeDelivered``
-rule, across a crash), unless it is a scheduled slot's: a post is sent again rather than lost, as the
-scheduler always promised. An action that ends in a state (approve, mute, kick …) is simply taken again.
+outbox again, in the order written. A message marked "sending" may be in the group already: the outbox
+first asks the platform (``Adapter.has_sent``: the group's latest messages) and sends it only where the
+platform says it does not have it. Where the platform cannot say, a second copy is worse than a lost one
+the operators are told about (the outbox's ``MaybeDelivered`` rule, across a crash), unless it is a
+scheduled slot's: a post is sent again rather than lost, as the scheduler always promised. An action that
+ends in a state (approve, mute, kick …) is simply taken again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from bot.model import ACTION_TYPES, Action, SendMessage
-from bot.outbox import Outbox, describe
+from bot.outbox import Outbox
 from bot.store import Store
 from bot.store.journal import DONE, SENDING, add_rows, groups_with_open_rows, mark, open_rows, prune
 
@@ -54,6 +56,9 @@ class Journal:
         self._tasks: set[asyncio.Task] = set()
         self.in_flight: set[str] = set()  # rows handed to this process's outbox and not marked done yet
         self.again: set[str] = set()  # rows sent again when in doubt: their done mark is written at once
+        # Messages found "sending" after a restart: the outbox asks the platform whether it has them before
+        # it sends them again (Outbox._in_doubt).
+        self.doubtful: set[str] = set()
 
     async def write(self, actions: list[Action], again: bool = False) -> list[str]:
         """Write one event's platform actions, inside its unit; returns their rows' ids. ``again``: a crash
@@ -128,23 +133,21 @@ class Journal:
         how many actions were handed over. Rows this process is delivering already are left to it."""
         rows = [r for r in await self.store.run(open_rows, group) if r[0] not in self.in_flight]
         events: dict[str, list[tuple[str, Action]]] = {}
-        doubtful: list[str] = []
+        unreadable: list[str] = []
         for row, event, text, state, again in rows:
             try:
                 action = load(text)
             except (ValueError, KeyError) as exc:
                 self.report(f"an outbox row of {group} cannot be read, not delivered: {exc}")
-                doubtful.append(row)
-                continue
-            if state == SENDING and isinstance(action, SendMessage) and not again:
-                self.report(f"not sent again after a restart, it may have arrived: {describe(action)}")
-                doubtful.append(row)
+                unreadable.append(row)
                 continue
             events.setdefault(event, []).append((row, action))
             if again:
                 self.again.add(row)
-        if doubtful:
-            await self.store.run(mark, doubtful, DONE, _now())
+            if state == SENDING and isinstance(action, SendMessage):
+                self.doubtful.add(row)  # the outbox asks the platform first (Outbox._in_doubt)
+        if unreadable:
+            await self.store.run(mark, unreadable, DONE, _now())
         for items in events.values():
             self.submit([a for _, a in items], [r for r, _ in items])
         count = sum(len(items) for items in events.values())

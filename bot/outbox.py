@@ -331,6 +331,27 @@ class Outbox:
             self._report_for(action)(problem)
         return problem
 
+    async def _in_doubt(self, adapter: Adapter, action: Action, row: str) -> bool:
+        """A message found "sending" after a restart (bot.journal): whether to send it now. Not where the
+        platform says the group has it; where the platform cannot say, only a scheduled post (sent again
+        rather than lost), and the operators are told about the others."""
+        self.journal.doubtful.discard(row)
+        has_sent = getattr(adapter, "has_sent", None)
+        arrived = None
+        if has_sent is not None:
+            try:
+                arrived = await has_sent(action.group, action.text)
+            except PlatformError as exc:
+                log.info("%s: cannot tell whether %s arrived: %s", action.group_key, describe(action), exc)
+        if arrived:
+            log.warning("%s: in the group already, sent before a restart; not sent again: %s", action.group_key,
+                        describe(action))
+            return False
+        if arrived is None and row not in self.journal.again:
+            self._report_for(action)(f"not sent again after a restart, it may have arrived: {describe(action)}")
+            return False
+        return True
+
     async def _attach(self, message: SendMessage) -> tuple[SendMessage, Problem | None]:
         """``message`` with the picture or file it carries from another group fetched and attached; where
         that cannot be (the target platform takes none, the fetch failed), with a line saying so instead,
@@ -360,6 +381,8 @@ class Outbox:
         failures = floods = 0
         if (connected := getattr(adapter, "wait_connected", None)) is not None:
             await connected()  # at start, the platform's connection may not be up yet: not a failure
+        if row is not None and row in self.journal.doubtful and not await self._in_doubt(adapter, action, row):
+            return missing
         while True:
             call = await self._pace(action)
             try:

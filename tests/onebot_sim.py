@@ -181,7 +181,7 @@ class OneBotSim:
         if member.muted_until > now or (group in self.whole_ban and member.role == "member"):
             return None
         message_id = next(self._ids)
-        self.messages[message_id] = {"group_id": group, "user_id": user}
+        self.messages[message_id] = {"group_id": group, "user_id": user, "time": int(now), "message": segments}
         role = self.faults.stale_roles.get((group, user), member.role)
         await self.post({
             "post_type": "message", "message_type": "group", "sub_type": "normal", "message_id": message_id,
@@ -263,9 +263,31 @@ class OneBotSim:
         if not isinstance(message, (str, list)):
             raise ValueError("message must be a string or a segment list")
         message_id = next(self._ids)
-        self.messages[message_id] = {"group_id": group_id, "user_id": self.self_id}
+        self.messages[message_id] = {"group_id": group_id, "user_id": self.self_id, "time": int(time.time()),
+                                     "message": message}
         self.sent.append({"group_id": group_id, "message_id": message_id, "message": message})
         return self._ok({"message_id": message_id})
+
+    def _do_get_group_msg_history(self, group_id, message_seq=None, count=20, reverse_order=False):
+        """NapCat's extension (Lagrange and go-cqhttp have it too): the group's latest ``count`` messages, or
+        those up to ``message_seq``, oldest first, each as a message event carries it; recalled ones are gone."""
+        if not isinstance(group_id, int) or group_id not in self.groups:
+            raise ValueError("unknown group_id")
+        found = [(i, m) for i, m in self.messages.items() if m["group_id"] == group_id and (message_seq is None or i <= message_seq)]
+        found = found[-int(count):]
+        if reverse_order:
+            found.reverse()
+        return self._ok({"messages": [self._history_entry(i, m) for i, m in found]})
+
+    def _history_entry(self, message_id: int, m: dict) -> dict:
+        member = self.groups[m["group_id"]].get(m["user_id"]) or Member("member")
+        # The bot sends segment arrays; a string is kept as the text it is (no CQ decoding needed here).
+        segments = m["message"] if isinstance(m["message"], list) else [{"type": "text", "data": {"text": m["message"]}}]
+        return {"self_id": self.self_id, "user_id": m["user_id"], "time": m["time"], "message_id": message_id,
+                "real_id": message_id, "message_seq": message_id, "message_type": "group", "sub_type": "normal",
+                "sender": {"user_id": m["user_id"], "nickname": member.nickname, "card": member.card, "role": member.role},
+                "raw_message": cq(segments), "font": 14, "message": segments, "message_format": "array",
+                "post_type": "message_sent" if m["user_id"] == self.self_id else "message", "group_id": m["group_id"]}
 
     def _do_upload_group_file(self, group_id, file, name, folder=None):
         if not isinstance(group_id, int) or group_id not in self.groups:

@@ -132,7 +132,7 @@ async def test_resume_delivers_what_was_committed_and_not_done_once(make_engine,
                                db_url=PG_URL if database == "postgresql" else None)
     adapter = engine.adapters["test"] = Names()
     reported = []
-    engine.journal.report = reported.append
+    engine.outbox.report = lambda line, _to_chat=True: reported.append(line)
     msg = lambda t: SendMessage(platform="test", group="g1", text=t, plugin="p", reason="r")  # noqa: E731
     mute = MuteMember(platform="test", group="g1", user="u7", seconds=60, plugin="p", reason="r")
     now = at("2026-11-23 09:00")
@@ -142,9 +142,10 @@ async def test_resume_delivers_what_was_committed_and_not_done_once(make_engine,
     await engine.store.run(add_rows, rows)
     await engine.store.run(mark, ["old.1", "old.2", "old.3"], 1, now)  # "sending" when the process died
 
-    assert await engine.resume_group("test:g1") == 3
+    assert await engine.resume_group("test:g1") == 4
     await engine.outbox.drain()
     await engine.journal.flush()
+    # The platform cannot say what it has (no has_sent): the message in doubt is not sent again, the post is.
     assert [t for _, t in adapter.delivered] == ["waiting", "post in doubt", "mute"]  # the mute is taken again
     assert any("may have arrived" in r and "in doubt" in r for r in reported)
     assert await engine.store.run(open_rows, "test:g1") == []
@@ -158,3 +159,34 @@ async def test_the_same_join_request_sent_again_with_another_time_is_decided_onc
     again = await ask(chat.now + timedelta(minutes=5))  # the platform sends it again, with its own time
     assert [a.name for a in first if a.name == "decide_join"] == ["decide_join"]
     assert not [a for a in again if a.name == "decide_join"]
+
+
+class Remembers(Names):
+    """A platform that can say whether a message of the bot's is in the group (``has_sent``)."""
+
+    def __init__(self, history: dict[str, bool | None]):
+        super().__init__()
+        self.history = history
+
+    async def has_sent(self, group, text):
+        return self.history.get(text)
+
+
+async def test_a_message_in_doubt_after_a_crash_is_sent_again_only_where_the_platform_lacks_it(make_engine):
+    engine = await make_engine(config=QunbotConfig(outbox={"test": OutboxLimits(per_second=1000)}))
+    adapter = engine.adapters["test"] = Remembers({"早安（已到）": True, "晚安（没到）": False, "午安（说不准）": None,
+                                                    "签到成功（已到）": True, "签到成功（没到）": False, "签到成功（说不准）": None})
+    now = at("2026-11-23 09:00")
+    texts = ["早安（已到）", "晚安（没到）", "午安（说不准）", "签到成功（已到）", "签到成功（没到）", "签到成功（说不准）"]
+    rows = [{"id": f"old.{i}", "group_key": "test:g1", "event": f"old.e{i}", "seq": 0, "plugin": "p",
+             "action": dump(SendMessage(platform="test", group="g1", text=t, plugin="p", reason="r")),
+             "again": i < 3, "created": now} for i, t in enumerate(texts)]  # the first three are scheduled posts
+    await engine.store.run(add_rows, rows)
+    await engine.store.run(mark, [r["id"] for r in rows], 1, now)  # "sending" when the process died
+
+    assert await engine.resume_group("test:g1") == 6
+    await engine.outbox.drain()
+    await engine.journal.flush()
+    # Where the platform cannot say, a post goes again and a reply does not (it may have arrived).
+    assert [t for _, t in adapter.delivered] == ["晚安（没到）", "午安（说不准）", "签到成功（没到）"]
+    assert await engine.store.run(open_rows, "test:g1") == [] and not engine.journal.doubtful

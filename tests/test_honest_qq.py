@@ -8,6 +8,7 @@ import pytest
 
 from bot.adapters.qq.config import ForwardConnection, QQConfig
 from bot.config import QunbotConfig
+from bot.model import SendMessage
 from tests.onebot_sim import Member, OneBotSim
 from tests.qq_harness import running, texts_of, wait_until
 from tests.test_honest_messages import claimed
@@ -102,3 +103,16 @@ async def test_a_bot_demoted_without_notice_fails_and_the_group_is_not_told_othe
     # The first two deletions failed on their own; the third came with the removal, and is in its report.
     assert len([t for t in ops if t.startswith("could not deliver delete")]) == 2 and "delete in qq:700001" in removal[0]
     assert "撤回" not in quiz[0] and "会被移出" not in quiz[0]
+
+
+async def test_the_bot_asks_the_group_history_whether_a_message_of_its_own_arrived(sim, engine):
+    """``has_sent``: how a restart tells a post in doubt that reached the group from one that did not."""
+    config = QQConfig(forward=[ForwardConnection(url=await sim.start_forward())], token_env=TOKEN_ENV)
+    async with running(engine, config, {TOKEN_ENV: TOKEN}) as (adapter, _):
+        await wait_until(lambda: adapter.connections, "connected")
+        await adapter.perform(SendMessage(platform="qq", group=str(GROUP), text="☀️ 早上好！\n今天也别忘了签到"))
+        await sim.member_says(GROUP, ADMIN, text("☀️ 晚上好"))  # a member's words are not the bot's
+        assert await adapter.has_sent(str(GROUP), "☀️ 早上好！\n今天也别忘了签到") is True
+        assert await adapter.has_sent(str(GROUP), "☀️ 晚上好") is False
+        sim.faults.unsupported.add("get_group_msg_history")  # an implementation without the extension
+        assert await adapter.has_sent(str(GROUP), "☀️ 早上好！\n今天也别忘了签到") is None

@@ -96,3 +96,6 @@ class Adapter(Protocol):
     # Optional: ``async def fetch_image(self, reference: str, max_bytes: int) -> bytes`` — the bytes of a
     # picture of a message this adapter received (``MessageReceived.images``), at most ``max_bytes`` (raise
     # PlatformError beyond, or when the platform refuses). Adapters without it: pictures are not read.
+    # Optional: ``async def has_sent(self, group: str, text: str) -> bool | None`` — whether the group's latest
+    # messages hold one of the bot's own with ``text`` (None: cannot say). A post in doubt after a crash is
+    # sent again only where this does not say True.

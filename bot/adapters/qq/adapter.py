@@ -25,7 +25,7 @@ from bot.adapters.lanes import Seen
 from bot.adapters.qq.config import QQConfig
 from bot.adapters.qq.connection import Connection, keep_forward, serve_reverse
 from bot.adapters.qq.events import PLATFORM, MalformedEvent, to_event
-from bot.adapters.qq.message import MalformedMessage, outgoing
+from bot.adapters.qq.message import MalformedMessage, outgoing, read, segments_of
 from bot.lru import Recent
 from bot.model import (ROLE_RANK, Action, DecideJoin, DeleteMessage, JoinRequested, KickMember, MuteAll, MuteMember,
                        SendMessage, SetCard)
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # What a plain member may do in a QQ group: not recall, mute or remove others, nor set their cards.
 MEMBER_CAPABILITIES = frozenset({"send"})
+# How far back ``has_sent`` looks: a restart asks right away, so the post in doubt is among the last few.
+HISTORY_LOOKED_AT = 50
 # Member info missing this soon after a member's join notice may still come (the implementation lags):
 # only then is it asked for again.
 RECENT_JOIN_SECONDS = 120.0
@@ -235,6 +237,19 @@ class QQAdapter:
         if conn is None:
             raise PlatformError(f"no connected QQ account serves group {group}", retryable=True)
         return conn
+
+    async def has_sent(self, group: str, text: str) -> bool | None:
+        """Whether the group's latest messages hold one of the bot's own with ``text``: how a restart tells a
+        post that reached the group before a crash from one that did not. Asks ``get_group_msg_history``
+        (an extension NapCat, Lagrange and go-cqhttp implement); None where the implementation cannot say."""
+        conn = self._connection_for(group)
+        try:
+            data = await conn.call("get_group_msg_history", group_id=_num(group), count=HISTORY_LOOKED_AT)
+            mine = [m["message"] for m in data["messages"] if str(m.get("user_id")) == str(conn.self_id)]
+            return any(read(segments_of(message)).text == text.strip() for message in mine)
+        except (PlatformError, TypeError, KeyError, MalformedMessage) as exc:
+            log.info("%s: cannot tell whether a message arrived (%s)", group, exc)
+            return None
 
     async def fetch_image(self, reference: str, max_bytes: int) -> bytes:
         """A picture of a message: the implementation's download URL (from the image segment)."""
