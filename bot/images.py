@@ -38,7 +38,7 @@ class ImageLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    workers: int = Field(2, ge=1, le=16)  # pictures read at once (threads)
+    workers: int = Field(2, ge=1, le=16)  # pictures read at once (worker processes)
     queue: int = Field(200, ge=1, le=100_000)  # pictures waiting beyond the workers; more are dropped, reported
     max_bytes: int = Field(8_000_000, ge=10_000)  # larger pictures are not fetched whole
     fetch_seconds: float = Field(10.0, gt=0)  # time limit for fetching one picture
