@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
@@ -219,6 +221,12 @@ class Context:
     @property
     def rules_dir(self) -> Path:
         return self.services.rules_dir
+
+    def export_path(self, what: str) -> Path:
+        """Where a CSV this group's owner asked for is written (``<group>-<what>.csv`` in the temporary
+        folder ``qunbot-exports``); the message that carries it names it in ``file``."""
+        safe = re.sub(r"[^\w.-]", "_", self.group)
+        return Path(tempfile.gettempdir()) / "qunbot-exports" / f"{safe}-{what}.csv"
 
     def rules_of(self, plugin: str):
         """Another plugin's effective rules in this group (read-only), or None where it is off."""

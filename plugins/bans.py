@@ -15,8 +15,6 @@ has it in ``share`` — each group's own rules say whose bans it honours.
 from __future__ import annotations
 
 import csv
-import re
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -167,16 +165,11 @@ async def banlist(ctx: Context):
     rules: BansRules = ctx.rules
     groups = sharing_groups(ctx, rules)
     if ctx.call.rest.strip() in ("export", "导出"):
-        path = await export_bans(ctx.services, groups, _export_path(ctx.group, ctx.event.at))
+        path = await export_bans(ctx.services, groups, ctx.export_path(f"bans-{ctx.event.at:%Y%m%d-%H%M%S}"))
         return ctx.reply("bans/exported", "bans_exported", count=path[1]).model_copy(update={"file": str(path[0])})
     rows = [{**row, "day": row["at"].astimezone(ctx.tz).date()} for row in await ctx.store.run(standing_bans, groups)]
     return ctx.reply("bans/list", "ban_list", rows=rows[:rules.list_size], total=len(rows), group=ctx.group,
                      shared=len(groups) - 1, sets=rules.share)
-
-
-def _export_path(group: str, at: datetime) -> Path:
-    safe = re.sub(r"[^\w.-]", "_", group)
-    return Path(tempfile.gettempdir()) / "qunbot-exports" / f"{safe}-bans-{at:%Y%m%d-%H%M%S}.csv"
 
 
 async def export_bans(services, groups: tuple[str, ...], path: Path) -> tuple[Path, int]:

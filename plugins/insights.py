@@ -207,7 +207,6 @@ async def export(ctx: Context):
     if ctx.call.rest.strip() not in ("members", "成员"):
         return ctx.reply("insights/export_usage", "usage")
     today = _today(ctx)
-    safe = re.sub(r"[^\w.-]", "_", ctx.group)
-    path = Path(tempfile.gettempdir()) / "qunbot-exports" / f"{safe}-members-{today.isoformat()}.csv"
+    path = ctx.export_path(f"members-{today.isoformat()}")
     count = await export_members(ctx.services, ctx.group, ctx.rules, today, path)
     return ctx.reply("insights/exported", "members_exported", count=count).model_copy(update={"file": str(path)})

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import csv
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from pydantic import Field
 
@@ -250,8 +248,7 @@ async def _export(ctx: Context):
     relay, lines = await ctx.store.run(read)
     if relay is None:
         return ctx.reply("relay/not_running", "not_running")
-    safe = re.sub(r"[^\w.-]", "_", ctx.group)
-    path = Path(tempfile.gettempdir()) / "qunbot-exports" / f"{safe}-relay-{relay['id']}.csv"
+    path = ctx.export_path(f"relay-{relay['id']}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
