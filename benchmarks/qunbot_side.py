@@ -3,7 +3,8 @@ bus with the shipped rules on a SQLite file database, actions out.
 
 Each payload is handled as the QQ adapter's connection handles a frame: decode the JSON (``decode``), drop a repeat
 (the adapter's ``Seen``), turn it into a neutral event (``bot.adapters.qq.events.to_event``), run the
-engine on the live road (``Engine.transact``: group commit and the transactional outbox). The clock is virtual and follows the events' own ``time`` so that check-in days and flood windows
+engine on the live road (``Engine.transact``: group commit and the transactional outbox), then let the
+event loop turn, as the connection's worker does between events. The clock is virtual and follows the events' own ``time`` so that check-in days and flood windows
 are those of the stream, not of the machine; scheduled jobs are not fired (they are the scheduler's
 business and timed by replay_bench).
 """
@@ -85,6 +86,7 @@ async def run_stream(lines: list[str], rules: Path = SHIPPED_RULES, db_folder: s
             arrived[0] = t0
             actions, _, _ = await engine.transact(lambda: engine.handle(event))
             handled.append(clock() - t0)
+            await asyncio.sleep(0)  # the loop turns between frames, as in the QQ adapter's connection worker
             if actions:
                 if keep is not None:
                     keep += actions

@@ -149,6 +149,9 @@ class Connection:
                 log.exception("%s: handling a %s event failed", self, data.get("post_type"))
             finally:
                 queue.task_done()
+            # A turn of the loop between events, even when more are queued: what the last one set going
+            # (its commit, its actions' delivery) runs now, not after the whole burst.
+            await asyncio.sleep(0)
 
 
 Attach = Callable[[Connection], Awaitable[None]]
