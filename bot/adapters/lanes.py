@@ -99,6 +99,9 @@ class Lanes:
                 except Exception:
                     log.exception("%s: a job for %s failed", self.name, key)
                 queue.popleft()
+                # A turn of the loop between jobs (the QQ connection's worker does the same): what a job set
+                # going, its commit and its actions' delivery, runs now, not after the lane's whole queue.
+                await asyncio.sleep(0)
         finally:
             self._workers.pop(key, None)
             if not queue:
