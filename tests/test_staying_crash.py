@@ -31,22 +31,23 @@ MEMBERS = [2001 + i for i in range(30)]
 LATE, ON_TIME = (3001, 3002), 3003  # newcomers: deadline soon after the restart / well after it
 
 
-def write_setup(tmp: Path, url: str) -> tuple[Path, Path]:
+def write_setup(tmp: Path, url: str, chat: int = CHAT, per_second: float = 500.0) -> tuple[Path, Path]:
+    """Rules (check-ins, a one-minute quiz, a morning post due at once everywhere but in ``chat``) and a
+    config for ``qunbot run`` against the OneBot peer at ``url``, sending ``per_second`` at most."""
     rules = tmp / "rules"
     rules.mkdir()
     shutil.copy(SHIPPED_RULES / "checkin.toml", rules)
     quiz = (SHIPPED_RULES / "join_threshold.toml").read_text(encoding="utf-8")
     (rules / "join_threshold.toml").write_text(quiz.replace("quiz_minutes = 10", "quiz_minutes = 1"), encoding="utf-8")
-    # The morning post's slot passed a minute ago: due at once, in the group known from before only.
+    # The morning post's slot passed a minute ago: due at once, in every group but the chat group.
     slot = (datetime.now(BEIJING) - timedelta(minutes=1)).strftime("%H:%M")
     (rules / "daily_posts.toml").write_text(
         f'[posts.morning]\ntime = "{slot}"\ndays = "every"\ntemplate = "daily_posts/morning"\n'
-        f'[groups."qq:{CHAT}".posts.morning]\nenabled = false\n', encoding="utf-8")
+        f'[groups."qq:{chat}".posts.morning]\nenabled = false\n', encoding="utf-8")
     config = tmp / "config.toml"
     config.write_text(
         f'adapters = ["qq"]\ndatabase_url = "sqlite:///{tmp / "bot.db"}"\n'
-        # Delivery pace is not under test here: the defaults (20 a minute per group) would only slow it.
-        '[outbox.qq]\nper_group_per_minute = 1000\nper_second = 500.0\n'
+        f'[outbox.qq]\nper_group_per_minute = 1000\nper_second = {per_second}\n'
         f'[qq]\naction_timeout = 60.0\n[[qq.forward]]\nurl = "{url}"\n', encoding="utf-8")
     return config, rules
 
@@ -110,6 +111,7 @@ async def first_life(sim: OneBotSim, tmp: Path, config: Path, rules: Path) -> se
 
 async def test_kill_9_mid_stream_loses_and_doubles_nothing(sim, tmp_path):
     url = await sim.start_forward()
+    # Delivery pace is not under test here: the defaults (20 a minute per group) would only slow it.
     config, rules = write_setup(tmp_path, url)
     db = tmp_path / "bot.db"
     upgrade = await qunbot(tmp_path, "db", "upgrade", "--config", str(config))

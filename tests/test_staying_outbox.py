@@ -17,42 +17,19 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.engine import SHIPPED_RULES
-from tests.conftest import BEIJING
 from tests.onebot_sim import Member, OneBotSim
 from tests.qq_harness import segment, texts_of, wait_until
-from tests.test_staying_crash import qunbot, query, text
+from tests.test_staying_crash import qunbot, query, text, write_setup
 
 KILLS = int(os.environ.get("QUNBOT_CRASH_KILLS", "3"))
 CHAT, POSTS = 710200, 710300  # POSTS + life: one posts group per life
 CHECKINS, REQUESTS, NEWCOMERS = 4, 2, 2  # per life
 QUESTION, CHECKED, ALREADY = "入群前请先回答", "签到成功", "已经签过到"
-
-
-def write_setup(tmp: Path, url: str) -> tuple[Path, Path]:
-    rules = tmp / "rules"
-    rules.mkdir()
-    shutil.copy(SHIPPED_RULES / "checkin.toml", rules)
-    quiz = (SHIPPED_RULES / "join_threshold.toml").read_text(encoding="utf-8")
-    (rules / "join_threshold.toml").write_text(quiz.replace("quiz_minutes = 10", "quiz_minutes = 1"), encoding="utf-8")
-    slot = (datetime.now(BEIJING) - timedelta(minutes=1)).strftime("%H:%M")
-    (rules / "daily_posts.toml").write_text(
-        f'[posts.morning]\ntime = "{slot}"\ndays = "every"\ntemplate = "daily_posts/morning"\n'
-        f'[groups."qq:{CHAT}".posts.morning]\nenabled = false\n', encoding="utf-8")
-    config = tmp / "config.toml"
-    config.write_text(
-        f'adapters = ["qq"]\ndatabase_url = "sqlite:///{tmp / "bot.db"}"\n'
-        # Paced so that a burst's answers take a few tenths of a second: the kill lands among them.
-        '[outbox.qq]\nper_group_per_minute = 1000\nper_second = 40.0\n'
-        f'[qq]\naction_timeout = 60.0\n[[qq.forward]]\nurl = "{url}"\n', encoding="utf-8")
-    return config, rules
 
 
 class Peer:
@@ -131,7 +108,8 @@ async def life(peer: Peer, tmp: Path, config: Path, rules: Path, number: int, ki
 
 async def test_kill_9_again_and_again_loses_and_doubles_nothing(sim, tmp_path):
     url = await sim.start_forward()
-    config, rules = write_setup(tmp_path, url)
+    # Paced so that a burst's answers take a few tenths of a second: the kill lands among them.
+    config, rules = write_setup(tmp_path, url, CHAT, per_second=40.0)
     upgrade = await qunbot(tmp_path, "db", "upgrade", "--config", str(config))
     assert await upgrade.wait() == 0
     peer = Peer(sim)
