@@ -53,8 +53,16 @@ def refusal(ctx: Context, target: str, set_name: str) -> str | None:
     return None
 
 
-def split_targets(ctx: Context, members: tuple[str, ...], set_name: str) -> tuple[list[str], dict[str, str]]:
-    """The groups of the set besides this one that take it, and those that refuse it with why."""
+def split_targets(ctx: Context, set_name: str, not_in_set: str) -> tuple[list[str], dict[str, str]] | SendMessage:
+    """For a broadcast or relay from this group into ``set_name``: the set's other groups that take it, and
+    those that refuse it with why; or the answer that refuses it all (an unknown set; ``not_in_set``, the
+    template saying the sender may not start one into it)."""
+    try:
+        members = ctx.services.group_sets().members(set_name)
+    except LookupError:
+        return ctx.reply("broadcasts/unknown_set", "unknown_set", name=set_name, known=list(ctx.services.group_sets().sets))
+    if not may_start(ctx, members):
+        return ctx.reply(not_in_set, "not_permitted", name=set_name)
     refused = {g: why for g in members if g != ctx.group and (why := refusal(ctx, g, set_name))}
     return [g for g in members if g != ctx.group and g not in refused], refused
 
@@ -80,13 +88,10 @@ async def broadcast(ctx: Context):
         return ctx.reply("broadcasts/usage", "usage")
     if len(text) > rules.max_length:
         return ctx.reply("broadcasts/too_long", "too_long", length=len(text), limit=rules.max_length)
-    try:
-        members = ctx.services.group_sets().members(set_name)
-    except LookupError:
-        return ctx.reply("broadcasts/unknown_set", "unknown_set", name=set_name, known=list(ctx.services.group_sets().sets))
-    if not may_start(ctx, members):
-        return ctx.reply("broadcasts/not_in_set", "not_permitted", name=set_name)
-    targets, refused = split_targets(ctx, members, set_name)
+    found = split_targets(ctx, set_name, "broadcasts/not_in_set")
+    if isinstance(found, SendMessage):
+        return found
+    targets, refused = found
     ev = ctx.event
 
     def write(conn):
@@ -98,7 +103,7 @@ async def broadcast(ctx: Context):
     if drafted is None:
         return None
     return ctx.reply("broadcasts/preview", "drafted", name=set_name, text=text, targets=targets, refused=refused,
-                     minutes=rules.confirm_minutes, in_set=ctx.group in members)
+                     minutes=rules.confirm_minutes, in_set=ctx.group in ctx.services.group_sets().members(set_name))
 
 
 async def confirm(ctx: Context):

@@ -31,7 +31,7 @@ from bot.model import Attachment, MessageReceived, SendMessage
 from bot.rules import PluginRules
 from bot.store.relays import (add_line, delivery_counts, latest_relay, line_of_message, running_relays, set_speakers,
                               start_relay, stop_relay, transcript)
-from plugins.broadcasts import may_start, split_targets
+from plugins.broadcasts import split_targets
 
 QUESTION = re.compile(r"^\s*(?:提问|问)\s*[:：]\s*(\S.*)$", re.S)
 PLACEHOLDERS = {"image": "[图片]", "file": "[文件]", "red_packet": "[红包]", "link": "[链接]"}
@@ -175,13 +175,10 @@ async def relay_command(ctx: Context):
 
 async def _start(ctx: Context, set_name: str):
     ev = ctx.event
-    try:
-        members = ctx.services.group_sets().members(set_name)
-    except LookupError:
-        return ctx.reply("broadcasts/unknown_set", "unknown_set", name=set_name, known=list(ctx.services.group_sets().sets))
-    if not may_start(ctx, members):
-        return ctx.reply("relay/not_in_set", "not_permitted", name=set_name)
-    targets, refused = split_targets(ctx, members, set_name)
+    found = split_targets(ctx, set_name, "relay/not_in_set")
+    if isinstance(found, SendMessage):
+        return found
+    targets, refused = found
     if not targets:
         return ctx.reply("relay/no_targets", "no_targets", name=set_name, refused=refused)
     speakers = [ev.user]
