@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 20_000_000  # the most the Telegram Bot API lets a bot download; files larger are not relayed
 KEEP_SECONDS = 86_400
+NAME_CHARS = 80  # of a relayed file's name (its end, which holds the extension)
 
 Fetch = Callable[[str, str, int, float], Awaitable[bytes]]  # (platform, reference, max_bytes, seconds)
 
@@ -42,7 +43,7 @@ class Media:
         digest = hashlib.sha256(f"{attachment.platform}\0{attachment.reference}".encode()).hexdigest()[:24]
         if attachment.kind == "image":
             return self.folder / f"{digest}.img"
-        name = Path(attachment.name).name.strip(". ") or "file"
+        name = Path(attachment.name).name.strip(". ")[-NAME_CHARS:] or "file"  # a file system takes ~255 bytes
         return self.folder / digest / name
 
     async def local(self, attachment: Attachment) -> Path:
@@ -67,7 +68,10 @@ class Media:
             raise MediaProblem(str(exc) or type(exc).__name__) from exc
         if len(data) > limit:
             raise MediaProblem(f"larger than {limit} bytes")
-        await asyncio.to_thread(self._store, path, data)
+        try:
+            await asyncio.to_thread(self._store, path, data)
+        except OSError as exc:  # a full disk, an unwritable folder: the message goes without it, said so
+            raise MediaProblem(f"not stored: {exc}") from exc
         return path
 
     def _store(self, path: Path, data: bytes) -> None:

@@ -195,3 +195,18 @@ def test_telegram_documents_are_files_and_pictures_sent_as_documents_are_picture
     assert (files_of(notes), pictures_of(notes)) == ((("讲义.pdf", "d1"),), ())
     scan = message({"file_id": "d2", "file_name": "scan.png", "mime_type": "image/png"})
     assert (files_of(scan), pictures_of(scan)) == ((), ("d2",))
+
+
+async def test_a_file_whose_name_no_file_system_takes_is_still_relayed(tmp_path):
+    from bot.media import Media
+    from bot.model import Attachment
+
+    async def fetch(_platform, _reference, _max_bytes, _seconds):
+        return b"%PDF notes"
+
+    media = Media(fetch, 1000, 1.0, tmp_path / "media")
+    long = Attachment(kind="file", platform="qq", reference="https://h/f", name="第二讲讲义" * 60 + ".pdf")
+    kept = await media.local(long)
+    assert kept.read_bytes() == b"%PDF notes" and kept.name.endswith("讲义.pdf") and len(kept.name) <= 80
+    sneaky = Attachment(kind="file", platform="qq", reference="https://h/g", name="../../etc/passwd")
+    assert (await media.local(sneaky)).parent.parent == tmp_path / "media"
