@@ -171,12 +171,16 @@ async def test_kill_9_again_and_again_loses_and_doubles_nothing(sim, database, t
                        and QUESTION in texts_of(p["message"])] for user in peer.joins}
     removed_at = {user: [i for i, (a, p) in enumerate(sim.calls) if a == "set_group_kick" and p.get("user_id") == user]
                   for user in peer.joins}
+    answers = lambda user: [t for t in peer.to(user) if CHECKED in t or ALREADY in t]  # noqa: E731
     posts = {group: [m for m in sim.sent if m["group_id"] == group] for group in range(POSTS, POSTS + KILLS + 1)}
     print(f"\n{'PostgreSQL' if pg else 'SQLite'}: {KILLS} kills;"
           f" check-ins {len(peer.checkins)}: lost {sum(u not in rows for u in peer.checkins)},"
-          f" doubled {sum(n > 1 for n in rows.values()) + sum(sum(CHECKED in t for t in peer.to(u)) > 1 for u in peer.checkins)};"
+          f" doubled {sum(n > 1 for n in rows.values()) + sum(sum(CHECKED in t for t in peer.to(u)) > 1 for u in peer.checkins)},"
+          f" answered more than once {sum(len(answers(u)) > 1 for u in peer.checkins)}"
+          f" ({sum(len(answers(u)) for u in peer.checkins)} answers);"
           f" join requests {len(peer.requests)}: undecided {sum(not peer.decisions(f) for f in peer.requests)},"
-          f" decided both ways {sum(len(set(peer.decisions(f))) > 1 for f in peer.requests)};"
+          f" decided both ways {sum(len(set(peer.decisions(f))) > 1 for f in peer.requests)},"
+          f" decided again the same way {sum(len(peer.decisions(f)) > 1 for f in peer.requests)};"
           f" newcomers {len(peer.joins)}: asked {sum(bool(asked_at[u]) for u in peer.joins)},"
           f" removed {sum(bool(removed_at[u]) for u in peer.joins)},"
           f" removed without the question {sum(bool(removed_at[u]) and not (asked_at[u] and asked_at[u][0] < removed_at[u][0]) for u in peer.joins)};"
@@ -185,6 +189,9 @@ async def test_kill_9_again_and_again_loses_and_doubles_nothing(sim, database, t
 
     for user in peer.checkins:
         assert sum(CHECKED in t for t in peer.to(user)) <= 1, f"{user} told 签到成功 twice"
+        # One 签到, sent again by the platform as often as it saw no answer: one answer, not "签到成功" and
+        # "已经签过到" (the same message is not a second check-in).
+        assert len(answers(user)) == 1, f"{user}'s one 签到 answered {len(answers(user))} times: {answers(user)}"
     assert rows == {u: 1 for u in peer.checkins}, "a check-in lost or doubled"
     for flag in peer.requests:
         assert len(set(peer.decisions(flag))) == 1, f"request {flag} undecided or decided both ways"
