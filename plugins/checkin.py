@@ -47,8 +47,13 @@ async def check_in_member(ctx: Context):
     day = ev.at.astimezone(ctx.tz).date()
     points_for = lambda streak: rules.base_points + bonus_for(rules, streak)  # noqa: E731
     try:
-        result = await ctx.store.run(check_in, ctx.group, ev.user, ev.user_name, day, ev.at, points_for)
+        result = await ctx.store.run(check_in, ctx.group, ev.user, ev.user_name, day, ev.at, points_for, ev.id or None)
     except AlreadyCheckedIn as already:
+        if ev.id and already.message == ev.id:
+            # The platform sent this very message again (it saw no answer before a restart or a take-over):
+            # its answer was committed with the check-in, in the outbox, and goes out from there. A
+            # "checked in already" besides would answer one 签到 twice.
+            return None
         return ctx.reply("checkin/already", "already_checked_in", name=ev.user_name, result=already.earlier)
     # The red-packet plugin celebrates streak milestones right after this, from the member's state as committed.
     ctx.notes["checkin"] = result

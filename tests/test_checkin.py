@@ -58,10 +58,25 @@ async def test_streak_breaks_after_a_missed_day_and_bonus_on_the_seventh(chat: C
 async def test_concurrent_checkins_by_one_member_make_exactly_one(chat: Chat):
     from bot.model import MessageReceived
 
-    event = MessageReceived(at=at("2026-11-23 09:00"), platform="qq", group="g1", user="u1", name="小王", id="m1", text="签到")
-    results = await asyncio.gather(*(chat.engine.handle(event) for _ in range(5)))
+    events = [MessageReceived(at=at("2026-11-23 09:00"), platform="qq", group="g1", user="u1", name="小王", id=f"m{i}",
+                              text="签到") for i in range(5)]
+    results = await asyncio.gather(*(chat.engine.handle(event) for event in events))
     all_reasons = sorted(r for actions in results for r in reasons(actions))
     assert all_reasons == ["already_checked_in"] * 4 + ["checked_in"]
+
+
+async def test_the_same_message_sent_again_is_answered_once(chat: Chat):
+    # The platform sends a 签到 again when it saw no answer (a restart, a take-over): that message made the
+    # check-in, and its answer goes out from the outbox; a "checked in already" besides would answer it twice.
+    from bot.model import MessageReceived
+
+    event = MessageReceived(at=at("2026-11-23 09:00"), platform="qq", group="g1", user="u1", name="小王", id="again1",
+                             text="签到")
+    results = await asyncio.gather(*(chat.engine.handle(event) for _ in range(3)))
+    assert sorted(r for actions in results for r in reasons(actions)) == ["checked_in"]
+    assert await chat.engine.handle(event) == []
+    # Another message of the member's is another 签到: it is told.
+    assert reasons(await chat.say("签到", user="u1", name="小王", when=at("2026-11-23 09:01"))) == ["already_checked_in"]
 
 
 async def test_leaderboard_periods(chat: Chat):

@@ -35,11 +35,16 @@ async def test_two_processes_racing_one_member_record_one_checkin(pg_url, make_e
     rules = only_rules("checkin")
     one, two = await make_engine(rules, db_url=pg_url), await make_engine(rules, db_url=pg_url)
     for round_ in range(10):
-        event = checkin_event(f"racer{round_}")
-        results = await asyncio.gather(*(engine.handle(event) for engine in (one, two, one, two)))
+        # Four messages of one member at once, to both: one check-in, three told it was made already.
+        events = [checkin_event(f"racer{round_}").model_copy(update={"id": f"m-racer{round_}-{i}"}) for i in range(4)]
+        results = await asyncio.gather(*(engine.handle(e) for engine, e in zip((one, two, one, two), events)))
         assert sorted(r for actions in results for r in reasons(actions)) == ["already_checked_in"] * 3 + ["checked_in"]
+        # One message received by both (processes connected to one account): answered once, by either.
+        event = checkin_event(f"twin{round_}")
+        results = await asyncio.gather(*(engine.handle(event) for engine in (one, two)))
+        assert sorted(r for actions in results for r in reasons(actions)) == ["checked_in"]
     count = await one.store.run(lambda c: c.execute(select(func.count()).select_from(checkins_t)).scalar_one())
-    assert count == 10
+    assert count == 20
 
 
 async def test_concurrent_members_get_distinct_ranks(pg_url, make_engine, only_rules):

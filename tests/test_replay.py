@@ -82,8 +82,12 @@ def test_out_file_and_a_named_database_carry_over(tmp_path):
     first = run_replay(str(events), "--db", db, "--out", str(tmp_path / "one.jsonl"))
     assert first.returncode == 0 and first.stdout == ""
     assert records((tmp_path / "one.jsonl").read_text(encoding="utf-8"))[0]["reason"] == "checked_in"
+    # The same log again names the same messages: handled already, nothing to answer twice …
     again = run_replay(str(events), "--db", db)
-    assert records(again.stdout)[0]["reason"] == "already_checked_in"
+    assert again.returncode == 0 and [r for r in records(again.stdout) if r["plugin"] == "checkin"] == []
+    # … and another 签到 that day is told the database remembers the first.
+    later = write_events(tmp_path / "later.jsonl", [{**THREE_DAYS[0], "id": "later-1"}])
+    assert records(run_replay(str(later), "--db", db).stdout)[0]["reason"] == "already_checked_in"
     fresh = run_replay(str(events))
     assert records(fresh.stdout)[0]["reason"] == "checked_in"
 

@@ -179,7 +179,9 @@ async def test_taking_a_group_over_reloads_the_ad_samples_another_process_marked
 # ----------------------------------------------------------------------------- two real processes
 
 CHAT = 700300
-MEMBERS = [2101 + i for i in range(40)]
+# 15 before the kill, then one every 0.25 s for up to 10 s while nobody answers: enough never to run out
+# before the 10 s assertion speaks.
+MEMBERS = [2101 + i for i in range(60)]
 
 
 def _setup(tmp: Path, url: str, n: int) -> tuple[Path, Path]:

@@ -12,49 +12,18 @@ morning post is sent exactly once.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sqlite3
-import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.engine import SHIPPED_RULES
-from tests.conftest import BEIJING, ROOT
-from tests.onebot_sim import Member, OneBotSim
+from tests.onebot_sim import OneBotSim
 from tests.qq_harness import segment, texts_of, wait_until
+from tests.staying_harness import join, query, qunbot, sqlite_url, text, write_setup
 
 POSTS, CHAT = 700100, 700200
 MEMBERS = [2001 + i for i in range(30)]
 LATE, ON_TIME = (3001, 3002), 3003  # newcomers: deadline soon after the restart / well after it
-
-
-def write_setup(tmp: Path, url: str, chat: int = CHAT, per_second: float = 500.0) -> tuple[Path, Path]:
-    """Rules (check-ins, a one-minute quiz, a morning post due at once everywhere but in ``chat``) and a
-    config for ``qunbot run`` against the OneBot peer at ``url``, sending ``per_second`` at most."""
-    rules = tmp / "rules"
-    rules.mkdir()
-    shutil.copy(SHIPPED_RULES / "checkin.toml", rules)
-    quiz = (SHIPPED_RULES / "join_threshold.toml").read_text(encoding="utf-8")
-    (rules / "join_threshold.toml").write_text(quiz.replace("quiz_minutes = 10", "quiz_minutes = 1"), encoding="utf-8")
-    # The morning post's slot passed a minute ago: due at once, in every group but the chat group.
-    slot = (datetime.now(BEIJING) - timedelta(minutes=1)).strftime("%H:%M")
-    (rules / "daily_posts.toml").write_text(
-        f'[posts.morning]\ntime = "{slot}"\ndays = "every"\ntemplate = "daily_posts/morning"\n'
-        f'[groups."qq:{chat}".posts.morning]\nenabled = false\n', encoding="utf-8")
-    config = tmp / "config.toml"
-    config.write_text(
-        f'adapters = ["qq"]\ndatabase_url = "sqlite:///{tmp / "bot.db"}"\n'
-        f'[outbox.qq]\nper_group_per_minute = 1000\nper_second = {per_second}\n'
-        f'[qq]\naction_timeout = 60.0\n[[qq.forward]]\nurl = "{url}"\n', encoding="utf-8")
-    return config, rules
-
-
-async def qunbot(tmp: Path, *args: str) -> asyncio.subprocess.Process:
-    log = (tmp / "bot.log").open("ab")
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", *args, cwd=ROOT, stdout=log, stderr=log)
 
 
 def sent_to(sim: OneBotSim, group: int) -> list[list[dict]]:
@@ -64,21 +33,6 @@ def sent_to(sim: OneBotSim, group: int) -> list[list[dict]]:
 def replies(sim: OneBotSim, words: str) -> list[int]:
     """The members mentioned in messages to the chat group containing ``words``."""
     return [int(segment(m, "at")["qq"]) for m in sent_to(sim, CHAT) if words in texts_of(m) and segment(m, "at")]
-
-
-def query(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
-
-
-async def join(sim: OneBotSim, user: int, seconds_ago: int) -> None:
-    sim.groups[CHAT][user] = Member("member", nickname=f"新人{user}")
-    await sim.post({"time": int(time.time()) - seconds_ago, "post_type": "notice", "notice_type": "group_increase",
-                    "sub_type": "approve", "group_id": CHAT, "user_id": user, "operator_id": 1001})
-
-
-def text(words: str) -> list[dict]:
-    return [{"type": "text", "data": {"text": words}}]
 
 
 @pytest.fixture
@@ -97,8 +51,8 @@ async def first_life(sim: OneBotSim, tmp: Path, config: Path, rules: Path) -> se
     try:
         await wait_until(lambda: sim.stalled, "the morning post reaching the (stalled) platform")
         for user in LATE:
-            await join(sim, user, seconds_ago=40)  # their minute ends ~20 s from now, after the restart
-        await join(sim, ON_TIME, seconds_ago=0)
+            await join(sim, CHAT, user, seconds_ago=40)  # their minute ends ~20 s from now, after the restart
+        await join(sim, CHAT, ON_TIME, seconds_ago=0)
         await wait_until(lambda: len(replies(sim, "入群前请先回答")) == 3, "three quizzes")
         for user in MEMBERS[:20]:
             await sim.member_says(CHAT, user, text("签到"))
@@ -112,26 +66,26 @@ async def first_life(sim: OneBotSim, tmp: Path, config: Path, rules: Path) -> se
 async def test_kill_9_mid_stream_loses_and_doubles_nothing(sim, tmp_path):
     url = await sim.start_forward()
     # Delivery pace is not under test here: the defaults (20 a minute per group) would only slow it.
-    config, rules = write_setup(tmp_path, url)
-    db = tmp_path / "bot.db"
+    config, rules = write_setup(tmp_path, url, CHAT)
+    db = sqlite_url(tmp_path)
     upgrade = await qunbot(tmp_path, "db", "upgrade", "--config", str(config))
     assert await upgrade.wait() == 0
-    query(db, f"INSERT INTO groups (group_key, first_seen) VALUES ('qq:{POSTS}', '2026-01-01 00:00:00')")
+    await query(db, f"INSERT INTO groups (group_key, first_seen) VALUES ('qq:{POSTS}', '2026-01-01 00:00:00')")
     sim.faults.stall_groups = {POSTS}
 
     confirmed_before = await first_life(sim, tmp_path, config, rules)
     log = lambda: (tmp_path / "bot.log").read_text(encoding="utf-8", errors="replace")[-3000:]  # noqa: E731
     assert not sent_to(sim, POSTS), "the stalled post must not have been performed"
     # The claim was committed with the post in the outbox table; the post reached the platform, unanswered.
-    assert len(query(db, f"SELECT slot FROM schedule_claims WHERE group_key = 'qq:{POSTS}'")) == 1
-    assert query(db, f"SELECT state, again FROM outbox WHERE group_key = 'qq:{POSTS}'") == [(1, 1)], "being sent, not done"
-    pending = query(db, f"SELECT user_id, started_at, deadline FROM admission_cases WHERE group_key = 'qq:{CHAT}' AND kind = 'quiz'")
+    assert len(await query(db, f"SELECT slot FROM schedule_claims WHERE group_key = 'qq:{POSTS}'")) == 1
+    assert await query(db, f"SELECT state, again FROM outbox WHERE group_key = 'qq:{POSTS}'") == [(1, 1)], "being sent, not done"
+    pending = await query(db, f"SELECT user_id, started_at, deadline FROM admission_cases WHERE group_key = 'qq:{CHAT}' AND kind = 'quiz'")
     assert sorted(int(u) for u, *_ in pending) == [*LATE, ON_TIME]
     for _, started, deadline in pending:
         assert datetime.fromisoformat(deadline) - datetime.fromisoformat(started) == timedelta(minutes=1)
 
     sim.faults.stall_groups.clear()
-    committed_before = {int(u) for (u,) in query(db, f"SELECT user_id FROM checkins WHERE group_key = 'qq:{CHAT}'")}
+    committed_before = {int(u) for (u,) in await query(db, f"SELECT user_id FROM checkins WHERE group_key = 'qq:{CHAT}'")}
     assert confirmed_before <= committed_before, "a confirmed check-in was lost"
     seen_before = len(sim.sent)
     proc = await qunbot(tmp_path, "run", "--config", str(config), "--rules", str(rules))
@@ -153,15 +107,15 @@ async def test_kill_9_mid_stream_loses_and_doubles_nothing(sim, tmp_path):
         await proc.wait()
 
     assert len(sent_to(sim, POSTS)) == 1 and "早上好" in texts_of(sent_to(sim, POSTS)[0])
-    assert query(db, "SELECT count(*) FROM schedule_claims WHERE sent_at IS NULL") == [(0,)]
-    assert query(db, "SELECT count(*) FROM outbox WHERE state < 2") == [(0,)], "every committed action delivered"
+    assert await query(db, "SELECT count(*) FROM schedule_claims WHERE sent_at IS NULL") == [(0,)]
+    assert await query(db, "SELECT count(*) FROM outbox WHERE state < 2") == [(0,)], "every committed action delivered"
     assert kicked() == list(LATE) and ON_TIME in replies(sim, "验证通过")
-    assert query(db, "SELECT count(*) FROM admission_cases WHERE kind = 'quiz'") == [(0,)]
+    assert await query(db, "SELECT count(*) FROM admission_cases WHERE kind = 'quiz'") == [(0,)]
     successes = replies(sim, "签到成功")
     assert sorted(successes) == sorted(set(successes)), "a member checked in twice"
     assert set(later("已经签过到")) == committed_before, "every check-in made before the kill is remembered"
     assert set(successes) == set(MEMBERS), "every check-in answered, the ones committed before the kill too"
-    rows = query(db, f"SELECT user_id, count(*), sum(points) FROM checkins WHERE group_key = 'qq:{CHAT}' GROUP BY user_id")
+    rows = await query(db, f"SELECT user_id, count(*), sum(points) FROM checkins WHERE group_key = 'qq:{CHAT}' GROUP BY user_id")
     assert len(rows) == len(MEMBERS) and all(n == 1 for _, n, _ in rows)
-    points = dict(query(db, f"SELECT user_id, points FROM members WHERE group_key = 'qq:{CHAT}'"))
+    points = dict(await query(db, f"SELECT user_id, points FROM members WHERE group_key = 'qq:{CHAT}'"))
     assert all(points[u] == p for u, _, p in rows), "points match the check-ins, none doubled"

@@ -30,11 +30,11 @@ class CheckinResult:
 class AlreadyCheckedIn(Exception):
     """Raised inside the transaction so that it rolls back (the rank counter included). ``earlier`` is the
     day's check-in as that transaction read it, so that the answer needs no second transaction (None
-    when the member row is missing)."""
+    when the member row is missing); ``message`` the id of the message that made it, if known."""
 
-    def __init__(self, earlier: CheckinResult | None):
+    def __init__(self, earlier: CheckinResult | None, message: str | None = None):
         super().__init__(earlier)
-        self.earlier = earlier
+        self.earlier, self.message = earlier, message
 
 
 # The hot statements are SQL text (bot.store.sql): SQLAlchemy's per-statement overhead cost more than
@@ -43,8 +43,8 @@ _SELECT_MEMBER = Sql("SELECT streak, last_checkin, checkin_days, best_streak FRO
                      " WHERE group_key = :group_key AND user_id = :user_id")
 # The key refuses a member's second check-in on a day even when two processes race. The row count says
 # whether it went in (RETURNING would tell no more, at a cost).
-_INSERT_CHECKIN = Sql("INSERT INTO checkins (group_key, user_id, day, at, rank, streak, points)"
-                      " VALUES (:group_key, :user_id, :day, :at, :rank, :streak, :points)"
+_INSERT_CHECKIN = Sql("INSERT INTO checkins (group_key, user_id, day, at, rank, streak, points, message_id)"
+                      " VALUES (:group_key, :user_id, :day, :at, :rank, :streak, :points, :message_id)"
                       " ON CONFLICT DO NOTHING")
 # Points are added to, not set: the ledger row for them is written in the same transaction (bot.store.points).
 _UPSERT_MEMBER = Sql(
@@ -53,20 +53,21 @@ _UPSERT_MEMBER = Sql(
     " ON CONFLICT (group_key, user_id) DO UPDATE SET name = excluded.name, checkin_days = excluded.checkin_days,"
     " streak = excluded.streak, best_streak = excluded.best_streak, last_checkin = excluded.last_checkin,"
     " points = members.points + excluded.points RETURNING points")
-_TODAYS = Sql("SELECT c.rank, c.streak, c.points, m.points, m.checkin_days FROM checkins c"
+_TODAYS = Sql("SELECT c.rank, c.streak, c.points, m.points, m.checkin_days, c.message_id FROM checkins c"
               " JOIN members m ON m.group_key = c.group_key AND m.user_id = c.user_id"
               " WHERE c.group_key = :group_key AND c.user_id = :user_id AND c.day = :day")
 
 
 def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: datetime,
-             points_for: Callable[[int], int]) -> CheckinResult:
-    """Record today's check-in; ``points_for(streak)`` gives its points. Raises AlreadyCheckedIn on a second one."""
+             points_for: Callable[[int], int], message: str | None = None) -> CheckinResult:
+    """Record today's check-in, made by the platform's message ``message``; ``points_for(streak)`` gives its
+    points. Raises AlreadyCheckedIn on a second one."""
     key = {"group_key": group, "user_id": user}
     member = _SELECT_MEMBER.first(conn, key)
     streak_was, last, days_were, best_was = member or (0, None, 0, 0)
     last = as_date(last)
     if last == day:
-        raise AlreadyCheckedIn(todays_checkin(conn, group, user, day))
+        raise AlreadyCheckedIn(*_todays(conn, group, user, day))
     # A check-in for a day before the member's latest one (a late or out-of-order event) counts, but
     # must not rewind the streak or the latest day.
     late = last is not None and day < last
@@ -74,9 +75,10 @@ def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: 
     points = points_for(1 if late else streak)
     # The counter row serialises concurrent check-ins in one group, so ranks are distinct.
     rank = bump_counter(conn, group, day, "checkin")
-    row = {**key, "day": day, "at": utc(at), "rank": rank, "streak": 1 if late else streak, "points": points}
+    row = {**key, "day": day, "at": utc(at), "rank": rank, "streak": 1 if late else streak, "points": points,
+           "message_id": message}
     if _INSERT_CHECKIN.run(conn, row) == 0:  # another process was first (or a late event's day was taken)
-        raise AlreadyCheckedIn(todays_checkin(conn, group, user, day))
+        raise AlreadyCheckedIn(*_todays(conn, group, user, day))
     # The member row is written once, with the points (what award would do in a second statement).
     add_entry(conn, group, user, points, "checkin", "checked_in", at)
     total = _UPSERT_MEMBER.first(conn, {
@@ -87,8 +89,13 @@ def check_in(conn: Connection, group: str, user: str, name: str, day: date, at: 
 
 
 def todays_checkin(conn: Connection, group: str, user: str, day: date) -> CheckinResult | None:
+    return _todays(conn, group, user, day)[0]
+
+
+def _todays(conn: Connection, group: str, user: str, day: date) -> tuple[CheckinResult | None, str | None]:
+    """The day's check-in and the id of the message that made it."""
     row = _TODAYS.first(conn, {"group_key": group, "user_id": user, "day": day})
-    return CheckinResult(*row) if row else None
+    return (CheckinResult(*row[:5]), row[5]) if row else (None, None)
 
 
 def leaderboard(conn: Connection, group: str, since: date | None, limit: int) -> list[dict]:

@@ -79,6 +79,8 @@ class Checkin(Base):
     rank: Mapped[int] = mapped_column(Integer)
     streak: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(Integer)
+    # The platform's id of the message that made it: the same message sent again is this check-in.
+    message_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class DailyCounter(Base):

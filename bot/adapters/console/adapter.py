@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import sys
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Protocol
@@ -44,7 +45,10 @@ class ConsoleAdapter:
         self.roles: dict[str, str] = {config.user: config.role}
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
+        # Message ids name one message for good: a later session on the same database must not reuse them
+        # (a message sent again is recognised by its id, bus.Context.first_to_see, the check-in's own).
         self._ids = itertools.count(1)
+        self._session = secrets.token_hex(3)
         self.sink: SandboxSink | None = None
 
     def capabilities(self, group: str) -> frozenset[str]:
@@ -80,7 +84,7 @@ class ConsoleAdapter:
     def _message(self, text: str) -> MessageReceived:
         return MessageReceived(
             at=self._now(), platform=PLATFORM, group=self.group, user=self.user, name=self.user,
-            role=self.roles.get(self.user, "member"), id=f"m{next(self._ids)}", text=text,
+            role=self.roles.get(self.user, "member"), id=f"m{next(self._ids)}.{self._session}", text=text,
         )
 
     def _steer(self, words: list[str]) -> Event | None | bool:
@@ -103,7 +107,7 @@ class ConsoleAdapter:
         if verb == "leave" and args:
             return MemberLeft(**common, user=args[0], name=args[0])
         if verb == "request" and args:
-            return JoinRequested(**common, user=args[0], name=args[0], id=f"r{next(self._ids)}", answer=" ".join(args[1:]))
+            return JoinRequested(**common, user=args[0], name=args[0], id=f"r{next(self._ids)}.{self._session}", answer=" ".join(args[1:]))
         self._show("console/help")
         return None
 
