@@ -99,6 +99,21 @@ def text_picture(text: str, rng: random.Random, poster: bool) -> Image.Image:
     return canvas
 
 
+def png(picture: Image.Image) -> bytes:
+    """A picture as the PNG bytes a member would send."""
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()
+
+
+AD_POSTER_TEXT = "兼职刷单日结，一单一结，加微信 xw886688 详聊"
+
+
+def ad_poster() -> bytes:
+    """One poster ad, the same every run (the peer tests of each platform send it)."""
+    return png(text_picture(AD_POSTER_TEXT, random.Random(7), poster=True))
+
+
 def photo(rng: random.Random) -> Image.Image:
     """A picture of nothing in particular: gradients and shapes, as a phone photo of a view or a meal."""
     width, height = rng.choice([(800, 600), (640, 480), (1024, 768)])

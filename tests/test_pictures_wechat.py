@@ -8,30 +8,18 @@ refuses, or does not hand out in time, is logged and the message treated as text
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import random
 
 import pytest
 
 from bot.model import MessageReceived
-from tests.image_samples import photo, qr_picture, text_picture
+from tests.image_samples import ad_poster, photo, png, qr_picture
 from tests.telegram_harness import eventually
 from tests.wechat_harness import ADMIN, FOREIGN, MEMBER, OTHER, OWNED, Gateway, running_bot
 
-POSTER_TEXT = "兼职刷单日结，一单一结，加微信 xw886688 详聊"
 # What some puppets put in a picture message's text (the shape of WeChat's image XML; the numbers made up).
 XML = '<msg><img aeskey="6a5f0c7e2b1d4e8f9a0b1c2d3e4f5a6b" cdnmidimgurl="3057020100044b30490201000204a1b2c3d4" length="138026" md5="0f1e2d3c4b5a69788796a5b4c3d2e1f0" /></msg>'
-
-
-def png(picture) -> bytes:
-    out = io.BytesIO()
-    picture.save(out, "PNG")
-    return out.getvalue()
-
-
-def poster() -> bytes:
-    return png(text_picture(POSTER_TEXT, random.Random(7), poster=True))
 
 
 @pytest.fixture
@@ -54,7 +42,7 @@ async def test_ad_pictures_are_warned_in_every_box_and_an_innocent_photo_is_left
     seen = []
     async with running_bot(gateway, tmp_path, extra_plugin, seen) as (engine, _adapter):
         innocent = gateway.send_picture(OWNED, ADMIN, png(photo(random.Random(4))), box="url", text=XML)
-        poster_id = gateway.send_picture(OWNED, MEMBER, poster(), box="stream")  # a Uuid box: Download
+        poster_id = gateway.send_picture(OWNED, MEMBER, ad_poster(), box="stream")  # a Uuid box: Download
         qr_id = gateway.send_picture(OWNED, OTHER, qr_ad, box="base64")
         await eventually(lambda: warnings_to(gateway, OWNED, MEMBER), "the poster's sender warned", timeout=90)
         await eventually(lambda: warnings_to(gateway, OWNED, OTHER), "the QR code's sender warned", timeout=30)
@@ -76,8 +64,8 @@ async def test_a_picture_the_service_refuses_or_withholds_is_logged_and_the_mess
         gateway, tmp_path, extra_plugin, caplog):
     caplog.set_level(logging.WARNING, logger="bot.images")
     async with running_bot(gateway, tmp_path, extra_plugin, images={"fetch_seconds": 2}) as (engine, _adapter):
-        refused = gateway.send_picture(FOREIGN, MEMBER, poster(), box="refuse")
-        withheld = gateway.send_picture(FOREIGN, OTHER, poster(), box="hang")
+        refused = gateway.send_picture(FOREIGN, MEMBER, ad_poster(), box="refuse")
+        withheld = gateway.send_picture(FOREIGN, OTHER, ad_poster(), box="hang")
         await eventually(lambda: fetched(gateway, refused) and fetched(gateway, withheld), "both pictures asked for")
         await eventually(lambda: len([r for r in caplog.records if "not read" in r.getMessage()]) >= 2,
                          "both failures logged", timeout=20)
@@ -92,7 +80,7 @@ async def test_a_picture_the_service_refuses_or_withholds_is_logged_and_the_mess
 
 async def test_a_picture_larger_than_the_cap_is_cut_off_and_not_read(gateway, tmp_path, extra_plugin, caplog):
     caplog.set_level(logging.WARNING, logger="bot.images")
-    data = poster()
+    data = ad_poster()
     assert len(data) > 10_000
     async with running_bot(gateway, tmp_path, extra_plugin, images={"max_bytes": 10_000}) as (engine, _adapter):
         big = gateway.send_picture(OWNED, MEMBER, data, box="stream")

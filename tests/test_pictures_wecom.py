@@ -10,37 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
-import random
 
 import pytest
 
 from bot.adapters.base import PlatformError
 from bot.adapters.wecom.crypto import decrypt_media, media_key
 from bot.model import MessageReceived
-from tests.image_samples import text_picture
+from tests.image_samples import ad_poster
 from tests.qq_harness import record_events, wait_until
 from tests.test_wecom import AES_KEY, G1, answers, callback_mode, long_config, running
 from tests.test_wecom import http, peer  # noqa: F401  (fixtures)
 from tests.wecom_peer import encrypt_media
 
-POSTER_TEXT = "兼职刷单日结，一单一结，加微信 xw886688 详聊"
 KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")  # fixed, so that the test is the same every run
 OTHER_KEY = base64.b64encode(bytes(range(100, 132))).decode().rstrip("=")
 
 
-def png(picture) -> bytes:
-    out = io.BytesIO()
-    picture.save(out, "PNG")
-    return out.getvalue()
-
-
-def poster() -> bytes:
-    return png(text_picture(POSTER_TEXT, random.Random(7), poster=True))
-
-
 def test_the_adapter_decrypts_what_the_documented_scheme_encrypts():
-    data = poster()
+    data = ad_poster()
     assert decrypt_media(encrypt_media(data, KEY), media_key(KEY)) == data
     assert decrypt_media(encrypt_media(b"x" * 32, AES_KEY), media_key(AES_KEY)) == b"x" * 32  # a whole padding block
 
@@ -50,7 +37,7 @@ async def received(events: list, msgid: str) -> MessageReceived:
 
 
 async def test_a_mixed_messages_picture_is_fetched_and_decrypted_with_its_aeskey(peer, http, make_engine):  # noqa: F811
-    data = poster()
+    data = ad_poster()
     engine = await make_engine()
     events = record_events(engine)
     async with running(engine, long_config(peer, http)) as (adapter, _):
@@ -74,7 +61,7 @@ async def test_a_mixed_messages_picture_is_fetched_and_decrypted_with_its_aeskey
 
 
 async def test_callback_mode_opens_a_picture_with_the_encoding_aes_key(peer, http, make_engine):  # noqa: F811
-    data = poster()
+    data = ad_poster()
     engine = await make_engine()
     events = record_events(engine)
     async with callback_mode(engine, http) as (adapter, sender):
@@ -92,7 +79,7 @@ async def test_no_wecom_picture_is_read_for_ads_where_the_bot_sees_only_its_ment
     events = record_events(engine)
     async with running(engine, long_config(peer, http)) as (adapter, _):
         await wait_until(lambda: peer.active, "subscribed")
-        body = peer.mixed(G1, "lisi", "@机器人 大家看看", [{"url": http.media(poster(), KEY), "aeskey": KEY}])
+        body = peer.mixed(G1, "lisi", "@机器人 大家看看", [{"url": http.media(ad_poster(), KEY), "aeskey": KEY}])
         await peer.send(body)
         await received(events, body["msgid"])
         await engine.images.drain()

@@ -8,7 +8,6 @@ line saying the picture could not be relayed."""
 from __future__ import annotations
 
 import contextlib
-import io
 import random
 import re
 from pathlib import Path
@@ -22,7 +21,7 @@ from bot.adapters.telegram.adapter import TelegramAdapter
 from bot.adapters.wecom.adapter import WecomAdapter
 from bot.config import OutboxLimits, QunbotConfig
 from bot.engine import Engine
-from tests.image_samples import text_picture
+from tests.image_samples import png, text_picture
 from tests.onebot_process import OneBotProcess
 from tests.qq_harness import serving, wait_until
 from tests.telegram_harness import TOKEN as TG_TOKEN
@@ -97,9 +96,7 @@ PICTURES = (50, 150)
 
 def picture_bytes() -> bytes:
     """A real PNG: a slide with words on it (tests/image_samples.py draws with the CJK font)."""
-    buffer = io.BytesIO()
-    text_picture("第二讲：社群运营的三个阶段", random.Random(5), poster=False).save(buffer, "PNG")
-    return buffer.getvalue()
+    return png(text_picture("第二讲：社群运营的三个阶段", random.Random(5), poster=False))
 
 
 def numbers(texts: list[str]) -> list[int]:
