@@ -134,6 +134,7 @@ class Journal:
         rows = [r for r in await self.store.run(open_rows, group) if r[0] not in self.in_flight]
         events: dict[str, list[tuple[str, Action]]] = {}
         unreadable: list[str] = []
+        in_doubt = 0
         for row, event, text, state, again in rows:
             try:
                 action = load(text)
@@ -146,13 +147,15 @@ class Journal:
                 self.again.add(row)
             if state == SENDING and isinstance(action, SendMessage):
                 self.doubtful.add(row)  # the outbox asks the platform first (Outbox._in_doubt)
+                in_doubt += 1
         if unreadable:
             await self.store.run(mark, unreadable, DONE, _now())
         for items in events.values():
             self.submit([a for _, a in items], [r for r, _ in items])
         count = sum(len(items) for items in events.values())
         if count:
-            log.warning("%s: %d action(s) committed before a restart or take-over and not delivered; delivering them now", group, count)
+            log.warning("%s: %d action(s) committed before a restart or take-over and not delivered; delivering them now "
+                        "(%d left 'sending' only where the platform does not have them)", group, count, in_doubt)
         return count
 
     async def groups_to_resume(self) -> list[str]:
